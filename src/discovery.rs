@@ -1,0 +1,62 @@
+//! Providers (control plane): where endpoints come from.
+//!
+//! Every provider — the config file's static services today, the Docker engine next — speaks
+//! the same language to the reconciler: a stream of [`Update`]s about endpoints, each carrying
+//! the service-level settings of its service ([`ServiceSpec`]), exactly as a container carries
+//! its labels. Providers never touch snapshots.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::balance::Balance;
+use crate::state::endpoint::EndpointKey;
+
+/// Which provider an update comes from; a [`Update::Reset`] replaces only that provider's view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProviderId {
+    File,
+    Docker,
+}
+
+/// Service-level settings, shared by every endpoint of a service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceSpec {
+    pub name: Arc<str>,
+    /// Listener names; empty means every `http`/`https` listener.
+    pub listeners: Vec<String>,
+    /// Host patterns; empty means any host.
+    pub hosts: Vec<String>,
+    pub path: String,
+    pub strip_prefix: bool,
+    pub balance: Balance,
+    pub retries: u8,
+    pub request_timeout: Duration,
+    pub drain: Duration,
+}
+
+/// One endpoint as a provider sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EndpointSpec {
+    pub key: EndpointKey,
+    pub weight: u32,
+    pub service: Arc<ServiceSpec>,
+}
+
+/// What a provider tells the reconciler.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Update {
+    /// The provider's complete current view: endpoints it no longer lists are removed.
+    Reset {
+        provider: ProviderId,
+        endpoints: Vec<EndpointSpec>,
+    },
+    /// Add an endpoint or change its settings.
+    Upsert {
+        provider: ProviderId,
+        endpoint: EndpointSpec,
+    },
+    /// The endpoint is gone.
+    Remove(EndpointKey),
+    /// No new picks for the endpoint; in-flight requests finish.
+    Drain(EndpointKey),
+}

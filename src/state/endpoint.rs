@@ -1,0 +1,234 @@
+//! Per-endpoint state that outlives snapshots (control plane writes, data plane reads).
+//!
+//! An [`Endpoint`] is keyed by its [`EndpointKey`] (provider identity + address). The
+//! reconciler keeps one `Arc<Endpoint>` per key for as long as the key exists, and every
+//! snapshot it builds shares those `Arc`s, so counters, latency estimates and lifecycle flags
+//! survive rebuilds and config reloads.
+//!
+//! Invariants: every field is an atomic or immutable; nothing here takes a lock or allocates
+//! on the request path. Counters are advisory (relaxed ordering): a lost update skews a
+//! selector for one pick, never correctness.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Identity of an endpoint: who declared it (container id, `static:<service>`) and where it is.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EndpointKey {
+    /// Provider-scoped identity, e.g. a container id or `static:legacy`.
+    pub source: Arc<str>,
+    /// Address requests are sent to.
+    pub addr: SocketAddr,
+}
+
+/// Decay time constant of the peak-EWMA latency estimate.
+const EWMA_TAU: Duration = Duration::from_secs(10);
+/// Latency assumed for an endpoint that has answered nothing yet (1 ms, in nanoseconds), so
+/// that a new endpoint is neither starved nor flooded by `peak_ewma`.
+const EWMA_INITIAL_NS: u64 = 1_000_000;
+
+/// Live state of one backend endpoint.
+#[derive(Debug)]
+pub struct Endpoint {
+    key: EndpointKey,
+    /// `ip:port`, the bounded label value used in metrics and the admin API.
+    label: Arc<str>,
+    weight: AtomicU32,
+    in_flight: AtomicU32,
+    /// Peak-EWMA latency estimate in nanoseconds.
+    ewma_ns: AtomicU64,
+    /// Nanoseconds since [`epoch`] of the last EWMA update.
+    ewma_stamp: AtomicU64,
+    draining: AtomicBool,
+    removed: AtomicBool,
+}
+
+/// Process-wide monotonic origin for the timestamps stored in atomics.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ns() -> u64 {
+    u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Endpoint {
+    /// A fresh endpoint: routable, idle, weight as given (clamped to at least 1).
+    pub fn new(key: EndpointKey, weight: u32) -> Self {
+        let label: Arc<str> = key.addr.to_string().into();
+        Self {
+            key,
+            label,
+            weight: AtomicU32::new(weight.max(1)),
+            in_flight: AtomicU32::new(0),
+            ewma_ns: AtomicU64::new(EWMA_INITIAL_NS),
+            ewma_stamp: AtomicU64::new(now_ns()),
+            draining: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
+        }
+    }
+
+    pub fn key(&self) -> &EndpointKey {
+        &self.key
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.key.addr
+    }
+
+    /// `ip:port`, for metrics labels and the admin API.
+    pub fn label(&self) -> &Arc<str> {
+        &self.label
+    }
+
+    pub fn weight(&self) -> u32 {
+        self.weight.load(Relaxed)
+    }
+
+    pub fn set_weight(&self, weight: u32) {
+        self.weight.store(weight.max(1), Relaxed);
+    }
+
+    /// Requests currently being proxied to this endpoint.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Relaxed)
+    }
+
+    /// Marks one request as started; the guard ends it when dropped.
+    pub fn begin_request(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Relaxed);
+        InFlight(Arc::clone(self))
+    }
+
+    /// Current peak-EWMA latency estimate, decayed to now, in nanoseconds.
+    pub fn latency_ns(&self) -> u64 {
+        self.ewma_ns.load(Relaxed)
+    }
+
+    /// Folds one observed latency into the peak-EWMA estimate: a sample above the estimate
+    /// replaces it at once (peak), a lower one decays towards it with time constant `EWMA_TAU`.
+    pub fn observe_latency(&self, rtt: Duration) {
+        let rtt_ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX);
+        let now = now_ns();
+        let last = self.ewma_stamp.swap(now, Relaxed);
+        let old = self.ewma_ns.load(Relaxed);
+        let next = if rtt_ns > old {
+            rtt_ns
+        } else {
+            let elapsed = now.saturating_sub(last) as f64;
+            let w = (-elapsed / EWMA_TAU.as_nanos() as f64).exp();
+            (old as f64 * w + rtt_ns as f64 * (1.0 - w)) as u64
+        };
+        self.ewma_ns.store(next, Relaxed);
+    }
+
+    /// Selector cost for `peak_ewma`: latency × (in-flight + 1).
+    pub fn ewma_cost(&self) -> u64 {
+        self.latency_ns()
+            .saturating_mul(u64::from(self.in_flight()) + 1)
+    }
+
+    /// No new picks; in-flight requests finish; pooled connections close.
+    pub fn drain(&self) {
+        self.draining.store(true, Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Relaxed)
+    }
+
+    /// Set when the endpoint leaves every snapshot; pools drop its connections.
+    pub fn mark_removed(&self) {
+        self.removed.store(true, Relaxed);
+    }
+
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(Relaxed)
+    }
+
+    /// True when a selector may pick this endpoint now.
+    #[inline]
+    pub fn is_routable(&self) -> bool {
+        !self.draining.load(Relaxed) && !self.removed.load(Relaxed)
+    }
+
+    /// Why the endpoint is not routable, for the admin API; `None` when it is.
+    pub fn exclusion_reason(&self) -> Option<&'static str> {
+        if self.is_removed() {
+            Some("removed")
+        } else if self.is_draining() {
+            Some("draining")
+        } else {
+            None
+        }
+    }
+}
+
+/// An in-flight request on an endpoint; decrements the counter when dropped.
+#[derive(Debug)]
+pub struct InFlight(Arc<Endpoint>);
+
+impl InFlight {
+    pub fn endpoint(&self) -> &Arc<Endpoint> {
+        &self.0
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep() -> Arc<Endpoint> {
+        let key = EndpointKey {
+            source: "t".into(),
+            addr: "127.0.0.1:1".parse().expect("literal address"),
+        };
+        Arc::new(Endpoint::new(key, 0))
+    }
+
+    #[test]
+    fn weight_is_at_least_one() {
+        assert_eq!(ep().weight(), 1);
+    }
+
+    #[test]
+    fn in_flight_guard_counts() {
+        let e = ep();
+        let a = e.begin_request();
+        let b = e.begin_request();
+        assert_eq!(e.in_flight(), 2);
+        drop(a);
+        assert_eq!(e.in_flight(), 1);
+        drop(b);
+        assert_eq!(e.in_flight(), 0);
+    }
+
+    #[test]
+    fn ewma_takes_peaks_and_decays() {
+        let e = ep();
+        e.observe_latency(Duration::from_millis(50));
+        assert_eq!(e.latency_ns(), 50_000_000);
+        std::thread::sleep(Duration::from_millis(20));
+        e.observe_latency(Duration::from_millis(1));
+        let after = e.latency_ns();
+        assert!(after < 50_000_000 && after > 1_000_000, "{after}");
+    }
+
+    #[test]
+    fn drain_and_remove_exclude() {
+        let e = ep();
+        assert!(e.is_routable());
+        e.drain();
+        assert!(!e.is_routable());
+        assert_eq!(e.exclusion_reason(), Some("draining"));
+    }
+}
