@@ -137,7 +137,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_forms() {
-        for s in ["", "random", "hash()", "hash(header:)", "hash(cookie)", "hash(client_ip"] {
+        for s in [
+            "",
+            "random",
+            "hash()",
+            "hash(header:)",
+            "hash(cookie)",
+            "hash(client_ip",
+        ] {
             assert!(s.parse::<Balance>().is_err(), "{s}");
         }
     }

@@ -7,13 +7,175 @@
 //! re-checks it.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::path::Path;
 use std::time::Duration;
 
 use ipnet::IpNet;
 
 use crate::balance::Balance;
+
+mod error;
+mod locate;
+mod parse;
+mod raw;
+pub mod rules;
+mod scalar;
+mod validate;
+
+pub use error::{ConfigError, Problem};
+pub use locate::locate;
+
+/// The configuration used when no file is given (see DESIGN.md, "Configuration").
+pub const EMBEDDED_DEFAULT: &str = include_str!("config/default.yaml");
+
+/// The name errors about [`EMBEDDED_DEFAULT`] use in place of a file name.
+pub const EMBEDDED_NAME: &str = "(embedded default)";
+
+/// A backend's weight when the file gives none.
+pub const DEFAULT_WEIGHT: NonZeroU32 = NonZeroU32::MIN;
+
+/// Reads and validates the configuration file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        file: file.clone(),
+        source,
+    })?;
+    parse(&source, &file)
+}
+
+/// Validates configuration text; `file_name` is only used in error messages.
+pub fn parse(source: &str, file_name: &str) -> Result<Config, ConfigError> {
+    let invalid = |problems| ConfigError::Invalid {
+        file: file_name.to_owned(),
+        problems,
+    };
+    let raw = parse::parse_raw(source).map_err(|p| invalid(vec![p]))?;
+    validate::validate(raw).map_err(|mut problems| {
+        for p in &mut problems {
+            (p.line, p.column) = locate(source, &p.path).unzip();
+        }
+        invalid(problems)
+    })
+}
+
+/// The embedded default configuration (listener `web` on 0.0.0.0:8080, admin on
+/// 127.0.0.1:9900, Docker provider on `DOCKER_HOST` or the default socket, no services).
+pub fn embedded_default() -> Config {
+    // The embedded file is fixed at build time and `embedded_default_is_valid` tests it.
+    parse(EMBEDDED_DEFAULT, EMBEDDED_NAME).expect("the embedded default configuration is valid")
+}
+
+/// What failed to bind, for [`bind_error`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindSite<'a> {
+    /// The listener with this name.
+    Listener(&'a str),
+    /// The admin listener.
+    Admin,
+}
+
+/// A bind failure reported against the file, at the address's line: the binding code calls
+/// this with the text the config was parsed from (`EMBEDDED_DEFAULT` and `EMBEDDED_NAME`
+/// when no file was given).
+pub fn bind_error(
+    source: &str,
+    file_name: &str,
+    site: BindSite<'_>,
+    address: SocketAddr,
+    err: &io::Error,
+) -> ConfigError {
+    let path = match site {
+        BindSite::Listener(name) => format!("listeners.{name}.address"),
+        BindSite::Admin => "admin.address".to_owned(),
+    };
+    let message = match err.kind() {
+        io::ErrorKind::AddrInUse => format!(
+            "address {address} is already in use; stop what holds it or choose another port"
+        ),
+        io::ErrorKind::AddrNotAvailable => format!(
+            "address {address} is not an address of this host; use one of its IPs or 0.0.0.0"
+        ),
+        io::ErrorKind::PermissionDenied => format!(
+            "not allowed to bind {address}; ports below 1024 need root or CAP_NET_BIND_SERVICE,              or choose a port above 1023"
+        ),
+        _ => format!("cannot bind {address}: {err}"),
+    };
+    let mut problem = Problem::new(path, message);
+    (problem.line, problem.column) = locate(source, &problem.path).unzip();
+    ConfigError::Invalid {
+        file: file_name.to_owned(),
+        problems: vec![problem],
+    }
+}
+
+impl Config {
+    /// A human-readable overview for `berth check`: listeners, admin, Docker, services.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.write_summary(&mut out);
+        out
+    }
+
+    fn write_summary(&self, out: &mut String) -> std::fmt::Result {
+        writeln!(out, "listeners:")?;
+        if self.listeners.is_empty() {
+            writeln!(out, "  (none)")?;
+        }
+        for l in self.listeners.values() {
+            writeln!(out, "  {} {} {:?}", l.name, l.address, l.protocol)?;
+        }
+        writeln!(out, "admin: {}", self.admin.address)?;
+        let d = &self.docker;
+        match (d.enabled, &d.endpoint) {
+            (false, _) => writeln!(out, "docker: disabled")?,
+            (true, Some(e)) => writeln!(out, "docker: {e} (labels {}.*)", d.label_prefix)?,
+            (true, None) => writeln!(
+                out,
+                "docker: DOCKER_HOST or default socket (labels {}.*)",
+                d.label_prefix
+            )?,
+        }
+        writeln!(out, "services:")?;
+        if self.services.is_empty() {
+            writeln!(out, "  (none)")?;
+        }
+        for s in self.services.values() {
+            self.write_service(out, s)?;
+        }
+        writeln!(out, "workers: {}", self.workers)
+    }
+
+    fn write_service(&self, out: &mut String, s: &StaticService) -> std::fmt::Result {
+        let on = if s.listeners.is_empty() {
+            "every http listener".to_owned()
+        } else {
+            s.listeners.join(", ")
+        };
+        let hosts = if s.hosts.is_empty() {
+            "any host".to_owned()
+        } else {
+            s.hosts.join(", ")
+        };
+        writeln!(
+            out,
+            "  {}: {on}; {hosts}; path {}{}; {}",
+            s.name,
+            s.path,
+            if s.strip_prefix { " (stripped)" } else { "" },
+            s.balance
+        )?;
+        for b in &s.backends {
+            writeln!(out, "    {} weight {}", b.address, b.weight)?;
+        }
+        Ok(())
+    }
+}
 
 /// A fully validated configuration.
 #[derive(Clone, Debug, PartialEq)]

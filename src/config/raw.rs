@@ -1,0 +1,182 @@
+//! The configuration file as written (control plane, parse time).
+//!
+//! These serde structs mirror the YAML exactly. Invariants: every struct denies unknown
+//! fields; every section and almost every field is optional (`None` means "use the default",
+//! filled in by `validate`); scalar values are already checked by the types of `scalar`, so
+//! a value error carries the line and column the YAML parser saw. Cross-field rules (unknown
+//! listener names, clashing addresses, ...) are `validate`'s job.
+
+use std::fmt;
+
+use serde::de::{self, value::MapAccessDeserializer, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+pub use super::scalar::{
+    Address, BalanceSpec, LogLevel, Net, OneOrMany, Retries, Span, UniqueMap, Weight,
+};
+
+/// The whole file. A `null` section (`services:` with nothing under it) counts as absent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub listeners: Option<UniqueMap<Listener>>,
+    pub admin: Option<Admin>,
+    pub docker: Option<Docker>,
+    pub defaults: Option<Defaults>,
+    pub services: Option<UniqueMap<Service>>,
+    pub log: Option<Log>,
+    pub workers: Option<usize>,
+}
+
+/// `protocol:` of a listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    Http,
+    Https,
+    Tcp,
+    TlsPassthrough,
+}
+
+impl Protocol {
+    /// The name as written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+            Self::Tcp => "tcp",
+            Self::TlsPassthrough => "tls-passthrough",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    pub address: Address,
+    pub protocol: Option<Protocol>,
+    pub trusted_ips: Option<Vec<Net>>,
+    pub tls: Option<Tls>,
+}
+
+/// A listener's `tls:` block (parsed so files carrying it load; used by `https` listeners).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    pub certificates: Vec<Certificate>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Certificate {
+    pub cert: String,
+    pub key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    pub address: Option<Address>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Docker {
+    pub enabled: Option<bool>,
+    pub endpoint: Option<String>,
+    pub exposed_by_default: Option<bool>,
+    pub network: Option<String>,
+    pub label_prefix: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    pub balance: Option<BalanceSpec>,
+    pub retries: Option<Retries>,
+    pub drain: Option<Span>,
+    pub timeouts: Option<Timeouts>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    pub connect: Option<Span>,
+    pub request: Option<Span>,
+    pub idle: Option<Span>,
+    pub header_read: Option<Span>,
+}
+
+/// A static service; the same model as a container's labels.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Listener name or names; absent means every `http`/`https` listener.
+    pub listener: Option<OneOrMany>,
+    pub hosts: Option<OneOrMany>,
+    pub path: Option<String>,
+    pub strip_prefix: Option<bool>,
+    pub balance: Option<BalanceSpec>,
+    pub retries: Option<Retries>,
+    /// Request timeout; absent means `defaults.timeouts.request`.
+    pub timeout: Option<Span>,
+    pub drain: Option<Span>,
+    pub backends: Option<Vec<Backend>>,
+}
+
+/// A backend: `"IP:PORT"` or `{ address: IP:PORT, weight: N }`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Backend {
+    pub address: Address,
+    pub weight: Option<Weight>,
+}
+
+/// The map form of a backend.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackendMap {
+    address: Address,
+    weight: Option<Weight>,
+}
+
+impl<'de> Deserialize<'de> for Backend {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Backend;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a backend \"IP:PORT\" or { address: \"IP:PORT\", weight: 1..1000 }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Backend, E> {
+                let address = Address::deserialize(de::value::StrDeserializer::<E>::new(v))?;
+                Ok(Backend {
+                    address,
+                    weight: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Backend, A::Error> {
+                let m = BackendMap::deserialize(MapAccessDeserializer::new(map))?;
+                Ok(Backend {
+                    address: m.address,
+                    weight: m.weight,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    pub level: Option<LogLevel>,
+    pub format: Option<LogFormat>,
+    pub access_log: Option<bool>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}

@@ -1,0 +1,474 @@
+//! From the file as written to a valid [`Config`] (control plane, load time).
+//!
+//! Fills in every default of DESIGN.md and checks the rules that span fields: listener
+//! references, clashing addresses, routes two services claim, empty backend lists, host
+//! patterns and path prefixes. Invariants: every problem is collected (an operator fixes the
+//! whole file in one pass, not one error per run); each names the field path it is about
+//! (positions are added afterwards by `locate`); a `Config` is returned only when there is
+//! no problem at all.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::error::Problem;
+use super::raw;
+use super::rules::{check_host, check_name, check_path, suggest};
+use super::{
+    Admin, Backend, Config, Defaults, Docker, Listener, Log, LogFormat, Protocol, StaticService,
+    Timeouts,
+};
+use crate::balance::Balance;
+
+/// Most worker threads a file may ask for.
+const MAX_WORKERS: usize = 1024;
+
+/// Checks `raw` and builds the typed configuration, or returns every problem found.
+pub fn validate(raw: raw::Config) -> Result<Config, Vec<Problem>> {
+    let mut p = Problems::default();
+    let listeners = listeners(&mut p, raw.listeners);
+    let admin = Admin {
+        address: raw
+            .admin
+            .and_then(|a| a.address)
+            .map_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9900)), |a| a.0),
+    };
+    check_address_clashes(&mut p, &listeners, &admin);
+    let docker = docker(&mut p, raw.docker);
+    let defaults = defaults(&mut p, raw.defaults);
+    let services = services(&mut p, raw.services, &listeners, &defaults);
+    check_route_clashes(&mut p, &services, &listeners);
+    let log = log(raw.log);
+    let workers = workers(&mut p, raw.workers);
+    if !p.0.is_empty() {
+        return Err(p.0);
+    }
+    Ok(Config {
+        listeners,
+        admin,
+        docker,
+        defaults,
+        services,
+        log,
+        workers,
+    })
+}
+
+/// Problems found so far.
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem::new(path, message));
+    }
+}
+
+fn listeners(
+    p: &mut Problems,
+    raw: Option<raw::UniqueMap<raw::Listener>>,
+) -> BTreeMap<String, Listener> {
+    let Some(raw) = raw else {
+        let web = Listener {
+            name: "web".into(),
+            address: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            protocol: Protocol::Http,
+            trusted_ips: Vec::new(),
+        };
+        return BTreeMap::from([(web.name.clone(), web)]);
+    };
+    let mut out = BTreeMap::new();
+    for (name, l) in raw.0 {
+        let path = format!("listeners.{name}");
+        if let Some(msg) = check_name("listener", &name) {
+            p.add(&path, msg);
+        }
+        let protocol = l.protocol.unwrap_or(raw::Protocol::Http);
+        if protocol != raw::Protocol::Http {
+            p.add(
+                format!("{path}.protocol"),
+                format!(
+                    "protocol `{}` is not supported yet by this build; use http",
+                    protocol.as_str()
+                ),
+            );
+        } else if l.tls.is_some() {
+            p.add(
+                format!("{path}.tls"),
+                "`tls` is only for `https` listeners; remove it from this http listener",
+            );
+        }
+        if let Some(tls) = &l.tls {
+            check_tls(p, &format!("{path}.tls"), tls);
+        }
+        let listener = Listener {
+            name: name.clone(),
+            address: l.address.0,
+            protocol: typed_protocol(protocol),
+            trusted_ips: l
+                .trusted_ips
+                .unwrap_or_default()
+                .into_iter()
+                .map(|n| n.0)
+                .collect(),
+        };
+        out.insert(name, listener);
+    }
+    out
+}
+
+/// The `tls` block's shape (the files themselves are read by the TLS module).
+fn check_tls(p: &mut Problems, path: &str, tls: &raw::Tls) {
+    if tls.certificates.is_empty() {
+        p.add(
+            format!("{path}.certificates"),
+            "no certificates: list at least one { cert: FILE.pem, key: FILE.key }",
+        );
+    }
+    for (i, c) in tls.certificates.iter().enumerate() {
+        for (field, value) in [("cert", &c.cert), ("key", &c.key)] {
+            if value.trim().is_empty() {
+                p.add(
+                    format!("{path}.certificates[{i}].{field}"),
+                    format!("`{field}` is empty: give the path of a PEM file"),
+                );
+            }
+        }
+    }
+}
+
+fn typed_protocol(p: raw::Protocol) -> Protocol {
+    match p {
+        raw::Protocol::Http => Protocol::Http,
+        raw::Protocol::Https => Protocol::Https,
+        raw::Protocol::Tcp => Protocol::Tcp,
+        raw::Protocol::TlsPassthrough => Protocol::TlsPassthrough,
+    }
+}
+
+/// Two sockets on one port clash when their IPs are equal or one is the wildcard of the
+/// other's family (it already covers every address). Port 0 (pick any) never clashes.
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    let same_family = a.is_ipv4() == b.is_ipv4();
+    a.port() == b.port()
+        && a.port() != 0
+        && (a.ip() == b.ip()
+            || (same_family && (a.ip().is_unspecified() || b.ip().is_unspecified())))
+}
+
+fn check_address_clashes(p: &mut Problems, listeners: &BTreeMap<String, Listener>, admin: &Admin) {
+    let mut taken: Vec<(String, String, SocketAddr)> = Vec::new();
+    let sites = listeners
+        .values()
+        .map(|l| {
+            (
+                format!("listener `{}`", l.name),
+                format!("listeners.{}.address", l.name),
+                l.address,
+            )
+        })
+        .chain([(
+            "the admin listener".to_owned(),
+            "admin.address".to_owned(),
+            admin.address,
+        )]);
+    for (what, path, addr) in sites {
+        if let Some((other, other_path, other_addr)) =
+            taken.iter().find(|(_, _, t)| overlaps(*t, addr))
+        {
+            let how = if *other_addr == addr {
+                "is also the address of".to_owned()
+            } else {
+                format!("overlaps {other_addr}, the address of")
+            };
+            p.add(
+                &path,
+                format!(
+                    "address {addr} {how} {other} ({other_path}); \
+                     give {what} another port or IP"
+                ),
+            );
+        }
+        taken.push((what, path, addr));
+    }
+}
+
+const DOCKER_SCHEMES: [&str; 5] = ["unix://", "tcp://", "http://", "https://", "npipe://"];
+
+fn docker(p: &mut Problems, raw: Option<raw::Docker>) -> Docker {
+    let raw = raw.unwrap_or(raw::Docker {
+        enabled: None,
+        endpoint: None,
+        exposed_by_default: None,
+        network: None,
+        label_prefix: None,
+    });
+    if let Some(endpoint) = &raw.endpoint {
+        if !DOCKER_SCHEMES.iter().any(|s| endpoint.starts_with(s)) {
+            p.add(
+                "docker.endpoint",
+                format!(
+                    "invalid Docker endpoint `{endpoint}`: expected unix:///var/run/docker.sock, \
+                     tcp://HOST:PORT, http(s)://HOST:PORT or null for DOCKER_HOST"
+                ),
+            );
+        }
+    }
+    if raw.network.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        p.add(
+            "docker.network",
+            "network is empty: name a Docker network or use null",
+        );
+    }
+    let label_prefix = raw.label_prefix.unwrap_or_else(|| "berth".into());
+    let prefix_ok = !label_prefix.is_empty()
+        && !label_prefix.starts_with('.')
+        && !label_prefix.ends_with('.')
+        && label_prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+    if !prefix_ok {
+        p.add(
+            "docker.label_prefix",
+            format!(
+                "invalid label prefix `{label_prefix}`: expected lowercase letters, digits, \
+                 `.`, `-` or `_` without a trailing dot, like `berth` (labels are then berth.enable, ...)"
+            ),
+        );
+    }
+    Docker {
+        enabled: raw.enabled.unwrap_or(true),
+        endpoint: raw.endpoint,
+        exposed_by_default: raw.exposed_by_default.unwrap_or(false),
+        network: raw.network,
+        label_prefix,
+    }
+}
+
+fn positive(p: &mut Problems, path: &str, d: Option<raw::Span>, default: Duration) -> Duration {
+    let d = d.map_or(default, |s| s.0);
+    if d.is_zero() {
+        p.add(
+            path,
+            "a timeout of 0 would fail every request: use a positive duration like 2s",
+        );
+    }
+    d
+}
+
+fn defaults(p: &mut Problems, raw: Option<raw::Defaults>) -> Defaults {
+    let (balance, retries, drain, t) = raw.map_or((None, None, None, None), |d| {
+        (d.balance, d.retries, d.drain, d.timeouts)
+    });
+    let (connect, request, idle, header_read) = t.map_or((None, None, None, None), |t| {
+        (t.connect, t.request, t.idle, t.header_read)
+    });
+    let secs = Duration::from_secs;
+    Defaults {
+        balance: balance.map_or(Balance::LeastRequest, |b| b.0),
+        retries: retries.map_or(2, |r| r.0),
+        drain: drain.map_or(secs(10), |d| d.0),
+        timeouts: Timeouts {
+            connect: positive(p, "defaults.timeouts.connect", connect, secs(2)),
+            request: positive(p, "defaults.timeouts.request", request, secs(60)),
+            idle: positive(p, "defaults.timeouts.idle", idle, secs(90)),
+            header_read: positive(p, "defaults.timeouts.header_read", header_read, secs(10)),
+        },
+    }
+}
+
+fn services(
+    p: &mut Problems,
+    raw: Option<raw::UniqueMap<raw::Service>>,
+    listeners: &BTreeMap<String, Listener>,
+    defaults: &Defaults,
+) -> BTreeMap<String, StaticService> {
+    let mut out = BTreeMap::new();
+    for (name, s) in raw.unwrap_or_default().0 {
+        let service = service(p, &name, s, listeners, defaults);
+        out.insert(name, service);
+    }
+    out
+}
+
+fn service(
+    p: &mut Problems,
+    name: &str,
+    s: raw::Service,
+    listeners: &BTreeMap<String, Listener>,
+    defaults: &Defaults,
+) -> StaticService {
+    let path = format!("services.{name}");
+    if let Some(msg) = check_name("service", name) {
+        p.add(&path, msg);
+    }
+    let names = s.listener.map(|l| l.0).unwrap_or_default();
+    check_listener_refs(p, &path, &names, listeners);
+    let mut hosts = Vec::new();
+    for host in s.hosts.map(|h| h.0).unwrap_or_default() {
+        match check_host(&host) {
+            Ok(h) => hosts.push(h),
+            Err(msg) => p.add(format!("{path}.hosts"), msg),
+        }
+    }
+    let prefix = s.path.unwrap_or_else(|| "/".into());
+    if let Some(msg) = check_path(&prefix) {
+        p.add(format!("{path}.path"), msg);
+    }
+    let timeout = s.timeout.map(|t| t.0);
+    StaticService {
+        name: name.to_owned(),
+        listeners: names,
+        hosts,
+        path: prefix,
+        strip_prefix: s.strip_prefix.unwrap_or(false),
+        balance: s.balance.map_or_else(|| defaults.balance.clone(), |b| b.0),
+        retries: s.retries.map_or(defaults.retries, |r| r.0),
+        request_timeout: positive(
+            p,
+            &format!("{path}.timeout"),
+            timeout.map(raw::Span),
+            defaults.timeouts.request,
+        ),
+        drain: s.drain.map_or(defaults.drain, |d| d.0),
+        backends: backends(p, &path, name, s.backends.unwrap_or_default()),
+    }
+}
+
+fn check_listener_refs(
+    p: &mut Problems,
+    path: &str,
+    names: &[String],
+    listeners: &BTreeMap<String, Listener>,
+) {
+    let known: Vec<&str> = listeners.keys().map(String::as_str).collect();
+    for name in names.iter().filter(|n| !listeners.contains_key(*n)) {
+        let mut msg = format!("unknown listener `{name}`; ");
+        if known.is_empty() {
+            msg.push_str("no listeners are defined: add one under `listeners`");
+        } else {
+            msg.push_str(&format!("known listeners: {}", known.join(", ")));
+            if let Some(near) = suggest(name, &known) {
+                msg.push_str(&format!(" (did you mean `{near}`?)"));
+            }
+        }
+        p.add(format!("{path}.listener"), msg);
+    }
+    let any_http = listeners.values().any(|l| l.protocol == Protocol::Http);
+    if names.is_empty() && !any_http {
+        p.add(
+            path,
+            "this service has no listener to serve on: no http listener is defined; \
+             add one under `listeners` or name one with `listener:`",
+        );
+    }
+}
+
+fn backends(p: &mut Problems, path: &str, name: &str, raw: Vec<raw::Backend>) -> Vec<Backend> {
+    if raw.is_empty() {
+        p.add(
+            format!("{path}.backends"),
+            format!(
+                "service `{name}` has no backends: list at least one, \
+                 like backends: [\"127.0.0.1:9001\"]"
+            ),
+        );
+    }
+    let mut out: Vec<Backend> = Vec::new();
+    for (i, b) in raw.into_iter().enumerate() {
+        let at = format!("{path}.backends[{i}]");
+        let addr = b.address.0;
+        if addr.port() == 0 {
+            p.add(
+                &at,
+                format!("backend {addr} has port 0: give the port the backend listens on"),
+            );
+        } else if addr.ip().is_unspecified() {
+            p.add(&at, format!("backend {addr} is a wildcard address: give the backend's own IP, like 127.0.0.1:{}", addr.port()));
+        }
+        if let Some(j) = out.iter().position(|o| o.address == addr) {
+            p.add(&at, format!("backend {addr} is listed twice (also backends[{j}]): list it once and raise its weight instead"));
+        }
+        out.push(Backend {
+            address: addr,
+            weight: b.weight.map_or(super::DEFAULT_WEIGHT, |w| w.0),
+        });
+    }
+    out
+}
+
+/// Two static services may not claim the same listener + host + path.
+fn check_route_clashes(
+    p: &mut Problems,
+    services: &BTreeMap<String, StaticService>,
+    listeners: &BTreeMap<String, Listener>,
+) {
+    let mut claimed: BTreeMap<(String, String, String), String> = BTreeMap::new();
+    for s in services.values() {
+        let on: Vec<String> = if s.listeners.is_empty() {
+            listeners.keys().cloned().collect()
+        } else {
+            s.listeners.clone()
+        };
+        let hosts = if s.hosts.is_empty() {
+            vec![String::new()]
+        } else {
+            s.hosts.clone()
+        };
+        let mut reported = false;
+        for l in &on {
+            for h in &hosts {
+                let key = (l.clone(), h.clone(), s.path.clone());
+                match claimed.get(&key) {
+                    Some(owner) if !reported => {
+                        reported = true;
+                        let host = if h.is_empty() {
+                            "any host".to_owned()
+                        } else {
+                            format!("host {h}")
+                        };
+                        p.add(
+                            format!("services.{}", s.name),
+                            format!(
+                                "service `{}` claims the same route as service `{owner}` \
+                                 (listener {l}, {host}, path {}): give one of them other hosts or another path",
+                                s.name, s.path
+                            ),
+                        );
+                    }
+                    Some(_) => {}
+                    None => {
+                        claimed.insert(key, s.name.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn log(raw: Option<raw::Log>) -> Log {
+    let (level, format, access_log) =
+        raw.map_or((None, None, None), |l| (l.level, l.format, l.access_log));
+    Log {
+        level: level.map_or_else(|| "info".into(), |l| l.0),
+        format: match format {
+            Some(raw::LogFormat::Json) => LogFormat::Json,
+            Some(raw::LogFormat::Text) | None => LogFormat::Text,
+        },
+        access_log: access_log.unwrap_or(false),
+    }
+}
+
+fn workers(p: &mut Problems, raw: Option<usize>) -> usize {
+    match raw.unwrap_or(0) {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n if n > MAX_WORKERS => {
+            p.add(
+                "workers",
+                format!("workers {n} is too many: expected 0 (one per core) up to {MAX_WORKERS}"),
+            );
+            n
+        }
+        n => n,
+    }
+}
