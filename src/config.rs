@@ -24,6 +24,7 @@ mod parse;
 mod raw;
 pub mod rules;
 mod scalar;
+mod service;
 mod validate;
 
 pub use error::{ConfigError, Problem};
@@ -274,4 +275,67 @@ pub struct Log {
     pub level: String,
     pub format: LogFormat,
     pub access_log: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let c = embedded_default();
+        assert_eq!(c.listeners.len(), 1);
+        assert_eq!(
+            c.listeners["web"].address,
+            SocketAddr::from(([0, 0, 0, 0], 8080))
+        );
+        assert_eq!(c.listeners["web"].protocol, Protocol::Http);
+        assert_eq!(c.admin.address, SocketAddr::from(([127, 0, 0, 1], 9900)));
+        assert!(c.docker.enabled);
+        assert_eq!(c.docker.endpoint, None);
+        assert!(c.services.is_empty());
+    }
+
+    #[test]
+    fn bind_error_points_at_the_address() {
+        let addr = SocketAddr::from(([0, 0, 0, 0], 8080));
+        let err = io::Error::from(io::ErrorKind::AddrInUse);
+        let e = bind_error(
+            EMBEDDED_DEFAULT,
+            EMBEDDED_NAME,
+            BindSite::Listener("web"),
+            addr,
+            &err,
+        );
+        assert_eq!(
+            e.to_string(),
+            "(embedded default):5:5: listeners.web.address: address 0.0.0.0:8080 is already in use; \
+             stop what holds it or choose another port"
+        );
+        let e = bind_error("", "x.yaml", BindSite::Admin, addr, &err);
+        assert!(e.to_string().starts_with("x.yaml: admin.address: "));
+    }
+
+    #[test]
+    fn summary_lists_listeners_services_and_admin() {
+        let src = "services:\n  legacy: { hosts: [legacy.local], backends: [127.0.0.1:9001, { address: 127.0.0.1:9002, weight: 3 }] }\n";
+        let s = parse(src, "t.yaml").unwrap().summary();
+        for want in [
+            "web 0.0.0.0:8080 Http",
+            "admin: 127.0.0.1:9900",
+            "legacy: every http listener; legacy.local; path /",
+            "127.0.0.1:9002 weight 3",
+        ] {
+            assert!(s.contains(want), "{want:?} missing in\n{s}");
+        }
+    }
+
+    #[test]
+    fn load_reports_unreadable_files() {
+        let e = load(Path::new("/nonexistent/berth.yaml")).unwrap_err();
+        assert!(matches!(e, ConfigError::Io { .. }));
+        assert!(e
+            .to_string()
+            .starts_with("/nonexistent/berth.yaml: cannot read"));
+    }
 }

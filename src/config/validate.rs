@@ -13,11 +13,9 @@ use std::time::Duration;
 
 use super::error::Problem;
 use super::raw;
-use super::rules::{check_host, check_name, check_path, suggest};
-use super::{
-    Admin, Backend, Config, Defaults, Docker, Listener, Log, LogFormat, Protocol, StaticService,
-    Timeouts,
-};
+use super::rules::check_name;
+use super::service::{check_route_clashes, services};
+use super::{Admin, Config, Defaults, Docker, Listener, Log, LogFormat, Protocol, Timeouts};
 use crate::balance::Balance;
 
 /// Most worker threads a file may ask for.
@@ -56,10 +54,10 @@ pub fn validate(raw: raw::Config) -> Result<Config, Vec<Problem>> {
 
 /// Problems found so far.
 #[derive(Default)]
-struct Problems(Vec<Problem>);
+pub(super) struct Problems(Vec<Problem>);
 
 impl Problems {
-    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(Problem::new(path, message));
     }
 }
@@ -98,7 +96,7 @@ fn listeners(
                 "`tls` is only for `https` listeners; remove it from this http listener",
             );
         }
-        if let Some(tls) = &l.tls {
+        if let (Some(tls), false) = (&l.tls, protocol == raw::Protocol::Http) {
             check_tls(p, &format!("{path}.tls"), tls);
         }
         let listener = Listener {
@@ -245,7 +243,12 @@ fn docker(p: &mut Problems, raw: Option<raw::Docker>) -> Docker {
     }
 }
 
-fn positive(p: &mut Problems, path: &str, d: Option<raw::Span>, default: Duration) -> Duration {
+pub(super) fn positive(
+    p: &mut Problems,
+    path: &str,
+    d: Option<raw::Span>,
+    default: Duration,
+) -> Duration {
     let d = d.map_or(default, |s| s.0);
     if d.is_zero() {
         p.add(
@@ -277,175 +280,6 @@ fn defaults(p: &mut Problems, raw: Option<raw::Defaults>) -> Defaults {
     }
 }
 
-fn services(
-    p: &mut Problems,
-    raw: Option<raw::UniqueMap<raw::Service>>,
-    listeners: &BTreeMap<String, Listener>,
-    defaults: &Defaults,
-) -> BTreeMap<String, StaticService> {
-    let mut out = BTreeMap::new();
-    for (name, s) in raw.unwrap_or_default().0 {
-        let service = service(p, &name, s, listeners, defaults);
-        out.insert(name, service);
-    }
-    out
-}
-
-fn service(
-    p: &mut Problems,
-    name: &str,
-    s: raw::Service,
-    listeners: &BTreeMap<String, Listener>,
-    defaults: &Defaults,
-) -> StaticService {
-    let path = format!("services.{name}");
-    if let Some(msg) = check_name("service", name) {
-        p.add(&path, msg);
-    }
-    let names = s.listener.map(|l| l.0).unwrap_or_default();
-    check_listener_refs(p, &path, &names, listeners);
-    let mut hosts = Vec::new();
-    for host in s.hosts.map(|h| h.0).unwrap_or_default() {
-        match check_host(&host) {
-            Ok(h) => hosts.push(h),
-            Err(msg) => p.add(format!("{path}.hosts"), msg),
-        }
-    }
-    let prefix = s.path.unwrap_or_else(|| "/".into());
-    if let Some(msg) = check_path(&prefix) {
-        p.add(format!("{path}.path"), msg);
-    }
-    let timeout = s.timeout.map(|t| t.0);
-    StaticService {
-        name: name.to_owned(),
-        listeners: names,
-        hosts,
-        path: prefix,
-        strip_prefix: s.strip_prefix.unwrap_or(false),
-        balance: s.balance.map_or_else(|| defaults.balance.clone(), |b| b.0),
-        retries: s.retries.map_or(defaults.retries, |r| r.0),
-        request_timeout: positive(
-            p,
-            &format!("{path}.timeout"),
-            timeout.map(raw::Span),
-            defaults.timeouts.request,
-        ),
-        drain: s.drain.map_or(defaults.drain, |d| d.0),
-        backends: backends(p, &path, name, s.backends.unwrap_or_default()),
-    }
-}
-
-fn check_listener_refs(
-    p: &mut Problems,
-    path: &str,
-    names: &[String],
-    listeners: &BTreeMap<String, Listener>,
-) {
-    let known: Vec<&str> = listeners.keys().map(String::as_str).collect();
-    for name in names.iter().filter(|n| !listeners.contains_key(*n)) {
-        let mut msg = format!("unknown listener `{name}`; ");
-        if known.is_empty() {
-            msg.push_str("no listeners are defined: add one under `listeners`");
-        } else {
-            msg.push_str(&format!("known listeners: {}", known.join(", ")));
-            if let Some(near) = suggest(name, &known) {
-                msg.push_str(&format!(" (did you mean `{near}`?)"));
-            }
-        }
-        p.add(format!("{path}.listener"), msg);
-    }
-    let any_http = listeners.values().any(|l| l.protocol == Protocol::Http);
-    if names.is_empty() && !any_http {
-        p.add(
-            path,
-            "this service has no listener to serve on: no http listener is defined; \
-             add one under `listeners` or name one with `listener:`",
-        );
-    }
-}
-
-fn backends(p: &mut Problems, path: &str, name: &str, raw: Vec<raw::Backend>) -> Vec<Backend> {
-    if raw.is_empty() {
-        p.add(
-            format!("{path}.backends"),
-            format!(
-                "service `{name}` has no backends: list at least one, \
-                 like backends: [\"127.0.0.1:9001\"]"
-            ),
-        );
-    }
-    let mut out: Vec<Backend> = Vec::new();
-    for (i, b) in raw.into_iter().enumerate() {
-        let at = format!("{path}.backends[{i}]");
-        let addr = b.address.0;
-        if addr.port() == 0 {
-            p.add(
-                &at,
-                format!("backend {addr} has port 0: give the port the backend listens on"),
-            );
-        } else if addr.ip().is_unspecified() {
-            p.add(&at, format!("backend {addr} is a wildcard address: give the backend's own IP, like 127.0.0.1:{}", addr.port()));
-        }
-        if let Some(j) = out.iter().position(|o| o.address == addr) {
-            p.add(&at, format!("backend {addr} is listed twice (also backends[{j}]): list it once and raise its weight instead"));
-        }
-        out.push(Backend {
-            address: addr,
-            weight: b.weight.map_or(super::DEFAULT_WEIGHT, |w| w.0),
-        });
-    }
-    out
-}
-
-/// Two static services may not claim the same listener + host + path.
-fn check_route_clashes(
-    p: &mut Problems,
-    services: &BTreeMap<String, StaticService>,
-    listeners: &BTreeMap<String, Listener>,
-) {
-    let mut claimed: BTreeMap<(String, String, String), String> = BTreeMap::new();
-    for s in services.values() {
-        let on: Vec<String> = if s.listeners.is_empty() {
-            listeners.keys().cloned().collect()
-        } else {
-            s.listeners.clone()
-        };
-        let hosts = if s.hosts.is_empty() {
-            vec![String::new()]
-        } else {
-            s.hosts.clone()
-        };
-        let mut reported = false;
-        for l in &on {
-            for h in &hosts {
-                let key = (l.clone(), h.clone(), s.path.clone());
-                match claimed.get(&key) {
-                    Some(owner) if !reported => {
-                        reported = true;
-                        let host = if h.is_empty() {
-                            "any host".to_owned()
-                        } else {
-                            format!("host {h}")
-                        };
-                        p.add(
-                            format!("services.{}", s.name),
-                            format!(
-                                "service `{}` claims the same route as service `{owner}` \
-                                 (listener {l}, {host}, path {}): give one of them other hosts or another path",
-                                s.name, s.path
-                            ),
-                        );
-                    }
-                    Some(_) => {}
-                    None => {
-                        claimed.insert(key, s.name.clone());
-                    }
-                }
-            }
-        }
-    }
-}
-
 fn log(raw: Option<raw::Log>) -> Log {
     let (level, format, access_log) =
         raw.map_or((None, None, None), |l| (l.level, l.format, l.access_log));
@@ -470,5 +304,123 @@ fn workers(p: &mut Problems, raw: Option<usize>) -> usize {
             n
         }
         n => n,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{parse, ConfigError, Problem};
+
+    fn problems(src: &str) -> Vec<Problem> {
+        match parse(src, "t.yaml") {
+            Err(ConfigError::Invalid { problems, .. }) => problems,
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    fn one(src: &str) -> Problem {
+        let mut all = problems(src);
+        assert_eq!(all.len(), 1, "{all:#?}");
+        all.remove(0)
+    }
+
+    #[test]
+    fn absent_sections_get_the_design_defaults() {
+        let c = parse("", "t.yaml").unwrap();
+        assert_eq!(c.listeners["web"].address.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.admin.address.to_string(), "127.0.0.1:9900");
+        assert!(c.docker.enabled && !c.docker.exposed_by_default);
+        assert_eq!(c.docker.label_prefix, "berth");
+        assert_eq!(c.defaults.retries, 2);
+        assert_eq!(c.defaults.timeouts.request.as_secs(), 60);
+        assert!(c.workers >= 1);
+    }
+
+    #[test]
+    fn every_problem_is_collected_with_its_position() {
+        let src = "\
+listeners:
+  web: { address: 0.0.0.0:8080 }
+  other: { address: 0.0.0.0:8080 }
+services:
+  a:
+    listener: webb
+    path: api
+    backends: []
+";
+        let all = problems(src);
+        let got: Vec<_> = all.iter().map(|p| (p.path.as_str(), p.line)).collect();
+        assert_eq!(
+            got,
+            [
+                ("listeners.web.address", Some(2)),
+                ("services.a.listener", Some(6)),
+                ("services.a.path", Some(7)),
+                ("services.a.backends", Some(8)),
+            ]
+        );
+        assert!(all[0]
+            .message
+            .contains("listener `other` (listeners.other.address)"));
+        assert!(all[1]
+            .message
+            .contains("known listeners: other, web (did you mean `web`?)"));
+    }
+
+    #[test]
+    fn admin_and_wildcards_clash() {
+        let p = one("listeners: { web: { address: 0.0.0.0:9900 } }\n");
+        assert_eq!(p.path, "admin.address");
+        assert!(p.message.contains("overlaps 0.0.0.0:9900"), "{}", p.message);
+        let ok = "listeners: { a: { address: 127.0.0.1:0 }, b: { address: 127.0.0.1:0 } }\n";
+        assert!(parse(ok, "t").is_ok());
+        let v6 = "listeners: { a: { address: \"[::]:80\" }, b: { address: 0.0.0.0:81 } }\n";
+        assert!(parse(v6, "t").is_ok());
+    }
+
+    #[test]
+    fn unsupported_protocols_say_so() {
+        let p = one("listeners:\n  s:\n    address: 0.0.0.0:8443\n    protocol: https\n    tls: { certificates: [{ cert: a.pem, key: a.key }] }\n");
+        assert_eq!((p.path.as_str(), p.line), ("listeners.s.protocol", Some(4)));
+        assert_eq!(
+            p.message,
+            "protocol `https` is not supported yet by this build; use http"
+        );
+        let p = one("listeners: { w: { address: 0.0.0.0:1, tls: { certificates: [] } } }\n");
+        assert_eq!(p.path, "listeners.w.tls");
+    }
+
+    #[test]
+    fn duplicate_names_are_found_at_the_second_key() {
+        let p =
+            one("services:\n  a: { backends: [127.0.0.1:1] }\n  a: { backends: [127.0.0.1:2] }\n");
+        assert_eq!((p.line, p.column), (Some(3), Some(3)));
+        assert!(p.message.contains("defined twice"), "{}", p.message);
+    }
+
+    #[test]
+    fn other_sections() {
+        assert_eq!(one("workers: 5000\n").path, "workers");
+        assert_eq!(
+            one("docker: { endpoint: /var/run/docker.sock }\n").path,
+            "docker.endpoint"
+        );
+        assert_eq!(
+            one("docker: { label_prefix: berth. }\n").path,
+            "docker.label_prefix"
+        );
+        assert_eq!(
+            one("defaults: { timeouts: { connect: 0s } }\n").path,
+            "defaults.timeouts.connect"
+        );
+        let c = parse(
+            "log: { level: debug, format: json, access_log: true }\nworkers: 3\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.log.level.as_str(), c.log.access_log, c.workers),
+            ("debug", true, 3)
+        );
     }
 }

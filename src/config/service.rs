@@ -1,0 +1,231 @@
+//! Validation of static services (control plane, load time): the file provider's half of
+//! the label model.
+//!
+//! Fills each service's unset fields from `defaults`, checks its listener references (with
+//! a "did you mean"), host patterns, path prefix and backends, and that no two services
+//! claim the same listener + host + path. Invariant: like the rest of `validate`, it only
+//! records problems (with their field paths) and never stops at the first.
+
+use std::collections::BTreeMap;
+
+use super::raw;
+use super::rules::{check_host, check_name, check_path, suggest};
+use super::validate::{positive, Problems};
+use super::{Backend, Defaults, Listener, Protocol, StaticService};
+
+pub(super) fn services(
+    p: &mut Problems,
+    raw: Option<raw::UniqueMap<raw::Service>>,
+    listeners: &BTreeMap<String, Listener>,
+    defaults: &Defaults,
+) -> BTreeMap<String, StaticService> {
+    let mut out = BTreeMap::new();
+    for (name, s) in raw.unwrap_or_default().0 {
+        let service = service(p, &name, s, listeners, defaults);
+        out.insert(name, service);
+    }
+    out
+}
+
+fn service(
+    p: &mut Problems,
+    name: &str,
+    s: raw::Service,
+    listeners: &BTreeMap<String, Listener>,
+    defaults: &Defaults,
+) -> StaticService {
+    let path = format!("services.{name}");
+    if let Some(msg) = check_name("service", name) {
+        p.add(&path, msg);
+    }
+    let names = s.listener.map(|l| l.0).unwrap_or_default();
+    check_listener_refs(p, &path, &names, listeners);
+    let mut hosts = Vec::new();
+    for host in s.hosts.map(|h| h.0).unwrap_or_default() {
+        match check_host(&host) {
+            Ok(h) => hosts.push(h),
+            Err(msg) => p.add(format!("{path}.hosts"), msg),
+        }
+    }
+    let prefix = s.path.unwrap_or_else(|| "/".into());
+    if let Some(msg) = check_path(&prefix) {
+        p.add(format!("{path}.path"), msg);
+    }
+    let timeout = s.timeout.map(|t| t.0);
+    StaticService {
+        name: name.to_owned(),
+        listeners: names,
+        hosts,
+        path: prefix,
+        strip_prefix: s.strip_prefix.unwrap_or(false),
+        balance: s.balance.map_or_else(|| defaults.balance.clone(), |b| b.0),
+        retries: s.retries.map_or(defaults.retries, |r| r.0),
+        request_timeout: positive(
+            p,
+            &format!("{path}.timeout"),
+            timeout.map(raw::Span),
+            defaults.timeouts.request,
+        ),
+        drain: s.drain.map_or(defaults.drain, |d| d.0),
+        backends: backends(p, &path, name, s.backends.unwrap_or_default()),
+    }
+}
+
+fn check_listener_refs(
+    p: &mut Problems,
+    path: &str,
+    names: &[String],
+    listeners: &BTreeMap<String, Listener>,
+) {
+    let known: Vec<&str> = listeners.keys().map(String::as_str).collect();
+    for name in names.iter().filter(|n| !listeners.contains_key(*n)) {
+        let mut msg = format!("unknown listener `{name}`; ");
+        if known.is_empty() {
+            msg.push_str("no listeners are defined: add one under `listeners`");
+        } else {
+            msg.push_str(&format!("known listeners: {}", known.join(", ")));
+            if let Some(near) = suggest(name, &known) {
+                msg.push_str(&format!(" (did you mean `{near}`?)"));
+            }
+        }
+        p.add(format!("{path}.listener"), msg);
+    }
+    let any_http = listeners.values().any(|l| l.protocol == Protocol::Http);
+    if names.is_empty() && !any_http {
+        p.add(
+            path,
+            "this service has no listener to serve on: no http listener is defined; \
+             add one under `listeners` or name one with `listener:`",
+        );
+    }
+}
+
+fn backends(p: &mut Problems, path: &str, name: &str, raw: Vec<raw::Backend>) -> Vec<Backend> {
+    if raw.is_empty() {
+        p.add(
+            format!("{path}.backends"),
+            format!(
+                "service `{name}` has no backends: list at least one, \
+                 like backends: [\"127.0.0.1:9001\"]"
+            ),
+        );
+    }
+    let mut out: Vec<Backend> = Vec::new();
+    for (i, b) in raw.into_iter().enumerate() {
+        let at = format!("{path}.backends[{i}]");
+        let addr = b.address.0;
+        if addr.port() == 0 {
+            p.add(
+                &at,
+                format!("backend {addr} has port 0: give the port the backend listens on"),
+            );
+        } else if addr.ip().is_unspecified() {
+            p.add(&at, format!("backend {addr} is a wildcard address: give the backend's own IP, like 127.0.0.1:{}", addr.port()));
+        }
+        if let Some(j) = out.iter().position(|o| o.address == addr) {
+            p.add(&at, format!("backend {addr} is listed twice (also backends[{j}]): list it once and raise its weight instead"));
+        }
+        out.push(Backend {
+            address: addr,
+            weight: b.weight.map_or(super::DEFAULT_WEIGHT, |w| w.0),
+        });
+    }
+    out
+}
+
+/// Two static services may not claim the same listener + host + path.
+pub(super) fn check_route_clashes(
+    p: &mut Problems,
+    services: &BTreeMap<String, StaticService>,
+    listeners: &BTreeMap<String, Listener>,
+) {
+    let mut claimed: BTreeMap<(String, String, String), String> = BTreeMap::new();
+    for s in services.values() {
+        let on: Vec<String> = if s.listeners.is_empty() {
+            listeners.keys().cloned().collect()
+        } else {
+            s.listeners.clone()
+        };
+        let hosts = if s.hosts.is_empty() {
+            vec![String::new()]
+        } else {
+            s.hosts.clone()
+        };
+        let mut reported = false;
+        for l in &on {
+            for h in &hosts {
+                let key = (l.clone(), h.clone(), s.path.clone());
+                match claimed.get(&key) {
+                    Some(owner) if !reported => {
+                        reported = true;
+                        let host = if h.is_empty() {
+                            "any host".to_owned()
+                        } else {
+                            format!("host {h}")
+                        };
+                        p.add(
+                            format!("services.{}", s.name),
+                            format!(
+                                "service `{}` claims the same route as service `{owner}` \
+                                 (listener {l}, {host}, path {}): give one of them other hosts or another path",
+                                s.name, s.path
+                            ),
+                        );
+                    }
+                    Some(_) => {}
+                    None => {
+                        claimed.insert(key, s.name.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{parse, ConfigError, Problem};
+
+    fn problems(src: &str) -> Vec<Problem> {
+        match parse(src, "t.yaml") {
+            Err(ConfigError::Invalid { problems, .. }) => problems,
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    fn one(src: &str) -> Problem {
+        let mut all = problems(src);
+        assert_eq!(all.len(), 1, "{all:#?}");
+        all.remove(0)
+    }
+
+    #[test]
+    fn services_inherit_defaults() {
+        let src = "defaults: { retries: 4, balance: round_robin, timeouts: { request: 5s } }\n\
+                   services:\n  a: { backends: [127.0.0.1:1] }\n  b: { path: /b, timeout: 1s, retries: 0, backends: [127.0.0.1:2] }\n";
+        let c = parse(src, "t.yaml").unwrap();
+        let (a, b) = (&c.services["a"], &c.services["b"]);
+        assert_eq!((a.retries, a.request_timeout.as_secs()), (4, 5));
+        assert_eq!(a.balance.to_string(), "round_robin");
+        assert_eq!((b.retries, b.request_timeout.as_secs()), (0, 1));
+        assert_eq!(a.backends[0].weight.get(), 1);
+    }
+
+    #[test]
+    fn hosts_backends_and_routes() {
+        let p = one("services: { a: { hosts: [a.*.com], backends: [127.0.0.1:1] } }\n");
+        assert_eq!(p.path, "services.a.hosts");
+        let p = one("services: { a: { backends: [127.0.0.1:1, 127.0.0.1:1] } }\n");
+        assert_eq!(p.path, "services.a.backends[1]");
+        assert!(p.message.contains("listed twice"));
+        let p = one("services: { a: { backends: [0.0.0.0:1] } }\n");
+        assert!(p.message.contains("wildcard"), "{}", p.message);
+        let p = one("services:\n  a: { hosts: [x.com], backends: [127.0.0.1:1] }\n  b: { hosts: [X.com], backends: [127.0.0.1:2] }\n");
+        assert_eq!((p.path.as_str(), p.line), ("services.b", Some(3)));
+        assert!(
+            p.message.contains("same route as service `a`"),
+            "{}",
+            p.message
+        );
+    }
+}
