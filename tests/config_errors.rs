@@ -1,0 +1,241 @@
+//! Configuration errors as an operator sees them: each fixture in `tests/fixtures/` holds one
+//! mistake, is loaded through `berth::config::load`, and the rendered error must name the
+//! file, the line (and column where it matters), the field path and what would be valid.
+
+use std::path::PathBuf;
+
+use berth::config::{self, ConfigError};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The rendered error for a fixture that must fail.
+fn error(name: &str) -> String {
+    match config::load(&fixture(name)) {
+        Ok(c) => panic!("{name} should be rejected, got {c:#?}"),
+        Err(e) => {
+            assert!(
+                matches!(e, ConfigError::Invalid { .. }),
+                "{name}: expected problems in the file, got {e}"
+            );
+            e.to_string()
+        }
+    }
+}
+
+/// Asserts `name` fails with one line that starts at `file:line[:col]` and contains `parts`.
+fn expect(name: &str, position: &str, parts: &[&str]) {
+    let text = error(name);
+    let at = format!("fixtures/{name}:{position}: ");
+    let line = text
+        .lines()
+        .find(|l| l.contains(&at))
+        .unwrap_or_else(|| panic!("no line at {at:?} in:\n{text}"));
+    for part in parts {
+        assert!(line.contains(part), "{part:?} missing in:\n{line}");
+    }
+}
+
+#[test]
+fn valid_fixture_loads() {
+    let c = config::load(&fixture("valid.yaml")).expect("valid.yaml");
+    assert_eq!(c.services["legacy"].backends.len(), 2);
+    assert_eq!(c.services["legacy"].backends[1].weight.get(), 3);
+}
+
+#[test]
+fn example_config_parses() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/berth.yaml");
+    let c = config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.listeners.len(), 2);
+    assert_eq!(c.services.len(), 2);
+    assert_eq!(
+        c.services["legacy"].hosts,
+        ["legacy.local", "*.legacy.local"]
+    );
+    assert_eq!(c.services["reports"].listeners, ["web", "internal"]);
+    assert!(!c.summary().is_empty());
+}
+
+#[test]
+fn unknown_top_level_key() {
+    expect(
+        "unknown_key_top.yaml",
+        "3:1",
+        &[
+            "listners: unknown key `listners`",
+            "did you mean `listeners`?",
+        ],
+    );
+}
+
+#[test]
+fn unknown_nested_key() {
+    expect(
+        "unknown_key_nested.yaml",
+        "4:5",
+        &[
+            "services.api.hots: unknown key `hots`",
+            "valid keys here: listener, hosts, path",
+            "did you mean `hosts`?",
+        ],
+    );
+}
+
+#[test]
+fn bad_address() {
+    expect(
+        "bad_address.yaml",
+        "3:14",
+        &[
+            "listeners.web.address: ",
+            "`localhost:8080`",
+            "127.0.0.1:8080",
+        ],
+    );
+}
+
+#[test]
+fn bad_duration() {
+    expect(
+        "bad_duration.yaml",
+        "5:14",
+        &[
+            "defaults.timeouts.request: invalid duration `5 parsecs`",
+            "expected a number and a unit like 500ms, 30s, 2m",
+        ],
+    );
+}
+
+#[test]
+fn weight_zero() {
+    expect(
+        "weight_zero.yaml",
+        "6:17",
+        &[
+            "services.legacy.backends[1].weight: weight 0 is out of range",
+            "from 1 to 1000",
+        ],
+    );
+}
+
+#[test]
+fn retries_out_of_range() {
+    expect(
+        "retries_out_of_range.yaml",
+        "2:12",
+        &["defaults.retries: retries 9 is out of range", "from 0 to 5"],
+    );
+}
+
+#[test]
+fn duplicate_listener_address() {
+    expect(
+        "duplicate_address.yaml",
+        "3:5",
+        &[
+            "listeners.web.address: address 0.0.0.0:8080 is also the address of listener `internal`",
+            "(listeners.internal.address)",
+            "another port",
+        ],
+    );
+}
+
+#[test]
+fn service_on_unknown_listener() {
+    expect(
+        "unknown_listener.yaml",
+        "6:5",
+        &[
+            "services.legacy.listener: unknown listener `webb`; known listeners: internal, web",
+            "did you mean `web`?",
+        ],
+    );
+}
+
+#[test]
+fn bad_balance() {
+    expect(
+        "bad_balance.yaml",
+        "3:14",
+        &[
+            "services.legacy.balance: unknown balance `random`",
+            "round_robin, least_request, peak_ewma",
+        ],
+    );
+}
+
+#[test]
+fn bad_protocol() {
+    expect(
+        "bad_protocol.yaml",
+        "4:15",
+        &[
+            "listeners.web.protocol: invalid value `htp`",
+            "expected one of http, https, tcp, tls-passthrough",
+            "did you mean `http`?",
+        ],
+    );
+}
+
+#[test]
+fn unsupported_protocol() {
+    expect(
+        "unsupported_protocol.yaml",
+        "4:5",
+        &["listeners.pg.protocol: protocol `tcp` is not supported yet by this build; use http"],
+    );
+}
+
+#[test]
+fn yaml_syntax_error() {
+    let text = error("syntax_error.yaml");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("fixtures/syntax_error.yaml:3:"), "{text}");
+    assert!(text.contains("YAML syntax error"), "{text}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = error("several_errors.yaml");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    for (line, part) in [
+        (
+            "3:10",
+            "admin.address: address 0.0.0.0:8080 is also the address of listener `web`",
+        ),
+        ("6:5", "services.api.listener: unknown listener `internal`"),
+        (
+            "7:5",
+            "services.api.path: path `api` must start with `/`, like /api",
+        ),
+        (
+            "5:3",
+            "services.api.backends: service `api` has no backends",
+        ),
+        (
+            "9:5",
+            "services.www.hosts: invalid host pattern `www.*.com`",
+        ),
+    ] {
+        let at = format!("fixtures/several_errors.yaml:{line}: {part}");
+        assert!(
+            lines.iter().any(|l| l.contains(&at)),
+            "{at:?} missing in:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn unreadable_file_names_it() {
+    let e = config::load(&fixture("does_not_exist.yaml")).unwrap_err();
+    assert!(matches!(e, ConfigError::Io { .. }));
+    assert!(
+        e.to_string().contains("does_not_exist.yaml: cannot read"),
+        "{e}"
+    );
+}
