@@ -3,3 +3,4 @@
 //! # Layout
 //! - [`endpoint`]: per-endpoint atomics that outlive snapshots.
 pub mod endpoint;
+pub mod route;
