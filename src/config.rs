@@ -102,7 +102,7 @@ pub fn bind_error(
             "address {address} is not an address of this host; use one of its IPs or 0.0.0.0"
         ),
         io::ErrorKind::PermissionDenied => format!(
-            "not allowed to bind {address}; ports below 1024 need root or CAP_NET_BIND_SERVICE,              or choose a port above 1023"
+            "not allowed to bind {address}; ports below 1024 need root or CAP_NET_BIND_SERVICE, or choose a port above 1023"
         ),
         _ => format!("cannot bind {address}: {err}"),
     };

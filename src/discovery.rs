@@ -5,6 +5,8 @@
 //! the service-level settings of its service ([`ServiceSpec`]), exactly as a container carries
 //! its labels. Providers never touch snapshots.
 
+pub mod file;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -5,9 +5,17 @@
 //! - [`discovery`]: providers (static services, Docker) emitting `Update`s.
 //! - [`state`]: endpoints, snapshots, routes and the reconciler that builds them.
 //! - [`balance`]: one selector per algorithm, lock-free and allocation-free per pick.
+//! - [`proxy`]: the data plane: workers, HTTP proxying, upstream pools.
+//! - [`admin`]: `/metrics`, `/healthz`, `/api/services`.
+//! - [`metrics`]: metric names and the Prometheus recorder.
+//! - [`server`]: starting and stopping a whole instance.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod balance;
 pub mod config;
 pub mod discovery;
+pub mod metrics;
+pub mod proxy;
+pub mod server;
 pub mod state;

@@ -2,5 +2,11 @@
 //!
 //! # Layout
 //! - [`endpoint`]: per-endpoint atomics that outlive snapshots.
+//! - [`route`]: host then longest-path-prefix route tables.
+//! - [`snapshot`]: the immutable routing state the data plane reads.
+//! - [`reconciler`]: applies provider updates and publishes snapshots.
+
 pub mod endpoint;
+pub mod reconciler;
 pub mod route;
+pub mod snapshot;

@@ -32,6 +32,8 @@ const EWMA_INITIAL_NS: u64 = 1_000_000;
 /// Live state of one backend endpoint.
 #[derive(Debug)]
 pub struct Endpoint {
+    /// Unique for the life of the process; never reused, unlike the `Arc`'s address.
+    id: u64,
     key: EndpointKey,
     /// `ip:port`, the bounded label value used in metrics and the admin API.
     label: Arc<str>,
@@ -58,8 +60,10 @@ fn now_ns() -> u64 {
 impl Endpoint {
     /// A fresh endpoint: routable, idle, weight as given (clamped to at least 1).
     pub fn new(key: EndpointKey, weight: u32) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let label: Arc<str> = key.addr.to_string().into();
         Self {
+            id: NEXT_ID.fetch_add(1, Relaxed),
             key,
             label,
             weight: AtomicU32::new(weight.max(1)),
@@ -69,6 +73,10 @@ impl Endpoint {
             draining: AtomicBool::new(false),
             removed: AtomicBool::new(false),
         }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn key(&self) -> &EndpointKey {

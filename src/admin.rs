@@ -1,0 +1,94 @@
+//! The admin listener (control plane): `/metrics`, `/healthz`, `/api/services`.
+//!
+//! Runs on the control-plane runtime, never on a worker. Reads the same published snapshot as
+//! the data plane; renders Prometheus text through the installed recorder.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tracing::debug;
+
+use crate::state::snapshot::Snapshot;
+
+mod api;
+
+/// How often histogram samples are folded for rendering.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What the admin endpoints read.
+#[derive(Clone, Debug)]
+pub struct Admin {
+    pub snapshots: Arc<ArcSwap<Snapshot>>,
+    pub prometheus: PrometheusHandle,
+}
+
+impl Admin {
+    /// Serves admin requests on `listener` until the task is dropped.
+    pub async fn serve(self, listener: TcpListener) {
+        let upkeep = self.prometheus.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(UPKEEP_INTERVAL);
+            loop {
+                tick.tick().await;
+                upkeep.run_upkeep();
+            }
+        });
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let admin = self.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| {
+                    let admin = admin.clone();
+                    async move { Ok::<_, Infallible>(admin.route(&req)) }
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                if let Err(e) = conn.await {
+                    debug!("admin connection: {e}");
+                }
+            });
+        }
+    }
+
+    fn route(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+        match req.uri().path() {
+            "/metrics" => reply(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                self.prometheus.render(),
+            ),
+            "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n".to_owned()),
+            "/api/services" => {
+                let body = api::services(&self.snapshots.load());
+                reply(StatusCode::OK, "application/json", body)
+            }
+            _ => reply(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                "not found\n".to_owned(),
+            ),
+        }
+    }
+}
+
+fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}

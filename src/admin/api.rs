@@ -1,0 +1,91 @@
+//! JSON documents of the admin API (control plane): what berth routes and why.
+//!
+//! `/api/services` lists every service with its settings, the routes it holds on each
+//! listener, its endpoints with state, in-flight count and latency estimate, and any
+//! problem found while building (a rejected route, an unknown listener).
+
+use serde::Serialize;
+
+use crate::state::snapshot::{Service, Snapshot};
+
+#[derive(Serialize)]
+struct ServicesDoc<'a> {
+    generation: u64,
+    services: Vec<ServiceDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct ServiceDoc<'a> {
+    name: &'a str,
+    listeners: &'a [String],
+    hosts: &'a [String],
+    path: &'a str,
+    strip_prefix: bool,
+    balance: String,
+    retries: u8,
+    endpoints: Vec<EndpointDoc<'a>>,
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct EndpointDoc<'a> {
+    address: &'a str,
+    source: &'a str,
+    weight: u32,
+    state: &'static str,
+    reason: Option<&'static str>,
+    in_flight: u32,
+    latency_ms: f64,
+}
+
+/// The `/api/services` document.
+pub fn services(snapshot: &Snapshot) -> String {
+    let doc = ServicesDoc {
+        generation: snapshot.generation,
+        services: snapshot
+            .services
+            .iter()
+            .map(|s| service(snapshot, s))
+            .collect(),
+    };
+    // Invariant: the document is plain structs of strings and numbers; serializing it cannot fail.
+    serde_json::to_string_pretty(&doc).expect("serializable document")
+}
+
+fn service<'a>(snapshot: &'a Snapshot, s: &'a Service) -> ServiceDoc<'a> {
+    let spec = &s.spec;
+    ServiceDoc {
+        name: &spec.name,
+        listeners: &spec.listeners,
+        hosts: &spec.hosts,
+        path: &spec.path,
+        strip_prefix: spec.strip_prefix,
+        balance: spec.balance.to_string(),
+        retries: spec.retries,
+        endpoints: s
+            .endpoints
+            .iter()
+            .map(|e| {
+                let reason = e.exclusion_reason();
+                EndpointDoc {
+                    address: e.label(),
+                    source: &e.key().source,
+                    weight: e.weight(),
+                    state: if reason.is_none() {
+                        "routable"
+                    } else {
+                        "excluded"
+                    },
+                    reason,
+                    in_flight: e.in_flight(),
+                    latency_ms: e.latency_ns() as f64 / 1e6,
+                }
+            })
+            .collect(),
+        warnings: snapshot
+            .warnings
+            .get(&spec.name)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]),
+    }
+}

@@ -1,0 +1,100 @@
+//! Metric names and the Prometheus recorder (both planes).
+//!
+//! Every metric berth emits is named here, once. The hot path never looks a metric up by name
+//! and labels: the snapshot builder resolves `Counter`/`Histogram` handles per listener,
+//! service and endpoint ([`StatusCounters`]), and requests only bump them. Label values are
+//! bounded (listener, service, endpoint address, status code): never a raw path or client.
+
+use std::sync::{Arc, OnceLock};
+
+use metrics::{Counter, Label};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+pub const REQUESTS_TOTAL: &str = "berth_requests_total";
+pub const REQUEST_DURATION_SECONDS: &str = "berth_request_duration_seconds";
+pub const UPSTREAM_REQUESTS_TOTAL: &str = "berth_upstream_requests_total";
+pub const UPSTREAM_CONNECT_ERRORS_TOTAL: &str = "berth_upstream_connect_errors_total";
+pub const RETRIES_TOTAL: &str = "berth_retries_total";
+pub const ENDPOINTS: &str = "berth_endpoints";
+pub const CONNECTIONS_ACTIVE: &str = "berth_connections_active";
+pub const CONNECTIONS_CLOSED_TOTAL: &str = "berth_connections_closed_total";
+pub const ACCESS_LOG_DROPPED_TOTAL: &str = "berth_access_log_dropped_total";
+pub const CONFIG_RELOADS_TOTAL: &str = "berth_config_reloads_total";
+pub const SNAPSHOT_BUILDS_TOTAL: &str = "berth_snapshot_builds_total";
+pub const ROUTE_CONFLICTS_TOTAL: &str = "berth_route_conflicts_total";
+pub const DOCKER_EVENTS_TOTAL: &str = "berth_docker_events_total";
+pub const DISCOVERY_CONVERGENCE_SECONDS: &str = "berth_discovery_convergence_seconds";
+
+/// Latency buckets (seconds) shared by the duration histograms.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Installs the process-wide Prometheus recorder once and returns its handle; later calls
+/// (several in-process servers in tests) get the same handle.
+pub fn install() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(BUCKETS)
+                // Invariant: BUCKETS is a non-empty literal, the only failure `set_buckets` has.
+                .expect("non-empty bucket list")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be global (a test harness); ours still renders
+            // what it records, so a failure here only means metrics go to that recorder.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Status codes common enough to get a pre-resolved counter; others are looked up per use.
+const COMMON_CODES: [u16; 14] = [
+    200, 201, 204, 301, 302, 304, 400, 401, 403, 404, 500, 502, 503, 504,
+];
+
+/// Counters of one metric for one label set, one per status code, resolved off the hot path.
+#[derive(Clone, Debug)]
+pub struct StatusCounters {
+    name: &'static str,
+    labels: Arc<[Label]>,
+    common: [Counter; COMMON_CODES.len()],
+}
+
+impl StatusCounters {
+    pub fn new(name: &'static str, labels: Vec<Label>) -> Self {
+        let common = COMMON_CODES.map(|code| {
+            let mut l = labels.clone();
+            l.push(Label::new("code", code.to_string()));
+            metrics::counter!(name, l)
+        });
+        Self {
+            name,
+            labels: labels.into(),
+            common,
+        }
+    }
+
+    /// Counts one response with `code`.
+    #[inline]
+    pub fn increment(&self, code: u16) {
+        match COMMON_CODES.iter().position(|c| *c == code) {
+            Some(i) => self.common[i].increment(1),
+            None => self.rare(code),
+        }
+    }
+
+    #[cold]
+    fn rare(&self, code: u16) {
+        let mut l = self.labels.to_vec();
+        l.push(Label::new("code", code.to_string()));
+        metrics::counter!(self.name, l).increment(1);
+    }
+}
+
+/// Shorthand for a label.
+pub fn label(key: &'static str, value: impl Into<metrics::SharedString>) -> Label {
+    Label::new(key, value)
+}

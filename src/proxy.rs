@@ -1,0 +1,18 @@
+//! The data plane: client connections in, upstream connections out.
+//!
+//! # Layout
+//! - [`listener`]: sockets, worker threads (one current-thread runtime each), shutdown.
+//! - [`http`]: one request: route, pick, rewrite, forward, retry.
+//! - [`headers`]: hop-by-hop removal and `X-Forwarded-*`.
+//! - [`pool`]: per-worker, per-endpoint upstream connection pools.
+//! - [`body`]: the streamed upstream response body that returns its connection to the pool.
+//! - [`access_log`]: the optional access log, written off the hot path.
+//! - [`error`]: the responses a client sees when proxying fails.
+
+pub mod access_log;
+pub mod body;
+pub mod error;
+pub mod headers;
+pub mod http;
+pub mod listener;
+pub mod pool;

@@ -1,0 +1,100 @@
+//! Errors a client sees (data plane), exactly as DESIGN.md's table lists them.
+//!
+//! A [`ProxyError`] carries the decision: its status, and a short plain-text body that never
+//! names an internal address. Details go to the log, not to the client.
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use http::{Response, StatusCode};
+use http_body_util::{Either, Full};
+
+use crate::proxy::body::UpstreamBody;
+
+/// The body of every response berth sends: streamed from upstream, or generated here.
+pub type ProxyBody = Either<UpstreamBody, Full<Bytes>>;
+
+/// Why a request could not be proxied.
+#[derive(Debug)]
+pub enum ProxyError {
+    /// No route for the host and path (404).
+    NoRoute,
+    /// A route, but no routable endpoint (503 + `Retry-After`).
+    NoHealthyEndpoint(std::sync::Arc<str>),
+    /// Upstream refused or reset before a response, after retries (502).
+    Upstream,
+    /// Upstream too slow to answer (504).
+    Timeout,
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::NoHealthyEndpoint(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Upstream => StatusCode::BAD_GATEWAY,
+            Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    fn body(&self) -> Bytes {
+        match self {
+            Self::NoRoute => Bytes::from_static(b"no route\n"),
+            Self::NoHealthyEndpoint(name) => {
+                Bytes::from(format!("service {name} has no healthy endpoint\n"))
+            }
+            Self::Upstream => Bytes::from_static(b"upstream error\n"),
+            Self::Timeout => Bytes::from_static(b"upstream timeout\n"),
+        }
+    }
+
+    /// The response the client gets.
+    pub fn into_response(self) -> Response<ProxyBody> {
+        let mut response = Response::new(Either::Right(Full::new(self.body())));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if matches!(self, Self::NoHealthyEndpoint(_)) {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn text(e: ProxyError) -> (u16, String) {
+        let r = e.into_response();
+        let status = r.status().as_u16();
+        let body = r.into_body().collect().await.expect("full body").to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn statuses_and_bodies_match_the_design() {
+        assert_eq!(text(ProxyError::NoRoute).await, (404, "no route\n".into()));
+        assert_eq!(
+            text(ProxyError::NoHealthyEndpoint("api".into())).await,
+            (503, "service api has no healthy endpoint\n".into())
+        );
+        assert_eq!(
+            text(ProxyError::Upstream).await,
+            (502, "upstream error\n".into())
+        );
+        assert_eq!(
+            text(ProxyError::Timeout).await,
+            (504, "upstream timeout\n".into())
+        );
+    }
+
+    #[test]
+    fn unavailable_says_when_to_retry() {
+        let r = ProxyError::NoHealthyEndpoint("api".into()).into_response();
+        assert_eq!(r.headers()[RETRY_AFTER], "1");
+    }
+}

@@ -1,0 +1,210 @@
+//! Header rewriting for proxied requests and responses (data plane).
+//!
+//! Edits headers in place: hop-by-hop headers (RFC 9110 §7.6.1, plus those named in
+//! `Connection`) are removed both ways; `X-Forwarded-For/-Proto/-Host` are set from what berth
+//! saw, and what the client sent in them is dropped unless the peer is trusted. `Upgrade`
+//! requests keep `Connection: upgrade` and `Upgrade` so the upstream can switch protocols.
+
+use std::net::IpAddr;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use ipnet::IpNet;
+
+pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Hop-by-hop headers always removed (besides those listed in `Connection`).
+static HOP_BY_HOP: [&HeaderName; 8] = [
+    &header::CONNECTION,
+    &KEEP_ALIVE,
+    &PROXY_CONNECTION,
+    &header::PROXY_AUTHENTICATE,
+    &header::PROXY_AUTHORIZATION,
+    &header::TE,
+    &header::TRAILER,
+    &header::TRANSFER_ENCODING,
+];
+
+/// True when the request asks to switch protocols (`Connection: upgrade` + `Upgrade`).
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .any(|v| has_token(v, "upgrade"))
+}
+
+fn has_token(value: &HeaderValue, token: &str) -> bool {
+    value
+        .to_str()
+        .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        .unwrap_or(false)
+}
+
+/// Removes hop-by-hop headers; with `upgrade`, keeps `Upgrade` and sets `Connection: upgrade`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    if headers.contains_key(header::CONNECTION) {
+        remove_connection_listed(headers);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::UPGRADE);
+    }
+}
+
+/// Removes the headers a `Connection` header names (cold: few requests carry such a list).
+#[cold]
+fn remove_connection_listed(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|s| s.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|n| n != header::UPGRADE)
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+}
+
+/// True when `ip` is in one of `trusted`.
+pub fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
+    trusted.iter().any(|net| net.contains(&ip))
+}
+
+/// What berth knows of the client, applied to one request.
+#[derive(Debug)]
+pub struct Forwarded<'a> {
+    /// The peer's address, pre-rendered once per connection.
+    pub client: &'a HeaderValue,
+    pub proto: &'static str,
+    /// Whether the peer's own `X-Forwarded-*` headers are kept.
+    pub trusted: bool,
+}
+
+/// Sets `X-Forwarded-For/-Proto/-Host` from `fwd`; `host` is the request's host.
+pub fn set_forwarded(headers: &mut HeaderMap, fwd: &Forwarded<'_>, host: Option<HeaderValue>) {
+    let prior = if fwd.trusted {
+        headers.get(&X_FORWARDED_FOR).cloned()
+    } else {
+        None
+    };
+    let xff = match prior.as_ref().and_then(|p| p.to_str().ok()) {
+        Some(p) => append_client(p, fwd.client),
+        None => fwd.client.clone(),
+    };
+    headers.insert(X_FORWARDED_FOR.clone(), xff);
+    if !(fwd.trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
+        headers.insert(
+            X_FORWARDED_PROTO.clone(),
+            HeaderValue::from_static(fwd.proto),
+        );
+    }
+    if !(fwd.trusted && headers.contains_key(&X_FORWARDED_HOST)) {
+        match host {
+            Some(h) => headers.insert(X_FORWARDED_HOST.clone(), h),
+            None => headers.remove(&X_FORWARDED_HOST),
+        };
+    }
+}
+
+fn append_client(prior: &str, client: &HeaderValue) -> HeaderValue {
+    let mut joined = Vec::with_capacity(prior.len() + 2 + client.len());
+    joined.extend_from_slice(prior.as_bytes());
+    joined.extend_from_slice(b", ");
+    joined.extend_from_slice(client.as_bytes());
+    // Invariant: both parts were valid header values and ", " is visible ASCII.
+    HeaderValue::from_bytes(&joined).unwrap_or_else(|_| client.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).expect("test header name"),
+                HeaderValue::from_str(v).expect("test header value"),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn strips_hop_by_hop_and_connection_listed() {
+        let mut h = map(&[
+            ("connection", "keep-alive, x-secret"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret", "1"),
+            ("te", "trailers"),
+            ("upgrade", "websocket"),
+            ("x-keep", "yes"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h.contains_key("x-keep"));
+    }
+
+    #[test]
+    fn upgrade_keeps_upgrade_headers() {
+        let mut h = map(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
+        assert!(is_upgrade(&h));
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h["connection"], "upgrade");
+        assert_eq!(h["upgrade"], "websocket");
+    }
+
+    #[test]
+    fn untrusted_forwarded_headers_are_replaced() {
+        let client = HeaderValue::from_static("10.0.0.9");
+        let fwd = Forwarded {
+            client: &client,
+            proto: "http",
+            trusted: false,
+        };
+        let mut h = map(&[
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "evil"),
+        ]);
+        set_forwarded(&mut h, &fwd, Some(HeaderValue::from_static("a.example")));
+        assert_eq!(h["x-forwarded-for"], "10.0.0.9");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "a.example");
+    }
+
+    #[test]
+    fn trusted_forwarded_headers_are_kept_and_appended() {
+        let client = HeaderValue::from_static("10.0.0.9");
+        let fwd = Forwarded {
+            client: &client,
+            proto: "http",
+            trusted: true,
+        };
+        let mut h = map(&[
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+        ]);
+        set_forwarded(&mut h, &fwd, Some(HeaderValue::from_static("a.example")));
+        assert_eq!(h["x-forwarded-for"], "1.2.3.4, 10.0.0.9");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "a.example");
+    }
+
+    #[test]
+    fn trust_is_by_cidr() {
+        let nets: Vec<IpNet> = vec!["10.0.0.0/8".parse().expect("literal cidr")];
+        assert!(is_trusted("10.1.2.3".parse().expect("ip"), &nets));
+        assert!(!is_trusted("11.1.2.3".parse().expect("ip"), &nets));
+    }
+}

@@ -1,0 +1,348 @@
+//! Proxying one HTTP request (data plane).
+//!
+//! Per request: one snapshot load, a route match, a selector pick, header edits in place, and
+//! the request streamed to an upstream connection from the worker's pool. A connect failure
+//! is retried on a *different* endpoint (up to the service's `retries`); a pooled connection
+//! that turned out closed before the request was written is replaced without counting as a
+//! retry. Once a request has been written it is never retried (its body is gone).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use http::header::{HeaderValue, HOST};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::Either;
+use hyper::body::Incoming;
+use tracing::debug;
+
+use crate::balance::PickContext;
+use crate::proxy::access_log;
+use crate::proxy::body::{Exchange, UpstreamBody};
+use crate::proxy::error::{ProxyBody, ProxyError};
+use crate::proxy::headers::{self, Forwarded};
+use crate::proxy::pool;
+use crate::state::route;
+use crate::state::snapshot::{Service, Snapshot};
+
+/// Most endpoints one request may try (first attempt + the 5 retries labels allow).
+const MAX_TRIES: usize = 6;
+/// Closed pooled connections replaced per request before giving up on the pool.
+const MAX_STALE: usize = 3;
+
+/// What a client connection knows for all of its requests.
+#[derive(Debug)]
+pub struct ConnContext {
+    /// Index of the listener in the snapshot.
+    pub listener: usize,
+    pub peer: SocketAddr,
+    /// The peer's IP, rendered once for `X-Forwarded-For`.
+    pub peer_value: HeaderValue,
+    pub snapshots: Arc<ArcSwap<Snapshot>>,
+}
+
+impl ConnContext {
+    pub fn new(listener: usize, peer: SocketAddr, snapshots: Arc<ArcSwap<Snapshot>>) -> Self {
+        let peer_value = HeaderValue::from_str(&peer.ip().to_string())
+            // Invariant: an IP address renders as visible ASCII, always a valid header value.
+            .expect("IP address is a valid header value");
+        Self {
+            listener,
+            peer,
+            peer_value,
+            snapshots,
+        }
+    }
+}
+
+/// Serves one request: route, pick, forward; errors become DESIGN.md's responses.
+pub async fn handle(
+    cx: Arc<ConnContext>,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let start = Instant::now();
+    let snapshot = cx.snapshots.load_full();
+    pool::sweep(snapshot.generation);
+    let listener = &snapshot.listeners[cx.listener];
+    let found = listener
+        .routes
+        .find(request_host(&req), req.uri().path())
+        .map(|m| (Arc::clone(m.target), m.prefix_len));
+    let logged = access_log::enabled().then(|| {
+        (
+            req.method().clone(),
+            access_log::loggable_path(req.uri().path()),
+        )
+    });
+    let Some((route, prefix_len)) = found else {
+        listener.no_route.increment(1);
+        let response = ProxyError::NoRoute.into_response();
+        log_access(&cx, &listener.name, None, logged, response.status(), start);
+        return Ok(response);
+    };
+    let trusted = headers::is_trusted(cx.peer.ip(), &listener.trusted_ips);
+    let plan = Plan {
+        service: &route.service,
+        prefix_len,
+        trusted,
+        connect_timeout: snapshot.timeouts.connect,
+        idle_timeout: snapshot.timeouts.idle,
+    };
+    let response = match plan.forward(&cx, req).await {
+        Ok(r) => r,
+        Err(e) => {
+            debug!(service = %route.service.spec.name, error = ?e, "request failed");
+            e.into_response()
+        }
+    };
+    route.requests.increment(response.status().as_u16());
+    route.service.duration.record(start.elapsed().as_secs_f64());
+    let service = Some(&route.service.spec.name);
+    log_access(
+        &cx,
+        &listener.name,
+        service,
+        logged,
+        response.status(),
+        start,
+    );
+    Ok(response)
+}
+
+/// Hands the request's summary to the access log, when it is on.
+fn log_access(
+    cx: &ConnContext,
+    listener: &Arc<str>,
+    service: Option<&Arc<str>>,
+    logged: Option<(http::Method, String)>,
+    status: StatusCode,
+    start: Instant,
+) {
+    if let Some((method, path)) = logged {
+        access_log::write(access_log::Record {
+            listener: Arc::clone(listener),
+            service: service.cloned(),
+            client: cx.peer.ip(),
+            method,
+            path,
+            status: status.as_u16(),
+            duration: start.elapsed(),
+        });
+    }
+}
+
+/// The request's host: the URI's authority (HTTP/2, absolute form) or the `Host` header.
+fn request_host<B>(req: &Request<B>) -> Option<&str> {
+    req.uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()))
+}
+
+/// How to forward one matched request.
+struct Plan<'a> {
+    service: &'a Service,
+    prefix_len: usize,
+    trusted: bool,
+    connect_timeout: Duration,
+    idle_timeout: Duration,
+}
+
+/// The endpoints a request has tried, on the stack.
+#[derive(Default)]
+struct Tried {
+    list: [usize; MAX_TRIES],
+    len: usize,
+}
+
+impl Tried {
+    fn as_slice(&self) -> &[usize] {
+        &self.list[..self.len]
+    }
+
+    fn push(&mut self, index: usize) {
+        if self.len < MAX_TRIES {
+            self.list[self.len] = index;
+            self.len += 1;
+        }
+    }
+}
+
+impl Plan<'_> {
+    async fn forward(
+        &self,
+        cx: &ConnContext,
+        mut req: Request<Incoming>,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        let upgrade = headers::is_upgrade(req.headers());
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        self.rewrite(cx, &mut req, upgrade);
+        let mut tried = Tried::default();
+        let mut stale = 0;
+        let attempts = usize::from(self.service.spec.retries).min(MAX_TRIES - 1) + 1;
+        let mut req = req;
+        while tried.len < attempts {
+            let ctx = PickContext {
+                client_ip: cx.peer.ip(),
+                headers: req.headers(),
+            };
+            let Some(index) = self.service.pick(&ctx, tried.as_slice()) else {
+                break;
+            };
+            if tried.len > 0 {
+                self.service.retries.increment(1);
+            }
+            let endpoint = &self.service.endpoints[index];
+            let pooled = if upgrade {
+                None
+            } else {
+                pool::checkout(endpoint, self.idle_timeout).await
+            };
+            let reused = pooled.is_some();
+            let mut sender = match pooled {
+                Some(s) => s,
+                None => match pool::connect(endpoint.addr(), self.connect_timeout, upgrade).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        debug!(endpoint = %endpoint.label(), error = %e, "connect failed");
+                        self.service.connect_errors.increment(1);
+                        tried.push(index);
+                        continue;
+                    }
+                },
+            };
+            let in_flight = endpoint.begin_request();
+            let sent = Instant::now();
+            let timeout = self.service.spec.request_timeout;
+            match tokio::time::timeout(timeout, sender.try_send_request(req)).await {
+                Err(_) => {
+                    self.service.upstream_requests[index].increment(504);
+                    return Err(ProxyError::Timeout);
+                }
+                Ok(Ok(mut response)) => {
+                    endpoint.observe_latency(sent.elapsed());
+                    self.service.upstream_requests[index].increment(response.status().as_u16());
+                    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                        if let Some(client) = client_upgrade {
+                            spawn_tunnel(client, hyper::upgrade::on(&mut response));
+                        }
+                        return Ok(response.map(|b| Either::Left(UpstreamBody::new(b, None))));
+                    }
+                    headers::strip_hop_by_hop(response.headers_mut(), false);
+                    let exchange = (!upgrade).then_some(Exchange { sender, in_flight });
+                    return Ok(response.map(|b| Either::Left(UpstreamBody::new(b, exchange))));
+                }
+                Ok(Err(mut e)) => match e.take_message() {
+                    Some(unsent) if reused && stale < MAX_STALE => {
+                        stale += 1;
+                        req = unsent;
+                    }
+                    Some(unsent) => {
+                        tried.push(index);
+                        req = unsent;
+                    }
+                    None => {
+                        debug!(endpoint = %endpoint.label(), error = %e.error(), "upstream failed");
+                        self.service.upstream_requests[index].increment(502);
+                        return Err(ProxyError::Upstream);
+                    }
+                },
+            }
+        }
+        Err(if tried.len == 0 {
+            ProxyError::NoHealthyEndpoint(Arc::clone(&self.service.spec.name))
+        } else {
+            ProxyError::Upstream
+        })
+    }
+
+    /// Edits the request in place for the upstream: origin-form URI (prefix stripped),
+    /// HTTP/1.1, `Host` kept, hop-by-hop removed, forwarding headers set.
+    fn rewrite(&self, cx: &ConnContext, req: &mut Request<Incoming>, upgrade: bool) {
+        let host = req.headers().get(HOST).cloned().or_else(|| {
+            let authority = req.uri().authority()?;
+            HeaderValue::from_str(authority.as_str()).ok()
+        });
+        if let Some(uri) = upstream_uri(req.uri(), self.prefix_len, self.service.spec.strip_prefix)
+        {
+            *req.uri_mut() = uri;
+        }
+        *req.version_mut() = Version::HTTP_11;
+        let headers = req.headers_mut();
+        headers::strip_hop_by_hop(headers, upgrade);
+        if let Some(h) = &host {
+            headers.insert(HOST, h.clone());
+        }
+        let fwd = Forwarded {
+            client: &cx.peer_value,
+            proto: "http",
+            trusted: self.trusted,
+        };
+        headers::set_forwarded(headers, &fwd, host);
+    }
+}
+
+/// The origin-form URI to send upstream, or `None` when the request's URI already is one.
+fn upstream_uri(uri: &Uri, prefix_len: usize, strip: bool) -> Option<Uri> {
+    let strip = strip && prefix_len > 1;
+    if !strip && uri.scheme().is_none() && uri.authority().is_none() {
+        return None;
+    }
+    let path = if strip {
+        route::strip_prefix(uri.path(), prefix_len)
+    } else {
+        uri.path()
+    };
+    let mut target = String::with_capacity(path.len() + 1 + uri.query().map_or(0, |q| q.len() + 1));
+    target.push_str(path);
+    if let Some(q) = uri.query() {
+        target.push('?');
+        target.push_str(q);
+    }
+    Uri::try_from(target).ok()
+}
+
+/// Copies bytes both ways between the client's and the upstream's upgraded connections.
+fn spawn_tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    tokio::spawn(async move {
+        let (Ok(client), Ok(upstream)) = tokio::join!(client, upstream) else {
+            return;
+        };
+        let mut client = hyper_util::rt::TokioIo::new(client);
+        let mut upstream = hyper_util::rt::TokioIo::new(upstream);
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> Uri {
+        s.parse().expect("test uri")
+    }
+
+    #[test]
+    fn origin_form_is_kept_as_is() {
+        assert_eq!(upstream_uri(&uri("/a/b?x=1"), 1, false), None);
+        assert_eq!(upstream_uri(&uri("/a/b?x=1"), 2, false), None);
+    }
+
+    #[test]
+    fn absolute_form_becomes_origin_form() {
+        let got = upstream_uri(&uri("http://h.example/a?x=1"), 1, false);
+        assert_eq!(got, Some(uri("/a?x=1")));
+    }
+
+    #[test]
+    fn strip_prefix_keeps_a_leading_slash_and_query() {
+        assert_eq!(
+            upstream_uri(&uri("/api/users?id=3"), 4, true),
+            Some(uri("/users?id=3"))
+        );
+        assert_eq!(upstream_uri(&uri("/api"), 4, true), Some(uri("/")));
+        assert_eq!(upstream_uri(&uri("/api/"), 5, true), Some(uri("/")));
+    }
+}

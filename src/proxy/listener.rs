@@ -1,0 +1,307 @@
+//! Listening sockets and worker threads (data plane).
+//!
+//! `workers` threads each run a current-thread tokio runtime and accept on their own
+//! `SO_REUSEPORT` socket per listener, so the kernel spreads connections and no work is
+//! stolen between threads: `workers: 1` is exactly one thread serving traffic. Sockets are
+//! bound before any thread starts, so a bind failure (port in use) is reported at start-up.
+//! Shutdown: stop accepting, ask every connection to finish gracefully, wait up to the grace.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tracing::{debug, error, info};
+
+use crate::metrics as m;
+use crate::proxy::http::{handle, ConnContext};
+use crate::state::snapshot::Snapshot;
+
+/// Pending connections queued by the kernel per socket.
+const BACKLOG: i32 = 4096;
+/// How often an idle worker drops pooled connections of drained endpoints.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A listener to serve: its index in the snapshot, name and address.
+#[derive(Clone, Debug)]
+pub struct ListenerSpec {
+    pub index: usize,
+    pub name: Arc<str>,
+    pub address: SocketAddr,
+}
+
+/// Binds one `SO_REUSEPORT` socket for `addr`.
+pub fn bind_reuseport(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM,
+        Some(SockProtocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nodelay(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// A listener that failed to bind.
+#[derive(Debug, thiserror::Error)]
+#[error("listener `{name}` cannot bind {address}: {source}")]
+pub struct BindError {
+    pub name: Arc<str>,
+    pub address: SocketAddr,
+    #[source]
+    pub source: io::Error,
+}
+
+/// The running worker threads.
+#[derive(Debug)]
+pub struct Workers {
+    threads: Vec<JoinHandle<()>>,
+    shutdown: watch::Sender<bool>,
+    /// The bound address of each listener (port 0 resolved), in spec order.
+    pub addresses: Vec<SocketAddr>,
+}
+
+impl Workers {
+    /// Binds every listener `workers` times and starts the worker threads.
+    pub fn start(
+        specs: &[ListenerSpec],
+        workers: usize,
+        snapshots: Arc<ArcSwap<Snapshot>>,
+    ) -> Result<Self, BindError> {
+        let workers = workers.max(1);
+        let (sockets, addresses) = bind_all(specs, workers)?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut threads = Vec::with_capacity(workers);
+        for (n, per_worker) in sockets.into_iter().enumerate() {
+            let snapshots = Arc::clone(&snapshots);
+            let rx = shutdown_rx.clone();
+            let specs = specs.to_vec();
+            let thread = std::thread::Builder::new()
+                .name(format!("berth-worker-{n}"))
+                .spawn(move || run_worker(specs, per_worker, snapshots, rx))
+                .map_err(|source| BindError {
+                    name: "worker".into(),
+                    address: addresses[0],
+                    source,
+                })?;
+            threads.push(thread);
+        }
+        Ok(Self {
+            threads,
+            shutdown,
+            addresses,
+        })
+    }
+
+    /// Stops accepting, lets connections finish (up to the snapshot's grace), joins threads.
+    pub fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Binds each listener once per worker: `result[worker][listener]`. A port-0 listener's
+/// first socket fixes the port the others reuse.
+fn bind_all(
+    specs: &[ListenerSpec],
+    workers: usize,
+) -> Result<(Vec<Vec<std::net::TcpListener>>, Vec<SocketAddr>), BindError> {
+    let mut sockets: Vec<Vec<std::net::TcpListener>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut addresses = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let err = |source| BindError {
+            name: Arc::clone(&spec.name),
+            address: spec.address,
+            source,
+        };
+        let first = bind_reuseport(spec.address).map_err(err)?;
+        let bound = first.local_addr().map_err(err)?;
+        addresses.push(bound);
+        sockets[0].push(first);
+        for per_worker in sockets.iter_mut().skip(1) {
+            per_worker.push(bind_reuseport(bound).map_err(err)?);
+        }
+    }
+    Ok((sockets, addresses))
+}
+
+fn run_worker(
+    specs: Vec<ListenerSpec>,
+    sockets: Vec<std::net::TcpListener>,
+    snapshots: Arc<ArcSwap<Snapshot>>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("worker runtime failed to start: {e}");
+            return;
+        }
+    };
+    runtime.block_on(serve(specs, sockets, snapshots, shutdown));
+}
+
+/// Live connections of one worker, to wait for at shutdown.
+#[derive(Default)]
+struct Tracker {
+    live: AtomicUsize,
+    idle: Notify,
+}
+
+async fn serve(
+    specs: Vec<ListenerSpec>,
+    sockets: Vec<std::net::TcpListener>,
+    snapshots: Arc<ArcSwap<Snapshot>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let tracker = Arc::new(Tracker::default());
+    let mut accepters = Vec::new();
+    for (spec, socket) in specs.into_iter().zip(sockets) {
+        let listener = match TcpListener::from_std(socket) {
+            Ok(l) => l,
+            Err(e) => {
+                error!(listener = %spec.name, "cannot register socket: {e}");
+                continue;
+            }
+        };
+        accepters.push(tokio::spawn(accept_loop(
+            spec,
+            listener,
+            Arc::clone(&snapshots),
+            Arc::clone(&tracker),
+            shutdown.clone(),
+        )));
+    }
+    let sweeper = tokio::spawn(sweep_loop(Arc::clone(&snapshots)));
+    stopped(&mut shutdown).await;
+    for a in &accepters {
+        a.abort();
+    }
+    let grace = snapshots.load().shutdown_grace;
+    let drained = tokio::time::timeout(grace, async {
+        while tracker.live.load(Ordering::Acquire) > 0 {
+            tracker.idle.notified().await;
+        }
+    })
+    .await;
+    if drained.is_err() {
+        info!(
+            open = tracker.live.load(Ordering::Acquire),
+            "shutdown grace elapsed; closing remaining connections"
+        );
+    }
+    sweeper.abort();
+}
+
+async fn sweep_loop(snapshots: Arc<ArcSwap<Snapshot>>) {
+    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        crate::proxy::pool::sweep(snapshots.load().generation);
+    }
+}
+
+async fn accept_loop(
+    spec: ListenerSpec,
+    listener: TcpListener,
+    snapshots: Arc<ArcSwap<Snapshot>>,
+    tracker: Arc<Tracker>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let builder = Arc::new(server_builder(snapshots.load().timeouts.header_read));
+    let active = metrics::gauge!(m::CONNECTIONS_ACTIVE, "listener" => spec.name.to_string());
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                debug!(listener = %spec.name, "accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let cx = Arc::new(ConnContext::new(spec.index, peer, Arc::clone(&snapshots)));
+        tracker.live.fetch_add(1, Ordering::AcqRel);
+        active.increment(1.0);
+        let conn = Connection {
+            builder: Arc::clone(&builder),
+            tracker: Arc::clone(&tracker),
+            active: active.clone(),
+            shutdown: shutdown.clone(),
+        };
+        tokio::spawn(conn.serve(stream, cx));
+    }
+}
+
+fn server_builder(header_read: Duration) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read)
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
+/// One accepted client connection.
+struct Connection {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    tracker: Arc<Tracker>,
+    active: metrics::Gauge,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Connection {
+    async fn serve(mut self, stream: tokio::net::TcpStream, cx: Arc<ConnContext>) {
+        let service = service_fn(move |req| handle(Arc::clone(&cx), req));
+        let conn = self
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service);
+        tokio::pin!(conn);
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    debug!("client connection ended: {e}");
+                }
+            }
+            () = stopped(&mut self.shutdown) => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    }
+}
+
+/// Resolves once shutdown is asked for (the watch guard never lives across an await).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.active.decrement(1.0);
+        if self.tracker.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.tracker.idle.notify_one();
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Start-up and shutdown of a whole berth instance (both planes).
+//!
+//! [`Server::start`] builds the first snapshot from the config's static services before any
+//! socket accepts, binds every listener (so a port in use fails start-up, not a request),
+//! starts the worker threads, and runs the control plane — reconciler, config watcher, admin
+//! listener — on its own thread. [`Server::shutdown`] stops accepting, lets in-flight
+//! requests finish within the grace, and stops the control plane.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info};
+
+use crate::admin::Admin;
+use crate::config::{Config, Protocol};
+use crate::discovery::file;
+use crate::proxy::listener::{BindError, ListenerSpec, Workers};
+use crate::state::reconciler::{Input, Reconciler};
+
+/// Inputs buffered between providers and the reconciler.
+const INPUT_QUEUE: usize = 1024;
+
+/// Why berth could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error("admin listener cannot bind {address}: {source}")]
+    Admin {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("control plane thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A running berth.
+#[derive(Debug)]
+pub struct Server {
+    /// Bound address of each listener by name (port 0 resolved).
+    pub listeners: BTreeMap<String, SocketAddr>,
+    pub admin: SocketAddr,
+    workers: Workers,
+    inputs: mpsc::Sender<Input>,
+    control: JoinHandle<()>,
+    stop_control: oneshot::Sender<()>,
+}
+
+impl Server {
+    /// Starts berth with `config`; `config_path`, when given, is watched for edits.
+    pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<Self, StartError> {
+        let prometheus = crate::metrics::install();
+        if config.log.access_log {
+            crate::proxy::access_log::enable();
+        }
+        let config = Arc::new(config);
+        let mut reconciler = Reconciler::new(Arc::clone(&config));
+        reconciler.apply(Input::Update(file::reset(&config)));
+        reconciler.publish();
+        let snapshots = reconciler.published();
+
+        let specs = listener_specs(&config);
+        let workers = Workers::start(&specs, config.workers, Arc::clone(&snapshots))?;
+        let listeners = specs
+            .iter()
+            .zip(&workers.addresses)
+            .map(|(s, a)| (s.name.to_string(), *a))
+            .collect();
+
+        let admin_socket = std::net::TcpListener::bind(config.admin.address)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|source| StartError::Admin {
+                address: config.admin.address,
+                source,
+            })?;
+        let admin_addr = admin_socket
+            .local_addr()
+            .map_err(|source| StartError::Admin {
+                address: config.admin.address,
+                source,
+            })?;
+        let admin = Admin {
+            snapshots,
+            prometheus,
+        };
+        let (stop_control, stopped) = oneshot::channel();
+        let (inputs, rx) = mpsc::channel(INPUT_QUEUE);
+        let plane = ControlPlane {
+            reconciler,
+            rx,
+            tx: inputs.clone(),
+            admin,
+            admin_socket,
+            config,
+            config_path,
+        };
+        let control = std::thread::Builder::new()
+            .name("berth-control".into())
+            .spawn(move || plane.run(stopped))
+            .map_err(StartError::Thread)?;
+        info!(?listeners, admin = %admin_addr, "berth started");
+        Ok(Self {
+            listeners,
+            admin: admin_addr,
+            workers,
+            inputs,
+            control,
+            stop_control,
+        })
+    }
+
+    /// Address of the listener called `name`.
+    pub fn listener(&self, name: &str) -> Option<SocketAddr> {
+        self.listeners.get(name).copied()
+    }
+
+    /// A sender into the reconciler, for providers started after the server.
+    pub fn inputs(&self) -> mpsc::Sender<Input> {
+        self.inputs.clone()
+    }
+
+    /// Graceful shutdown: stop accepting, finish in-flight requests, stop the control plane.
+    pub fn shutdown(self) {
+        self.workers.shutdown();
+        let _ = self.stop_control.send(());
+        let _ = self.control.join();
+        info!("berth stopped");
+    }
+}
+
+/// The HTTP listeners the data plane serves (TLS and L4 listeners are refused by config).
+fn listener_specs(config: &Config) -> Vec<ListenerSpec> {
+    config
+        .listeners
+        .values()
+        .enumerate()
+        .filter(|(_, l)| l.protocol == Protocol::Http)
+        .map(|(index, l)| ListenerSpec {
+            index,
+            name: l.name.as_str().into(),
+            address: l.address,
+        })
+        .collect()
+}
+
+/// Everything the control-plane thread runs.
+struct ControlPlane {
+    reconciler: Reconciler,
+    rx: mpsc::Receiver<Input>,
+    tx: mpsc::Sender<Input>,
+    admin: Admin,
+    admin_socket: std::net::TcpListener,
+    config: Arc<Config>,
+    config_path: Option<PathBuf>,
+}
+
+impl ControlPlane {
+    fn run(self, stopped: oneshot::Receiver<()>) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                error!("control plane runtime failed to start: {e}");
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            tokio::spawn(self.reconciler.run(self.rx));
+            if let Some(path) = self.config_path {
+                tokio::spawn(file::watch(path, self.config, self.tx));
+            }
+            match tokio::net::TcpListener::from_std(self.admin_socket) {
+                Ok(l) => {
+                    tokio::spawn(self.admin.serve(l));
+                }
+                Err(e) => error!("admin listener: {e}"),
+            }
+            let _ = stopped.await;
+        });
+    }
+}

@@ -1,0 +1,373 @@
+//! The reconciler (control plane): providers' updates in, published snapshots out.
+//!
+//! It owns the desired view of every provider, the live `Arc<Endpoint>` of every endpoint key
+//! (reused across rebuilds so counters and state survive), and the current config's
+//! request-path settings. It applies a burst of inputs, then rebuilds one whole new
+//! [`Snapshot`] and stores it in the shared `ArcSwap`. Invariants: one task owns it; the data
+//! plane only ever sees complete snapshots; a drain takes effect on the endpoint's atomic
+//! flag at once, before any rebuild.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::config::{Config, Protocol};
+use crate::discovery::{EndpointSpec, ProviderId, ServiceSpec, Update};
+use crate::metrics::{self as m, label, StatusCounters};
+use crate::state::endpoint::{Endpoint, EndpointKey};
+use crate::state::route::RouteTableBuilder;
+use crate::state::snapshot::{ListenerRoutes, Service, ServiceRoute, Snapshot};
+
+/// What the reconciler consumes.
+#[derive(Debug)]
+pub enum Input {
+    Update(Update),
+    /// A new valid config: its request-path settings apply from the next snapshot.
+    Config(Arc<Config>),
+}
+
+/// The listeners the data plane was started with, in index order.
+#[derive(Clone, Debug)]
+pub struct ListenerSet(Vec<(Arc<str>, Protocol)>);
+
+impl ListenerSet {
+    pub fn from_config(config: &Config) -> Self {
+        Self(
+            config
+                .listeners
+                .values()
+                .map(|l| (Arc::from(l.name.as_str()), l.protocol))
+                .collect(),
+        )
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.0.iter().position(|(n, _)| &**n == name)
+    }
+
+    fn http_indices(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, p))| matches!(p, Protocol::Http | Protocol::Https))
+            .map(|(i, _)| i)
+    }
+}
+
+/// A provider's endpoint with the order in which it was last upserted.
+#[derive(Debug)]
+struct Desired {
+    spec: EndpointSpec,
+    seq: u64,
+}
+
+/// Owner of endpoint state and builder of snapshots.
+#[derive(Debug)]
+pub struct Reconciler {
+    listeners: ListenerSet,
+    config: Arc<Config>,
+    views: BTreeMap<ProviderId, HashMap<EndpointKey, Desired>>,
+    live: HashMap<EndpointKey, Arc<Endpoint>>,
+    published: Arc<ArcSwap<Snapshot>>,
+    generation: u64,
+    seq: u64,
+    gauged_services: Vec<Arc<str>>,
+}
+
+impl Reconciler {
+    /// A reconciler for `config`'s listeners, with an empty snapshot already published.
+    pub fn new(config: Arc<Config>) -> Self {
+        let listeners = ListenerSet::from_config(&config);
+        let mut this = Self {
+            published: Arc::new(ArcSwap::from_pointee(empty_snapshot(&listeners, &config))),
+            listeners,
+            config,
+            views: BTreeMap::new(),
+            live: HashMap::new(),
+            generation: 0,
+            seq: 0,
+            gauged_services: Vec::new(),
+        };
+        this.publish();
+        this
+    }
+
+    /// The shared cell the data plane loads snapshots from.
+    pub fn published(&self) -> Arc<ArcSwap<Snapshot>> {
+        Arc::clone(&self.published)
+    }
+
+    /// Applies inputs until the channel closes, rebuilding once per burst.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Input>) {
+        while let Some(first) = rx.recv().await {
+            self.apply(first);
+            let mut batch = 1;
+            while let Ok(next) = rx.try_recv() {
+                self.apply(next);
+                batch += 1;
+            }
+            debug!(batch, "reconciler applying burst");
+            self.publish();
+        }
+    }
+
+    /// Applies one input to the desired state (drains take effect immediately).
+    pub fn apply(&mut self, input: Input) {
+        match input {
+            Input::Config(config) => self.config = config,
+            Input::Update(update) => self.apply_update(update),
+        }
+    }
+
+    fn apply_update(&mut self, update: Update) {
+        match update {
+            Update::Reset {
+                provider,
+                endpoints,
+            } => {
+                let view: HashMap<_, _> = endpoints
+                    .into_iter()
+                    .map(|spec| (spec.key.clone(), self.desired(spec)))
+                    .collect();
+                self.views.insert(provider, view);
+            }
+            Update::Upsert { provider, endpoint } => {
+                let desired = self.desired(endpoint);
+                self.views
+                    .entry(provider)
+                    .or_default()
+                    .insert(desired.spec.key.clone(), desired);
+            }
+            Update::Remove(key) => {
+                for view in self.views.values_mut() {
+                    view.remove(&key);
+                }
+            }
+            Update::Drain(key) => {
+                if let Some(endpoint) = self.live.get(&key) {
+                    endpoint.drain();
+                }
+            }
+        }
+    }
+
+    fn desired(&mut self, spec: EndpointSpec) -> Desired {
+        self.seq += 1;
+        Desired {
+            spec,
+            seq: self.seq,
+        }
+    }
+
+    /// Builds a new snapshot from the desired state and publishes it.
+    pub fn publish(&mut self) {
+        self.sync_live();
+        self.generation += 1;
+        let snapshot = self.build();
+        self.set_gauges(&snapshot);
+        self.published.store(Arc::new(snapshot));
+        metrics::counter!(m::SNAPSHOT_BUILDS_TOTAL).increment(1);
+    }
+
+    /// Creates endpoints for new keys, updates weights, retires keys no provider lists.
+    fn sync_live(&mut self) {
+        let mut wanted: HashMap<&EndpointKey, &Desired> = HashMap::new();
+        for view in self.views.values() {
+            wanted.extend(view.iter());
+        }
+        self.live.retain(|key, endpoint| {
+            let keep = wanted.contains_key(key);
+            if !keep {
+                endpoint.mark_removed();
+            }
+            keep
+        });
+        for (key, desired) in wanted {
+            match self.live.get(key) {
+                Some(endpoint) => endpoint.set_weight(desired.spec.weight),
+                None => {
+                    let endpoint = Endpoint::new(key.clone(), desired.spec.weight);
+                    self.live.insert(key.clone(), Arc::new(endpoint));
+                }
+            }
+        }
+    }
+
+    fn build(&self) -> Snapshot {
+        let groups = self.group_services();
+        let mut builders: Vec<RouteTableBuilder<Arc<ServiceRoute>>> = (0..self.listeners.len())
+            .map(|_| RouteTableBuilder::new())
+            .collect();
+        let mut warnings: BTreeMap<Arc<str>, Vec<String>> = BTreeMap::new();
+        let mut services = Vec::with_capacity(groups.len());
+        for (spec, endpoints) in groups {
+            let service = Arc::new(Service::new(spec, endpoints));
+            let problems = self.add_routes(&mut builders, &service);
+            if !problems.is_empty() {
+                warnings.insert(Arc::clone(&service.spec.name), problems);
+            }
+            services.push(service);
+        }
+        let listeners = listener_routes(&self.listeners, &self.config, builders);
+        services.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        Snapshot {
+            generation: self.generation,
+            listeners,
+            services,
+            warnings,
+            timeouts: self.config.defaults.timeouts.clone(),
+            shutdown_grace: self.config.defaults.drain,
+        }
+    }
+
+    /// Services in first-seen order (the oldest claims a contested route), each with the
+    /// settings of its most recently upserted endpoint and its endpoints in key order.
+    fn group_services(&self) -> Vec<(Arc<ServiceSpec>, Vec<Arc<Endpoint>>)> {
+        struct Group<'a> {
+            first: u64,
+            newest: &'a Desired,
+            endpoints: Vec<(&'a EndpointKey, Arc<Endpoint>)>,
+        }
+        let mut groups: HashMap<&str, Group<'_>> = HashMap::new();
+        for (key, desired) in self.views.values().flat_map(|v| v.iter()) {
+            let Some(endpoint) = self.live.get(key) else {
+                continue;
+            };
+            let group = groups.entry(&desired.spec.service.name).or_insert(Group {
+                first: desired.seq,
+                newest: desired,
+                endpoints: Vec::new(),
+            });
+            group.first = group.first.min(desired.seq);
+            if desired.seq > group.newest.seq {
+                group.newest = desired;
+            }
+            group.endpoints.push((key, Arc::clone(endpoint)));
+        }
+        let mut groups: Vec<Group<'_>> = groups.into_values().collect();
+        groups.sort_by_key(|g| g.first);
+        groups
+            .into_iter()
+            .map(|mut g| {
+                g.endpoints.sort_by(|a, b| a.0.cmp(b.0));
+                let endpoints = g.endpoints.into_iter().map(|(_, e)| e).collect();
+                (Arc::clone(&g.newest.spec.service), endpoints)
+            })
+            .collect()
+    }
+
+    /// Adds a service's routes to its listeners' tables; returns the problems found.
+    fn add_routes(
+        &self,
+        builders: &mut [RouteTableBuilder<Arc<ServiceRoute>>],
+        service: &Arc<Service>,
+    ) -> Vec<String> {
+        let spec = &service.spec;
+        let mut problems = Vec::new();
+        let targets: Vec<usize> = if spec.listeners.is_empty() {
+            self.listeners.http_indices().collect()
+        } else {
+            spec.listeners
+                .iter()
+                .filter_map(|name| {
+                    let found = self.listeners.index_of(name);
+                    if found.is_none() {
+                        problems.push(format!("unknown listener `{name}`"));
+                    }
+                    found
+                })
+                .collect()
+        };
+        for index in targets {
+            let route = Arc::new(ServiceRoute {
+                service: Arc::clone(service),
+                requests: StatusCounters::new(
+                    m::REQUESTS_TOTAL,
+                    vec![
+                        label("listener", self.listeners.0[index].0.to_string()),
+                        label("service", spec.name.to_string()),
+                    ],
+                ),
+            });
+            if let Err(conflict) = builders[index].add(&spec.hosts, &spec.path, route) {
+                let problem = format!(
+                    "route rejected on listener `{}`: {conflict}",
+                    self.listeners.0[index].0
+                );
+                warn!(service = %spec.name, "{problem}");
+                metrics::counter!(m::ROUTE_CONFLICTS_TOTAL).increment(1);
+                problems.push(problem);
+            }
+        }
+        problems
+    }
+
+    /// `berth_endpoints{service,state}`; services that disappeared are set to zero.
+    fn set_gauges(&mut self, snapshot: &Snapshot) {
+        let mut names = Vec::with_capacity(snapshot.services.len());
+        for service in &snapshot.services {
+            let routable = service.routable_count();
+            let name = service.spec.name.to_string();
+            let total = service.endpoints.len();
+            metrics::gauge!(m::ENDPOINTS, "service" => name.clone(), "state" => "routable")
+                .set(routable as f64);
+            metrics::gauge!(m::ENDPOINTS, "service" => name, "state" => "excluded")
+                .set((total - routable) as f64);
+            names.push(Arc::clone(&service.spec.name));
+        }
+        for gone in self.gauged_services.iter().filter(|n| !names.contains(n)) {
+            for state in ["routable", "excluded"] {
+                metrics::gauge!(m::ENDPOINTS, "service" => gone.to_string(), "state" => state)
+                    .set(0.0);
+            }
+        }
+        self.gauged_services = names;
+    }
+}
+
+fn empty_snapshot(listeners: &ListenerSet, config: &Config) -> Snapshot {
+    let builders = (0..listeners.len())
+        .map(|_| RouteTableBuilder::new())
+        .collect();
+    Snapshot {
+        generation: 0,
+        listeners: listener_routes(listeners, config, builders),
+        services: Vec::new(),
+        warnings: BTreeMap::new(),
+        timeouts: config.defaults.timeouts.clone(),
+        shutdown_grace: config.defaults.drain,
+    }
+}
+
+fn listener_routes(
+    listeners: &ListenerSet,
+    config: &Config,
+    builders: Vec<RouteTableBuilder<Arc<ServiceRoute>>>,
+) -> Vec<ListenerRoutes> {
+    listeners
+        .0
+        .iter()
+        .zip(builders)
+        .map(|((name, _), builder)| ListenerRoutes {
+            name: Arc::clone(name),
+            trusted_ips: config
+                .listeners
+                .get(&**name)
+                .map(|l| l.trusted_ips.clone())
+                .unwrap_or_default(),
+            routes: builder.build(),
+            no_route: metrics::counter!(m::REQUESTS_TOTAL, "listener" => name.to_string(), "service" => "", "code" => "404"),
+        })
+        .collect()
+}

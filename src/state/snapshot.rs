@@ -1,0 +1,107 @@
+//! The routing snapshot (built by the control plane, read by the data plane).
+//!
+//! A [`Snapshot`] is immutable once published: per listener a route table whose targets are
+//! [`Service`]s; per service its endpoints (shared `Arc<Endpoint>`s), its selector and its
+//! pre-resolved metric handles; plus the request-path settings of the config it came from.
+//! The data plane loads it once per request (`ArcSwap::load`) and never waits on its builder.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use metrics::{Counter, Histogram};
+
+use crate::balance::{PickContext, Selector};
+use crate::config::Timeouts;
+use crate::discovery::ServiceSpec;
+use crate::metrics::{self as m, label, StatusCounters};
+use crate::state::endpoint::Endpoint;
+use crate::state::route::RouteTable;
+
+/// Everything the data plane needs to route and proxy, at one instant.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Increases with every published snapshot.
+    pub generation: u64,
+    /// Indexed like the listeners the data plane was started with.
+    pub listeners: Vec<ListenerRoutes>,
+    /// Every service, including those no listener routes to, for the admin API.
+    pub services: Vec<Arc<Service>>,
+    /// Problems found while building (route conflicts, unknown listeners), by service name.
+    pub warnings: BTreeMap<Arc<str>, Vec<String>>,
+    pub timeouts: Timeouts,
+    /// Grace for in-flight requests at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+/// One listener's routes and the settings its connections use.
+#[derive(Debug)]
+pub struct ListenerRoutes {
+    pub name: Arc<str>,
+    pub trusted_ips: Vec<IpNet>,
+    pub routes: RouteTable<Arc<ServiceRoute>>,
+    /// Requests that matched no route.
+    pub no_route: Counter,
+}
+
+/// A service as seen through one listener: the service plus that listener's counters.
+#[derive(Debug)]
+pub struct ServiceRoute {
+    pub service: Arc<Service>,
+    /// `requests_total{listener,service,code}`.
+    pub requests: StatusCounters,
+}
+
+/// A service with its endpoints and selector.
+#[derive(Debug)]
+pub struct Service {
+    pub spec: Arc<ServiceSpec>,
+    pub endpoints: Vec<Arc<Endpoint>>,
+    pub selector: Selector,
+    /// Per endpoint, same order: `upstream_requests_total{service,endpoint,code}`.
+    pub upstream_requests: Vec<StatusCounters>,
+    pub duration: Histogram,
+    pub connect_errors: Counter,
+    pub retries: Counter,
+}
+
+impl Service {
+    /// Builds a service, its selector and its metric handles (off the hot path).
+    pub fn new(spec: Arc<ServiceSpec>, endpoints: Vec<Arc<Endpoint>>) -> Self {
+        let name = spec.name.to_string();
+        let selector = Selector::new(&spec.balance, &endpoints);
+        let upstream_requests = endpoints
+            .iter()
+            .map(|e| {
+                StatusCounters::new(
+                    m::UPSTREAM_REQUESTS_TOTAL,
+                    vec![
+                        label("service", name.clone()),
+                        label("endpoint", e.label().to_string()),
+                    ],
+                )
+            })
+            .collect();
+        Self {
+            duration: metrics::histogram!(m::REQUEST_DURATION_SECONDS, "service" => name.clone()),
+            connect_errors: metrics::counter!(m::UPSTREAM_CONNECT_ERRORS_TOTAL, "service" => name.clone()),
+            retries: metrics::counter!(m::RETRIES_TOTAL, "service" => name),
+            spec,
+            endpoints,
+            selector,
+            upstream_requests,
+        }
+    }
+
+    /// Picks an endpoint not in `tried`; `None` when no routable one is left.
+    #[inline]
+    pub fn pick(&self, ctx: &PickContext<'_>, tried: &[usize]) -> Option<usize> {
+        self.selector.pick(&self.endpoints, ctx, tried)
+    }
+
+    /// Number of endpoints a selector may pick now.
+    pub fn routable_count(&self) -> usize {
+        self.endpoints.iter().filter(|e| e.is_routable()).count()
+    }
+}

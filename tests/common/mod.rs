@@ -1,0 +1,196 @@
+//! Shared test fixtures: in-process hyper backends and a berth started from YAML.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+pub type BoxBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+/// An in-process HTTP backend that answers with its name and counts requests.
+pub struct Backend {
+    pub name: &'static str,
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Backend {
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts a backend on 127.0.0.1:0. Paths:
+/// `/slow?ms=N` sleeps N ms; `/headers` echoes request headers as `name: value` lines;
+/// `/upload` answers the number of body bytes it read; `/download?bytes=N` streams N bytes;
+/// anything else answers the backend's name, with `x-backend` and `x-path` headers.
+pub async fn backend(name: &'static str) -> Backend {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind backend");
+    let addr = listener.local_addr().expect("backend addr");
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let service = service_fn(move |req| {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    answer(name, req)
+                });
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Backend {
+        name,
+        addr,
+        hits,
+        task,
+    }
+}
+
+fn query_num(req: &Request<Incoming>, key: &str) -> u64 {
+    req.uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn answer(
+    name: &'static str,
+    req: Request<Incoming>,
+) -> Result<Response<BoxBody>, Infallible> {
+    let path = req.uri().path().to_owned();
+    let body: BoxBody = match path.as_str() {
+        "/slow" => {
+            tokio::time::sleep(Duration::from_millis(query_num(&req, "ms"))).await;
+            full(name)
+        }
+        "/headers" => {
+            let text: String = req
+                .headers()
+                .iter()
+                .map(|(k, v)| format!("{}: {}\n", k, v.to_str().unwrap_or("?")))
+                .collect();
+            full(text)
+        }
+        "/upload" => {
+            let mut body = req.into_body();
+            let mut n: u64 = 0;
+            while let Some(frame) = body.frame().await {
+                if let Ok(data) = frame.map(|f| f.into_data()) {
+                    n += data.map(|d| d.len() as u64).unwrap_or(0);
+                } else {
+                    break;
+                }
+            }
+            full(n.to_string())
+        }
+        "/download" => stream_bytes(query_num(&req, "bytes")),
+        _ => full(name),
+    };
+    let mut response = Response::new(body);
+    response
+        .headers_mut()
+        .insert("x-backend", name.parse().expect("name header"));
+    response
+        .headers_mut()
+        .insert("x-path", path.parse().expect("path header"));
+    Ok(response)
+}
+
+fn full(s: impl Into<Bytes>) -> BoxBody {
+    Full::new(s.into()).boxed()
+}
+
+/// A body of `n` zero bytes produced in 64 KiB chunks, never held whole.
+pub fn stream_bytes(n: u64) -> BoxBody {
+    const CHUNK: u64 = 64 * 1024;
+    let chunk = Bytes::from(vec![0u8; CHUNK as usize]);
+    let frames = futures_util::stream::unfold(n, move |left| {
+        let chunk = chunk.clone();
+        async move {
+            if left == 0 {
+                return None;
+            }
+            let take = left.min(CHUNK);
+            Some((
+                Ok::<_, Infallible>(Frame::data(chunk.slice(..take as usize))),
+                left - take,
+            ))
+        }
+    });
+    BodyExt::boxed(StreamBody::new(frames))
+}
+
+/// YAML for a berth with one `web` listener on an ephemeral port, one worker, no Docker,
+/// plus the given `services:` block (already indented by two spaces).
+pub fn yaml(services: &str) -> String {
+    format!(
+        "listeners:\n  web: {{ address: \"127.0.0.1:0\", protocol: http }}\n\
+         admin: {{ address: \"127.0.0.1:0\" }}\n\
+         docker: {{ enabled: false }}\n\
+         workers: 1\n\
+         services:\n{services}"
+    )
+}
+
+/// Starts berth from YAML text (not watched).
+pub fn start(yaml: &str) -> berth::server::Server {
+    let config = berth::config::parse(yaml, "test.yaml").unwrap_or_else(|e| panic!("{e}"));
+    berth::server::Server::start(config, None).expect("berth starts")
+}
+
+/// A plain HTTP/1.1 client that never uses a system proxy.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+}
+
+/// `http://<web listener>` of `server`.
+pub fn base(server: &berth::server::Server) -> String {
+    format!("http://{}", server.listener("web").expect("web listener"))
+}
+
+/// Resident set size of this process in KiB (Linux).
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
