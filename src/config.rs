@@ -5,6 +5,13 @@
 //! cross-references checked). Every error names the file, the field path, the line and column,
 //! and what would be valid. A [`Config`] that exists is valid: the rest of berth never
 //! re-checks it.
+//!
+//! Modules: `parse` (text → `raw`, with serde's messages made specific), `scalar` (values
+//! checked while parsing, so they carry the parser's line and column), `validate` and
+//! `service` (defaults and cross-field rules, collecting every problem), `rules` (name, host
+//! and path syntax shared with label parsing), `locate` (position of a field path in the
+//! text), `error` ([`ConfigError`], [`Problem`]), `summary` (`berth check`'s overview).
+//! `config/default.yaml` is the embedded default.
 
 use std::collections::BTreeMap;
 use std::io;
