@@ -5,9 +5,15 @@
 //! cross-references checked). Every error names the file, the field path, the line and column,
 //! and what would be valid. A [`Config`] that exists is valid: the rest of berth never
 //! re-checks it.
+//!
+//! Modules: `parse` (text → `raw`, with serde's messages made specific), `scalar` (values
+//! checked while parsing, so they carry the parser's line and column), `validate` and
+//! `service` (defaults and cross-field rules, collecting every problem), `rules` (name, host
+//! and path syntax shared with label parsing), `locate` (position of a field path in the
+//! text), `error` ([`ConfigError`], [`Problem`]), `summary` (`berth check`'s overview).
+//! `config/default.yaml` is the embedded default.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -25,6 +31,7 @@ mod raw;
 pub mod rules;
 mod scalar;
 mod service;
+mod summary;
 mod validate;
 
 pub use error::{ConfigError, Problem};
@@ -60,6 +67,8 @@ pub fn parse(source: &str, file_name: &str) -> Result<Config, ConfigError> {
         for p in &mut problems {
             (p.line, p.column) = locate(source, &p.path).unzip();
         }
+        // In file order, so an operator fixes them top to bottom; unplaced ones last.
+        problems.sort_by_key(|p| (p.line.is_none(), p.line, p.column));
         invalid(problems)
     })
 }
@@ -111,70 +120,6 @@ pub fn bind_error(
     ConfigError::Invalid {
         file: file_name.to_owned(),
         problems: vec![problem],
-    }
-}
-
-impl Config {
-    /// A human-readable overview for `berth check`: listeners, admin, Docker, services.
-    pub fn summary(&self) -> String {
-        let mut out = String::new();
-        // Writing to a String cannot fail.
-        let _ = self.write_summary(&mut out);
-        out
-    }
-
-    fn write_summary(&self, out: &mut String) -> std::fmt::Result {
-        writeln!(out, "listeners:")?;
-        if self.listeners.is_empty() {
-            writeln!(out, "  (none)")?;
-        }
-        for l in self.listeners.values() {
-            writeln!(out, "  {} {} {:?}", l.name, l.address, l.protocol)?;
-        }
-        writeln!(out, "admin: {}", self.admin.address)?;
-        let d = &self.docker;
-        match (d.enabled, &d.endpoint) {
-            (false, _) => writeln!(out, "docker: disabled")?,
-            (true, Some(e)) => writeln!(out, "docker: {e} (labels {}.*)", d.label_prefix)?,
-            (true, None) => writeln!(
-                out,
-                "docker: DOCKER_HOST or default socket (labels {}.*)",
-                d.label_prefix
-            )?,
-        }
-        writeln!(out, "services:")?;
-        if self.services.is_empty() {
-            writeln!(out, "  (none)")?;
-        }
-        for s in self.services.values() {
-            self.write_service(out, s)?;
-        }
-        writeln!(out, "workers: {}", self.workers)
-    }
-
-    fn write_service(&self, out: &mut String, s: &StaticService) -> std::fmt::Result {
-        let on = if s.listeners.is_empty() {
-            "every http listener".to_owned()
-        } else {
-            s.listeners.join(", ")
-        };
-        let hosts = if s.hosts.is_empty() {
-            "any host".to_owned()
-        } else {
-            s.hosts.join(", ")
-        };
-        writeln!(
-            out,
-            "  {}: {on}; {hosts}; path {}{}; {}",
-            s.name,
-            s.path,
-            if s.strip_prefix { " (stripped)" } else { "" },
-            s.balance
-        )?;
-        for b in &s.backends {
-            writeln!(out, "    {} weight {}", b.address, b.weight)?;
-        }
-        Ok(())
     }
 }
 
@@ -321,10 +266,11 @@ mod tests {
         let src = "services:\n  legacy: { hosts: [legacy.local], backends: [127.0.0.1:9001, { address: 127.0.0.1:9002, weight: 3 }] }\n";
         let s = parse(src, "t.yaml").unwrap().summary();
         for want in [
-            "web 0.0.0.0:8080 Http",
+            "web  0.0.0.0:8080  http",
             "admin: 127.0.0.1:9900",
-            "legacy: every http listener; legacy.local; path /",
-            "127.0.0.1:9002 weight 3",
+            "legacy  on every http listener  hosts legacy.local  path /",
+            "balance least_request  retries 2  timeout 60s",
+            "-> 127.0.0.1:9002  weight 3",
         ] {
             assert!(s.contains(want), "{want:?} missing in\n{s}");
         }

@@ -228,6 +228,13 @@ fn every_problem_is_reported_at_once() {
             "{at:?} missing in:\n{text}"
         );
     }
+    let Err(e) = config::load(&fixture("several_errors.yaml")) else {
+        unreachable!("checked above");
+    };
+    let order: Vec<_> = e.problems().iter().map(|p| (p.line, p.column)).collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "problems are reported in file order");
 }
 
 #[test]

@@ -121,11 +121,38 @@ fn rewrite(path: String, message: String) -> (String, String) {
             return (path, message);
         }
     }
+    if let Some((got, expected)) = message
+        .strip_prefix("invalid type: ")
+        .and_then(|m| m.split_once(", expected "))
+    {
+        return (
+            path,
+            format!("invalid type: {got}, expected {}", plain(expected)),
+        );
+    }
+    if let Some(rest) = message.strip_prefix("duplicate field `") {
+        let key = rest.trim_end_matches('`');
+        return (
+            path,
+            format!("key `{key}` is given twice in this section: keep one"),
+        );
+    }
     if let Some(rest) = message.strip_prefix("missing field `") {
         let key = rest.trim_end_matches('`');
         return (path, format!("missing required key `{key}`"));
     }
     (path, message)
+}
+
+/// serde's type names in words an operator knows.
+fn plain(expected: &str) -> &str {
+    match expected {
+        e if e.starts_with("struct ") || e == "a map" => "a section of `key: value` entries",
+        "a sequence" => "a list, like [a, b] or one `- item` per line",
+        "a boolean" => "true or false",
+        "usize" | "u64" | "u32" => "a whole number, 0 or more",
+        e => e,
+    }
 }
 
 /// The back-ticked words of serde's `expected one of `a`, `b``.
@@ -194,6 +221,21 @@ mod tests {
         assert_eq!(p.path, "log.format");
         assert!(
             p.message.contains("text, json (did you mean `json`?)"),
+            "{}",
+            p.message
+        );
+    }
+
+    #[test]
+    fn type_errors_speak_yaml() {
+        let p = problem("admin: 9900\n");
+        assert_eq!(
+            p.message,
+            "invalid type: integer `9900`, expected a section of `key: value` entries"
+        );
+        let p = problem("docker: { enabled: yes }\n");
+        assert!(
+            p.message.ends_with("expected true or false"),
             "{}",
             p.message
         );

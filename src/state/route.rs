@@ -32,7 +32,7 @@ mod index;
 mod tests;
 
 use host::{HostPattern, MAX_HOST_LEN};
-use index::{FxHashMap, LenSet};
+use index::{FxHashMap, Lengths};
 
 /// Why a route could not be added.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,7 +84,7 @@ pub struct RouteTable<T> {
     exact: FxHashMap<Box<[u8]>, Prefixes>,
     /// Keyed by the suffix with its leading dot (`.example.com`).
     wildcard: FxHashMap<Box<[u8]>, Prefixes>,
-    wildcard_lens: LenSet,
+    wildcard_lens: Lengths,
     any: Prefixes,
 }
 
@@ -107,7 +107,7 @@ impl<T> RouteTableBuilder<T> {
             targets: Vec::new(),
             exact: FxHashMap::default(),
             wildcard: FxHashMap::default(),
-            wildcard_lens: LenSet::default(),
+            wildcard_lens: Lengths::default(),
             any: Prefixes::default(),
         };
         Self { table }
@@ -214,14 +214,14 @@ impl<T> RouteTable<T> {
         exact.or_else(|| self.find_wildcard(host, path))
     }
 
-    /// Tries each suffix of `host` starting at a dot after its first label, longest first.
+    /// Tries each stored wildcard suffix length that ends `host` at a dot after a non-empty
+    /// first label, longest first.
     fn find_wildcard(&self, host: &[u8], path: &str) -> Option<(usize, usize)> {
-        if self.wildcard.is_empty() {
-            return None;
-        }
-        let dots = host.iter().enumerate().skip(1).filter(|(_, &b)| b == b'.');
-        dots.map(|(i, _)| &host[i..])
-            .filter(|suffix| self.wildcard_lens.contains(suffix.len()))
+        let below_first_label = host.len().saturating_sub(1);
+        self.wildcard_lens
+            .up_to(below_first_label)
+            .map(|len| &host[host.len() - len..])
+            .filter(|suffix| suffix.first() == Some(&b'.'))
             .find_map(|suffix| self.wildcard.get(suffix)?.longest(path))
     }
 
@@ -247,7 +247,7 @@ impl<T> RouteTable<T> {
 #[derive(Debug, Default)]
 struct Prefixes {
     map: FxHashMap<Box<str>, usize>,
-    lens: LenSet,
+    lens: Lengths,
 }
 
 impl Prefixes {
@@ -261,39 +261,21 @@ impl Prefixes {
     }
 
     /// The longest stored prefix that matches `path` on a segment boundary, as
-    /// (target index, prefix length). Candidates, longest first: the whole path, then at each
-    /// `/` from the right the part up to and including it, then the part before it.
+    /// (target index, prefix length). Only stored prefix lengths are tried, longest first; a
+    /// length `n` is a candidate if `path[..n]` ends the path, ends with `/`, or is followed
+    /// by `/`.
     fn longest(&self, path: &str) -> Option<(usize, usize)> {
         if !path.starts_with('/') {
             return None;
         }
-        if let Some(hit) = self.probe(path, path.len()) {
-            return Some(hit);
-        }
-        let mut end = path.len();
-        while let Some(slash) = path[..end].rfind('/') {
-            if slash + 1 < path.len() {
-                if let Some(hit) = self.probe(path, slash + 1) {
-                    return Some(hit);
-                }
-            }
-            if let Some(hit) = self.probe(path, slash) {
-                return Some(hit);
-            }
-            end = slash;
-        }
-        None
-    }
-
-    /// Looks up `path[..len]`; `len` is the path's length or the index of a `/` (or one past
-    /// it), so the slice is on a char boundary.
-    #[inline]
-    fn probe(&self, path: &str, len: usize) -> Option<(usize, usize)> {
-        if !self.lens.contains(len) {
-            return None;
-        }
-        let idx = *self.map.get(path.get(..len)?)?;
-        Some((idx, len))
+        let bytes = path.as_bytes();
+        let boundary = |n: usize| {
+            n == bytes.len() || bytes.get(n) == Some(&b'/') || bytes.get(n - 1) == Some(&b'/')
+        };
+        self.lens
+            .up_to(path.len())
+            .filter(|&n| n > 0 && boundary(n))
+            .find_map(|n| Some((*self.map.get(path.get(..n)?)?, n)))
     }
 }
 

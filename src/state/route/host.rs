@@ -55,9 +55,12 @@ pub(super) fn normalize<'b>(host: &str, buf: &'b mut [u8; MAX_HOST_LEN]) -> Opti
     if name.is_empty() || name.len() > MAX_HOST_LEN {
         return None;
     }
+    // One pass (not copy then lowercase): a wide copy read back in narrower words stalls
+    // store-to-load forwarding, which measured as a third of the lookup.
     let out = &mut buf[..name.len()];
-    out.copy_from_slice(name.as_bytes());
-    out.make_ascii_lowercase();
+    for (dst, src) in out.iter_mut().zip(name.bytes()) {
+        *dst = src.to_ascii_lowercase();
+    }
     Some(out)
 }
 

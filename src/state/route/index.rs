@@ -58,27 +58,26 @@ impl Hasher for FxHasher {
     }
 }
 
-/// The set of lengths of the keys in one map. A lookup probes a candidate only if some key
-/// has its length, so a table holding only `/` hashes once per request whatever the path.
+/// The distinct lengths of the keys in one map, longest first. A lookup probes only candidates
+/// of these lengths, so a table holding only `/` hashes at most once per request, whatever the
+/// path, and a table with no keys costs nothing.
 #[derive(Debug, Default, Clone)]
-pub(super) struct LenSet {
-    bits: Vec<u64>,
+pub(super) struct Lengths {
+    desc: Vec<usize>,
 }
 
-impl LenSet {
+impl Lengths {
     pub(super) fn insert(&mut self, len: usize) {
-        let word = len / 64;
-        if self.bits.len() <= word {
-            self.bits.resize(word + 1, 0);
+        if let Err(at) = self.desc.binary_search_by(|probe| len.cmp(probe)) {
+            self.desc.insert(at, len);
         }
-        self.bits[word] |= 1 << (len % 64);
     }
 
+    /// The lengths `<= max`, longest first.
     #[inline]
-    pub(super) fn contains(&self, len: usize) -> bool {
-        self.bits
-            .get(len / 64)
-            .is_some_and(|w| w & (1 << (len % 64)) != 0)
+    pub(super) fn up_to(&self, max: usize) -> impl Iterator<Item = usize> + '_ {
+        let start = self.desc.partition_point(|&len| len > max);
+        self.desc[start..].iter().copied()
     }
 }
 
@@ -88,18 +87,16 @@ mod tests {
     use std::hash::BuildHasher;
 
     #[test]
-    fn len_set_contains_only_inserted() {
-        let mut set = LenSet::default();
-        for len in [0, 1, 63, 64, 200] {
-            set.insert(len);
+    fn lengths_are_distinct_and_longest_first() {
+        let mut lengths = Lengths::default();
+        for len in [5, 1, 64, 5, 200, 1] {
+            lengths.insert(len);
         }
-        for len in 0..300 {
-            assert_eq!(
-                set.contains(len),
-                [0, 1, 63, 64, 200].contains(&len),
-                "{len}"
-            );
-        }
+        let up_to = |max| lengths.up_to(max).collect::<Vec<_>>();
+        assert_eq!(up_to(usize::MAX), [200, 64, 5, 1]);
+        assert_eq!(up_to(64), [64, 5, 1]);
+        assert_eq!(up_to(63), [5, 1]);
+        assert_eq!(up_to(0), [] as [usize; 0]);
     }
 
     #[test]

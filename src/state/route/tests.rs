@@ -306,7 +306,7 @@ mod reference {
         let host = host?;
         if let Some(suffix) = pattern.strip_prefix('*') {
             let label = host.strip_suffix(suffix)?;
-            (!label.is_empty() && !label.starts_with('.')).then_some(suffix.len())
+            (!label.is_empty()).then_some(suffix.len())
         } else {
             (pattern == host).then_some(usize::MAX)
         }

@@ -1,0 +1,100 @@
+//! The human-readable overview of a valid [`Config`] that `berth check` prints
+//! (control plane). Invariant: it shows resolved values (defaults filled in, `workers`
+//! resolved to a number), so the operator sees what berth will actually do.
+
+use std::fmt::{self, Write as _};
+
+use super::{Config, LogFormat, Protocol, StaticService};
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Http => "http",
+            Self::Https => "https",
+            Self::Tcp => "tcp",
+            Self::TlsPassthrough => "tls-passthrough",
+        })
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        })
+    }
+}
+
+impl Config {
+    /// A human-readable overview for `berth check`: listeners, admin, Docker, services with
+    /// their backends, logging and workers.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.write_summary(&mut out);
+        out
+    }
+
+    fn write_summary(&self, out: &mut String) -> fmt::Result {
+        writeln!(out, "listeners:")?;
+        if self.listeners.is_empty() {
+            writeln!(out, "  (none)")?;
+        }
+        for l in self.listeners.values() {
+            writeln!(out, "  {}  {}  {}", l.name, l.address, l.protocol)?;
+        }
+        writeln!(out, "admin: {}", self.admin.address)?;
+        let d = &self.docker;
+        let endpoint = d
+            .endpoint
+            .as_deref()
+            .unwrap_or("DOCKER_HOST or the default socket");
+        match d.enabled {
+            false => writeln!(out, "docker: disabled")?,
+            true => writeln!(out, "docker: {endpoint}, labels {}.*", d.label_prefix)?,
+        }
+        writeln!(out, "services:")?;
+        if self.services.is_empty() {
+            writeln!(out, "  (none in the file)")?;
+        }
+        for s in self.services.values() {
+            write_service(out, s)?;
+        }
+        let log = &self.log;
+        writeln!(
+            out,
+            "log: {} {}, access log {}",
+            log.level,
+            log.format,
+            if log.access_log { "on" } else { "off" }
+        )?;
+        writeln!(out, "workers: {}", self.workers)
+    }
+}
+
+fn write_service(out: &mut String, s: &StaticService) -> fmt::Result {
+    let on = match s.listeners.is_empty() {
+        true => "every http listener".to_owned(),
+        false => s.listeners.join(", "),
+    };
+    let hosts = match s.hosts.is_empty() {
+        true => "any host".to_owned(),
+        false => s.hosts.join(", "),
+    };
+    let strip = if s.strip_prefix { " (stripped)" } else { "" };
+    writeln!(
+        out,
+        "  {}  on {on}  hosts {hosts}  path {}{strip}",
+        s.name, s.path
+    )?;
+    writeln!(
+        out,
+        "    balance {}  retries {}  timeout {:?}  drain {:?}",
+        s.balance, s.retries, s.request_timeout, s.drain
+    )?;
+    for b in &s.backends {
+        writeln!(out, "    -> {}  weight {}", b.address, b.weight)?;
+    }
+    Ok(())
+}
