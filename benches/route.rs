@@ -5,12 +5,35 @@
 //! Measured with 1,000 routes in two shapes — 1,000 distinct hosts with one path each (many
 //! small virtual hosts), and 10 hosts × 100 path prefixes (a few API gateways) — plus a
 //! wildcard hit that has to miss the exact level first, and a miss that walks every level of
-//! a deep path. Request hosts carry a port and mixed case, as clients send them.
+//! a deep path. Request hosts carry a port and mixed case, as clients send them. Before
+//! timing, a counting allocator checks that a lookup allocates nothing.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use berth::state::route::{RouteTable, RouteTableBuilder};
 use criterion::{criterion_group, criterion_main, Criterion};
+
+/// The system allocator, counting allocations so the bench can assert there are none.
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: delegates every call unchanged to `System`, which upholds the `GlobalAlloc` contract.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Relaxed);
+        System.alloc(layout)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 /// 1,000 hosts `svcN.example.com`, each with the single prefix `/`, plus `*.apps.example.com`.
 fn many_hosts() -> RouteTable<usize> {
@@ -40,6 +63,15 @@ fn many_paths() -> RouteTable<usize> {
 }
 
 fn lookup(c: &mut Criterion, name: &str, table: &RouteTable<usize>, host: &str, path: &str) {
+    let before = ALLOCATIONS.load(Relaxed);
+    for _ in 0..1000 {
+        black_box(table.find(black_box(Some(host)), black_box(path)));
+    }
+    assert_eq!(
+        ALLOCATIONS.load(Relaxed),
+        before,
+        "{name}: lookup allocated"
+    );
     c.bench_function(name, |b| {
         b.iter(|| {
             black_box(table.find(black_box(Some(host)), black_box(path)))
