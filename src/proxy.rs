@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`listener`]: sockets, worker threads (one current-thread runtime each), shutdown.
+//! - [`conn`]: client connection idle and header-read timeouts.
 //! - [`http`]: one request: route, pick, rewrite, forward, retry.
 //! - [`headers`]: hop-by-hop removal and `X-Forwarded-*`.
 //! - [`pool`]: per-worker, per-endpoint upstream connection pools.
@@ -11,6 +12,7 @@
 
 pub mod access_log;
 pub mod body;
+pub mod conn;
 pub mod error;
 pub mod headers;
 pub mod http;

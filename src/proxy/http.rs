@@ -21,6 +21,7 @@ use tracing::debug;
 use crate::balance::PickContext;
 use crate::proxy::access_log;
 use crate::proxy::body::{Exchange, UpstreamBody};
+use crate::proxy::conn::Activity;
 use crate::proxy::error::{ProxyBody, ProxyError};
 use crate::proxy::headers::{self, Forwarded};
 use crate::proxy::pool;
@@ -41,6 +42,8 @@ pub struct ConnContext {
     /// The peer's IP, rendered once for `X-Forwarded-For`.
     pub peer_value: HeaderValue,
     pub snapshots: Arc<ArcSwap<Snapshot>>,
+    /// What the connection's timeout watchdog reads.
+    pub activity: Arc<Activity>,
 }
 
 impl ConnContext {
@@ -53,6 +56,7 @@ impl ConnContext {
             peer,
             peer_value,
             snapshots,
+            activity: Arc::default(),
         }
     }
 }
@@ -63,6 +67,7 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let start = Instant::now();
+    let _serving = Serving::new(&cx.activity);
     let snapshot = cx.snapshots.load_full();
     pool::sweep(snapshot.generation);
     let listener = &snapshot.listeners[cx.listener];
@@ -130,6 +135,22 @@ fn log_access(
             status: status.as_u16(),
             duration: start.elapsed(),
         });
+    }
+}
+
+/// Marks a request as in flight on its connection for as long as it lives.
+struct Serving<'a>(&'a Activity);
+
+impl<'a> Serving<'a> {
+    fn new(activity: &'a Activity) -> Self {
+        activity.request_started();
+        Self(activity)
+    }
+}
+
+impl Drop for Serving<'_> {
+    fn drop(&mut self) {
+        self.0.request_finished();
     }
 }
 

@@ -23,6 +23,7 @@ use tokio::sync::{watch, Notify};
 use tracing::{debug, error, info};
 
 use crate::metrics as m;
+use crate::proxy::conn::{self, Expiry, Tracked};
 use crate::proxy::http::{handle, ConnContext};
 use crate::state::snapshot::Snapshot;
 
@@ -226,7 +227,7 @@ async fn accept_loop(
     tracker: Arc<Tracker>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let builder = Arc::new(server_builder(snapshots.load().timeouts.header_read));
+    let builder = Arc::new(server_builder());
     let active = metrics::gauge!(m::CONNECTIONS_ACTIVE, "listener" => spec.name.to_string());
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -252,12 +253,14 @@ async fn accept_loop(
     }
 }
 
-fn server_builder(header_read: Duration) -> auto::Builder<TokioExecutor> {
+/// hyper's header-read timer is off: it would also cut idle keep-alive connections at
+/// `header_read`; [`conn::watchdog`] enforces both timeouts instead.
+fn server_builder() -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read)
+        .header_read_timeout(None)
         .keep_alive(true);
     builder.http2().timer(TokioTimer::new());
     builder
@@ -273,15 +276,23 @@ struct Connection {
 
 impl Connection {
     async fn serve(mut self, stream: tokio::net::TcpStream, cx: Arc<ConnContext>) {
+        let timeouts = cx.snapshots.load().timeouts.clone();
+        let activity = Arc::clone(&cx.activity);
+        let io = TokioIo::new(Tracked::new(stream, Arc::clone(&activity)));
         let service = service_fn(move |req| handle(Arc::clone(&cx), req));
-        let conn = self
-            .builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let conn = self.builder.serve_connection_with_upgrades(io, service);
         tokio::pin!(conn);
         tokio::select! {
             res = conn.as_mut() => {
                 if let Err(e) = res {
                     debug!("client connection ended: {e}");
+                }
+            }
+            expiry = conn::watchdog(&activity, timeouts.idle, timeouts.header_read) => {
+                metrics::counter!(m::CONNECTIONS_CLOSED_TOTAL, "reason" => expiry.as_str()).increment(1);
+                if expiry == Expiry::Idle {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
                 }
             }
             () = stopped(&mut self.shutdown) => {

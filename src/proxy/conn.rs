@@ -1,0 +1,217 @@
+//! Client connection timeouts (data plane): idle keep-alive and slow request heads.
+//!
+//! hyper's own header-read timer also runs while a keep-alive connection waits for its next
+//! request, which would cap `idle` at `header_read`; berth keeps the two apart. A
+//! [`Tracked`] stream counts I/O and notices bytes arriving while no request is in flight
+//! (a request head being read); [`watchdog`] wakes every quarter of the shorter timeout and
+//! decides. Costs per request: two atomic updates; per read or write: one atomic add.
+//! HTTP/2 connections (prior-knowledge preface) are only subject to `idle`.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The HTTP/2 connection preface's first bytes.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+/// Shortest watchdog period.
+const MIN_TICK: Duration = Duration::from_millis(10);
+
+/// What the watchdog knows about one connection.
+#[derive(Debug, Default)]
+pub struct Activity {
+    io: AtomicU64,
+    in_flight: AtomicU32,
+    head_pending: AtomicBool,
+    first_read_done: AtomicBool,
+    h2: AtomicBool,
+}
+
+impl Activity {
+    /// A request head was parsed and is being served.
+    #[inline]
+    pub fn request_started(&self) {
+        self.in_flight.fetch_add(1, Relaxed);
+        self.head_pending.store(false, Relaxed);
+    }
+
+    /// The request's response head was produced.
+    #[inline]
+    pub fn request_finished(&self) {
+        self.in_flight.fetch_sub(1, Relaxed);
+    }
+
+    fn on_read(&self, bytes: &[u8]) {
+        self.io.fetch_add(1, Relaxed);
+        if !self.first_read_done.swap(true, Relaxed) && bytes.starts_with(H2_PREFACE) {
+            self.h2.store(true, Relaxed);
+        }
+        if self.in_flight.load(Relaxed) == 0 && !self.h2.load(Relaxed) {
+            self.head_pending.store(true, Relaxed);
+        }
+    }
+}
+
+/// Why the watchdog ended a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// No I/O and no request for `idle`: close gracefully.
+    Idle,
+    /// A request head took longer than `header_read`: close at once.
+    HeadTimeout,
+}
+
+impl Expiry {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::HeadTimeout => "header_timeout",
+        }
+    }
+}
+
+/// Resolves when the connection has been idle for `idle`, or a request head has been
+/// arriving for longer than `header_read`.
+pub async fn watchdog(activity: &Activity, idle: Duration, header_read: Duration) -> Expiry {
+    let tick = (idle.min(header_read) / 4).max(MIN_TICK);
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
+    let (mut last_io, mut quiet, mut heading) =
+        (activity.io.load(Relaxed), Duration::ZERO, Duration::ZERO);
+    loop {
+        interval.tick().await;
+        heading = if activity.head_pending.load(Relaxed) {
+            heading + tick
+        } else {
+            Duration::ZERO
+        };
+        if heading >= header_read {
+            return Expiry::HeadTimeout;
+        }
+        let io = activity.io.load(Relaxed);
+        let busy = io != last_io || activity.in_flight.load(Relaxed) > 0;
+        last_io = io;
+        quiet = if busy { Duration::ZERO } else { quiet + tick };
+        if quiet >= idle {
+            return Expiry::Idle;
+        }
+    }
+}
+
+/// A client stream that reports its I/O to an [`Activity`].
+#[derive(Debug)]
+pub struct Tracked<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S> Tracked<S> {
+    pub fn new(inner: S, activity: Arc<Activity>) -> Self {
+        Self { inner, activity }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.on_read(&buf.filled()[before..]);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.io.fetch_add(1, Relaxed);
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.io.fetch_add(1, Relaxed);
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_connection_expires_after_idle() {
+        let a = Activity::default();
+        let started = tokio::time::Instant::now();
+        let e = watchdog(&a, Duration::from_secs(8), Duration::from_secs(2)).await;
+        assert_eq!(e, Expiry::Idle);
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_secs(8) && waited <= Duration::from_secs(9),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_head_expires_after_header_read() {
+        let a = Activity::default();
+        a.on_read(b"GET / HT");
+        let e = watchdog(&a, Duration::from_secs(90), Duration::from_secs(2)).await;
+        assert_eq!(e, Expiry::HeadTimeout);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn request_in_flight_is_not_idle() {
+        let a = Arc::new(Activity::default());
+        a.on_read(b"GET / HTTP/1.1\r\n\r\n");
+        a.request_started();
+        let dog = tokio::time::timeout(
+            Duration::from_secs(30),
+            watchdog(&a, Duration::from_secs(4), Duration::from_secs(2)),
+        );
+        assert!(
+            dog.await.is_err(),
+            "a slow request is the request timeout's business"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn h2_preface_is_not_a_slow_head() {
+        let a = Activity::default();
+        a.on_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        let e = watchdog(&a, Duration::from_secs(6), Duration::from_secs(1)).await;
+        assert_eq!(e, Expiry::Idle);
+    }
+}
