@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use super::p2c::P2c;
+use super::p2c::{Cost, P2c};
 use crate::state::endpoint::Endpoint;
 
 /// Selector state for `least_request`.
@@ -32,10 +32,13 @@ impl LeastRequest {
     }
 }
 
-/// Requests in flight: what P2C compares (per unit of weight).
+/// Requests in flight per unit of weight: what P2C compares.
 #[inline]
-pub(crate) fn cost(e: &Endpoint) -> u64 {
-    u64::from(e.in_flight())
+pub(crate) fn cost(e: &Endpoint) -> Cost {
+    Cost {
+        load: e.in_flight().into(),
+        per: e.weight().into(),
+    }
 }
 
 #[cfg(test)]

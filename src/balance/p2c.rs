@@ -2,9 +2,9 @@
 //! `peak_ewma` and the keyless fallback of `hash`.
 //!
 //! Two distinct eligible candidates are drawn in proportion to their weights (see
-//! [`Sampler`]) and the one with the lower cost per unit of *current* weight wins
-//! (`cost_a * weight_b` against `cost_b * weight_a`, in `u128` so nothing overflows). Ties go to
-//! the first draw, so when every endpoint is idle picks follow the weights exactly.
+//! [`Sampler`]) and the one with the lower [`Cost`] wins. A cost is a ratio (load per unit of
+//! weight) compared by cross-multiplying in `u128`, so nothing is rounded. Ties go to the first
+//! draw, so when every endpoint is idle picks follow the weights exactly.
 //!
 //! Invariants: no lock, no allocation; the result is routable and not in `tried`; `None` only
 //! when no endpoint is both. Drawing is bounded ([`DRAWS`] tries per candidate); when the first
@@ -43,7 +43,7 @@ impl P2c {
         &self,
         endpoints: &[Arc<Endpoint>],
         tried: &[usize],
-        cost: impl Fn(&Endpoint) -> u64,
+        cost: impl Fn(&Endpoint) -> Cost,
     ) -> Option<usize> {
         let n = self.sampler.len().min(endpoints.len());
         if n <= 1 {
@@ -60,7 +60,7 @@ impl P2c {
         let Some(b) = second else {
             return Some(a);
         };
-        Some(if cheaper(&endpoints[b], &endpoints[a], &cost) {
+        Some(if cost(&endpoints[b]) < cost(&endpoints[a]) {
             b
         } else {
             a
@@ -76,12 +76,27 @@ impl P2c {
     }
 }
 
-/// True when `x` costs strictly less than `y` per unit of weight.
-#[inline]
-fn cheaper(x: &Endpoint, y: &Endpoint, cost: impl Fn(&Endpoint) -> u64) -> bool {
-    let x_cost = u128::from(cost(x)) * u128::from(y.weight());
-    let y_cost = u128::from(cost(y)) * u128::from(x.weight());
-    x_cost < y_cost
+/// What an endpoint costs to pick: `load / per`, e.g. requests in flight per unit of weight.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cost {
+    pub(crate) load: u128,
+    pub(crate) per: u128,
+}
+
+impl PartialEq for Cost {
+    fn eq(&self, other: &Self) -> bool {
+        self.partial_cmp(other) == Some(std::cmp::Ordering::Equal)
+    }
+}
+
+impl PartialOrd for Cost {
+    /// Compares the ratios exactly (saturating only past 2^128, far beyond real loads).
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        let lhs = self.load.saturating_mul(other.per);
+        let rhs = other.load.saturating_mul(self.per);
+        Some(lhs.cmp(&rhs))
+    }
 }
 
 #[cfg(test)]
@@ -89,8 +104,11 @@ mod tests {
     use super::*;
     use crate::balance::test_support::endpoints;
 
-    fn in_flight(e: &Endpoint) -> u64 {
-        u64::from(e.in_flight())
+    fn in_flight(e: &Endpoint) -> Cost {
+        Cost {
+            load: e.in_flight().into(),
+            per: e.weight().into(),
+        }
     }
 
     #[test]
