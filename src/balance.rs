@@ -4,7 +4,16 @@
 //! [`Balance`] and its endpoint list; `pick` is then called on the hot path. Invariants:
 //! `pick` takes no lock and makes no heap allocation, and never returns an endpoint that is
 //! not routable at the moment of the pick (`Endpoint::is_routable`) or one in `tried`.
-//! One file per algorithm.
+//! One file per algorithm:
+//! - `round_robin`: smooth weighted round robin, precomputed, one atomic cursor.
+//! - `least_request` (default): power of two choices on requests in flight.
+//! - `peak_ewma`: power of two choices on latency × load.
+//! - `hash`: consistent hashing of a header, a cookie or the client IP over a `maglev`
+//!   table.
+//!
+//! Shared pieces: `p2c` (the two-choice core), `sampler` (weighted draws), `rng`
+//! (thread-local wyrand) and `digest` (fixed key hash). Weights are read when the selector
+//! is built; health, draining and load are read live at every pick.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -14,6 +23,21 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderName};
 
 use crate::state::endpoint::Endpoint;
+
+mod digest;
+mod hash;
+mod least_request;
+mod maglev;
+mod p2c;
+mod peak_ewma;
+mod rng;
+mod round_robin;
+mod sampler;
+
+use hash::Hash;
+use least_request::LeastRequest;
+use peak_ewma::PeakEwma;
+use round_robin::RoundRobin;
 
 /// What a hash-based selector hashes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,26 +117,87 @@ pub struct PickContext<'a> {
 /// A service's selector, built at snapshot build time.
 #[derive(Debug)]
 pub struct Selector {
-    // Placeholder algorithm until the per-algorithm selectors land: first routable endpoint.
-    _balance: Balance,
+    algorithm: Algorithm,
+}
+
+/// The per-algorithm state behind a [`Selector`].
+#[derive(Debug)]
+enum Algorithm {
+    RoundRobin(RoundRobin),
+    LeastRequest(LeastRequest),
+    PeakEwma(PeakEwma),
+    Hash(Hash),
 }
 
 impl Selector {
-    pub fn new(balance: &Balance, _endpoints: &[Arc<Endpoint>]) -> Self {
-        Self {
-            _balance: balance.clone(),
-        }
+    /// Builds the selector for `endpoints` (off the hot path; may allocate). Weights are read
+    /// now: a weight change takes effect with the next snapshot.
+    pub fn new(balance: &Balance, endpoints: &[Arc<Endpoint>]) -> Self {
+        let algorithm = match balance {
+            Balance::RoundRobin => Algorithm::RoundRobin(RoundRobin::new(endpoints)),
+            Balance::LeastRequest => Algorithm::LeastRequest(LeastRequest::new(endpoints)),
+            Balance::PeakEwma => Algorithm::PeakEwma(PeakEwma::new(endpoints)),
+            Balance::Hash(on) => Algorithm::Hash(Hash::new(on, endpoints)),
+        };
+        Self { algorithm }
     }
 
     /// Index into `endpoints` of the endpoint to use, skipping indices in `tried`;
-    /// `None` when no routable endpoint is left.
+    /// `None` when no routable endpoint is left. `endpoints` must be the slice, in the same
+    /// order, that the selector was built from.
+    #[inline]
     pub fn pick(
         &self,
         endpoints: &[Arc<Endpoint>],
-        _ctx: &PickContext<'_>,
+        ctx: &PickContext<'_>,
         tried: &[usize],
     ) -> Option<usize> {
-        (0..endpoints.len()).find(|i| endpoints[*i].is_routable() && !tried.contains(i))
+        match &self.algorithm {
+            Algorithm::RoundRobin(s) => s.pick(endpoints, tried),
+            Algorithm::LeastRequest(s) => s.pick(endpoints, tried),
+            Algorithm::PeakEwma(s) => s.pick(endpoints, tried),
+            Algorithm::Hash(s) => s.pick(endpoints, ctx, tried),
+        }
+    }
+}
+
+/// True when endpoint `i` exists, is routable now and has not been tried for this request.
+#[inline]
+fn eligible(endpoints: &[Arc<Endpoint>], i: usize, tried: &[usize]) -> bool {
+    endpoints.get(i).is_some_and(|e| e.is_routable()) && !tried.contains(&i)
+}
+
+/// The first eligible endpoint at or after `start`, wrapping around: the fallback that makes
+/// every selector find a routable endpoint whenever one exists.
+#[inline(never)]
+fn scan_from(endpoints: &[Arc<Endpoint>], start: usize, tried: &[usize]) -> Option<usize> {
+    let n = endpoints.len();
+    let start = if start < n { start } else { 0 };
+    (start..n)
+        .chain(0..start)
+        .find(|&i| eligible(endpoints, i, tried))
+}
+
+/// Endpoints for tests: weights as given, distinct addresses.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::sync::Arc;
+
+    use crate::state::endpoint::{Endpoint, EndpointKey};
+
+    pub(crate) fn endpoints(weights: &[u32]) -> Vec<Arc<Endpoint>> {
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| {
+                let port = u16::try_from(9000 + i).expect("test endpoint counts fit a port");
+                let key = EndpointKey {
+                    source: "t".into(),
+                    addr: ([127, 0, 0, 1], port).into(),
+                };
+                Arc::new(Endpoint::new(key, w))
+            })
+            .collect()
     }
 }
 
