@@ -42,7 +42,7 @@ fn cost(e: &Endpoint) -> Cost {
     let weight = u128::from(e.weight());
     let queue = u128::from(e.in_flight()) + weight;
     Cost {
-        load: u128::from(e.latency_ns()).saturating_mul(queue),
+        load: u128::from(e.cost_latency_ns()).saturating_mul(queue),
         per: weight,
     }
 }

@@ -25,9 +25,12 @@ pub struct EndpointKey {
 
 /// Decay time constant of the peak-EWMA latency estimate.
 const EWMA_TAU: Duration = Duration::from_secs(10);
-/// Latency assumed for an endpoint that has answered nothing yet (1 ms, in nanoseconds), so
-/// that a new endpoint is neither starved nor flooded by `peak_ewma`.
-const EWMA_INITIAL_NS: u64 = 1_000_000;
+/// An unused endpoint's estimate halves every `EWMA_HALF_LIFE` (decay at read, so an endpoint
+/// that was slow once is probed again later instead of starved forever).
+const EWMA_HALF_LIFE_NS: u64 = 5_000_000_000;
+/// Cost of an endpoint with no estimate yet but requests pending (Finagle's rule): it is
+/// probed while idle, and not flooded before its first answer.
+const EWMA_PENALTY: u64 = u64::MAX >> 16;
 
 /// Live state of one backend endpoint.
 #[derive(Debug)]
@@ -68,7 +71,7 @@ impl Endpoint {
             label,
             weight: AtomicU32::new(weight.max(1)),
             in_flight: AtomicU32::new(0),
-            ewma_ns: AtomicU64::new(EWMA_INITIAL_NS),
+            ewma_ns: AtomicU64::new(0),
             ewma_stamp: AtomicU64::new(now_ns()),
             draining: AtomicBool::new(false),
             removed: AtomicBool::new(false),
@@ -111,18 +114,28 @@ impl Endpoint {
         InFlight(Arc::clone(self))
     }
 
-    /// Current peak-EWMA latency estimate, decayed to now, in nanoseconds.
+    /// Current peak-EWMA latency estimate in nanoseconds, decayed to now; 0 when unknown.
     pub fn latency_ns(&self) -> u64 {
-        self.ewma_ns.load(Relaxed)
+        self.decayed(now_ns())
+    }
+
+    fn decayed(&self, now: u64) -> u64 {
+        let estimate = self.ewma_ns.load(Relaxed);
+        if estimate == 0 {
+            return 0;
+        }
+        let halvings = now.saturating_sub(self.ewma_stamp.load(Relaxed)) / EWMA_HALF_LIFE_NS;
+        estimate.checked_shr(halvings as u32).unwrap_or(0).max(1)
     }
 
     /// Folds one observed latency into the peak-EWMA estimate: a sample above the estimate
-    /// replaces it at once (peak), a lower one decays towards it with time constant `EWMA_TAU`.
+    /// replaces it at once (peak), a lower one moves it towards the sample with time
+    /// constant `EWMA_TAU`.
     pub fn observe_latency(&self, rtt: Duration) {
-        let rtt_ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX);
+        let rtt_ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX).max(1);
         let now = now_ns();
+        let old = self.decayed(now);
         let last = self.ewma_stamp.swap(now, Relaxed);
-        let old = self.ewma_ns.load(Relaxed);
         let next = if rtt_ns > old {
             rtt_ns
         } else {
@@ -130,12 +143,24 @@ impl Endpoint {
             let w = (-elapsed / EWMA_TAU.as_nanos() as f64).exp();
             (old as f64 * w + rtt_ns as f64 * (1.0 - w)) as u64
         };
-        self.ewma_ns.store(next, Relaxed);
+        self.ewma_ns.store(next.max(1), Relaxed);
     }
 
-    /// Selector cost for `peak_ewma`: latency × (in-flight + 1).
+    /// The latency `peak_ewma` charges: the estimate; for an endpoint without one, 0 while
+    /// idle (so it is probed) and `EWMA_PENALTY` once a request is pending (so it is not
+    /// flooded before its first answer).
+    #[inline]
+    pub fn cost_latency_ns(&self) -> u64 {
+        match self.latency_ns() {
+            0 if self.in_flight() == 0 => 0,
+            0 => EWMA_PENALTY,
+            latency => latency,
+        }
+    }
+
+    /// Selector cost for `peak_ewma` at weight 1: charged latency × (in-flight + 1).
     pub fn ewma_cost(&self) -> u64 {
-        self.latency_ns()
+        self.cost_latency_ns()
             .saturating_mul(u64::from(self.in_flight()) + 1)
     }
 
@@ -229,6 +254,16 @@ mod tests {
         e.observe_latency(Duration::from_millis(1));
         let after = e.latency_ns();
         assert!(after < 50_000_000 && after > 1_000_000, "{after}");
+    }
+
+    #[test]
+    fn unknown_latency_is_probed_once_then_penalised() {
+        let e = ep();
+        assert_eq!(e.ewma_cost(), 0);
+        let _pending = e.begin_request();
+        assert!(e.ewma_cost() > 1 << 40);
+        e.observe_latency(Duration::from_micros(300));
+        assert_eq!(e.ewma_cost(), 600_000);
     }
 
     #[test]
