@@ -287,3 +287,22 @@ async fn admin_serves_metrics_health_and_services() {
     assert_eq!(api["endpoints"][0]["state"], "routable");
     server.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_request_head_is_431() {
+    let b = backend("b").await;
+    let server = start(&yaml(&format!(
+        "  s: {{ listener: web, backends: [\"{}\"] }}\n",
+        b.addr
+    )));
+    let big = "a".repeat(100 * 1024);
+    let r = client()
+        .get(format!("{}/", base(&server)))
+        .header("x-big", big)
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(r.status(), 431);
+    assert_eq!(b.hits(), 0);
+    server.shutdown();
+}

@@ -29,6 +29,8 @@ use crate::state::snapshot::Snapshot;
 
 /// Pending connections queued by the kernel per socket.
 const BACKLOG: i32 = 4096;
+/// Largest request head accepted; a larger one is answered 431.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// How often an idle worker drops pooled connections of drained endpoints.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -261,8 +263,12 @@ fn server_builder() -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(None)
+        .max_buf_size(MAX_HEADER_BYTES)
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32);
     builder
 }
 
@@ -286,6 +292,7 @@ impl Connection {
             res = conn.as_mut() => {
                 if let Err(e) = res {
                     debug!("client connection ended: {e}");
+                    metrics::counter!(m::CONNECTIONS_CLOSED_TOTAL, "reason" => "error").increment(1);
                 }
             }
             expiry = conn::watchdog(&activity, timeouts.idle, timeouts.header_read) => {
