@@ -278,14 +278,14 @@ for target in $TARGETS; do
     esac
 done
 
-declare -A RPS_ALL=() P99_ALL=() CPU_ALL=() RPS_RATIO=() P99_RATIO=()
+declare -A RPS_ALL=() P99_ALL=() CPU_ALL=() BUSY_ALL=() RPS_RATIO=() P99_RATIO=() CPU_RATIO=()
 FAILED=0
 for target in $TARGETS; do
     log "warm-up: $target ($WARMUP)"
     measure "$target" "$WARMUP"
 done
 for round in $(seq "$ROUNDS"); do
-    declare -A round_rps=() round_p99=()
+    declare -A round_rps=() round_p99=() round_cpu=()
     for target in $TARGETS; do
         measure "$target" "$DURATION"
         if [ -n "${ERR// /}" ]; then
@@ -296,7 +296,11 @@ for round in $(seq "$ROUNDS"); do
         log "round $round $target: $RPS req/s, p99 $P99 µs, proxy CPU $CPU µs/req$(busy)"
         RPS_ALL[$target]+="$RPS "
         P99_ALL[$target]+="$P99 "
-        [ "$CPU" = - ] || CPU_ALL[$target]+="$CPU "
+        if [ "$CPU" != - ]; then
+            CPU_ALL[$target]+="$CPU "
+            BUSY_ALL[$target]+="$(awk -v c="$CPU" -v r="$RPS" 'BEGIN { print c * r / 1e4 }') "
+            round_cpu[$target]=$CPU
+        fi
         round_rps[$target]=$RPS
         round_p99[$target]=$P99
     done
@@ -307,9 +311,12 @@ for round in $(seq "$ROUNDS"); do
                 'BEGIN { printf "%.3f", a / b }') "
             P99_RATIO[$target]+="$(awk -v a="${round_p99[$target]}" -v b="${round_p99[haproxy]}" \
                 'BEGIN { printf "%.3f", a / b }') "
+            [ -n "${round_cpu[$target]:-}" ] && [ -n "${round_cpu[haproxy]:-}" ] &&
+                CPU_RATIO[$target]+="$(awk -v a="${round_cpu[$target]}" -v b="${round_cpu[haproxy]}" \
+                    'BEGIN { printf "%.3f", a / b }') "
         done
     fi
-    unset round_rps round_p99
+    unset round_rps round_p99 round_cpu
 done
 
 # --- report (markdown, ready to paste) -------------------------------------------------------
@@ -327,17 +334,21 @@ name() {
 echo
 echo "wrk, HTTP/1.1 keep-alive, $CONNECTIONS connections, $WRK_THREADS thread(s), $DURATION × $ROUNDS rounds (medians);"
 echo "proxy: one worker on CPU $PROXY_CPU; wrk and 2 backends on CPU $LOAD_CPU; $(nproc) CPUs, $(uname -r)."
+echo "Ratios are medians of per-round ratios. \"proxy CPU busy\" below ~95% means the proxy was not"
+echo "the bottleneck or shared its CPU: then compare CPU per request, not requests/s."
 echo
-echo "| target | requests/s | p99 latency | proxy CPU per request | requests/s vs HAProxy | p99 vs HAProxy |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+echo "| target | requests/s | p99 latency | proxy CPU per request | proxy CPU busy | requests/s vs HAProxy | p99 vs HAProxy | CPU per request vs HAProxy |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for target in $TARGETS; do
     rps=$(med "${RPS_ALL[$target]:-}")
     p99=$(med "${P99_ALL[$target]:-}")
     cpu=$(med "${CPU_ALL[$target]:-}")
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$(name "$target")" \
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(name "$target")" \
         "$(thousands "$rps")" "$(fmt "$p99" "%.2f ms" 0.001)" "$(fmt "$cpu" "%.1f µs")" \
+        "$(fmt "$(med "${BUSY_ALL[$target]:-}")" "%.0f%%")" \
         "$(fmt "$(med "${RPS_RATIO[$target]:-}")" "%.2f×")" \
-        "$(fmt "$(med "${P99_RATIO[$target]:-}")" "%.2f×")"
+        "$(fmt "$(med "${P99_RATIO[$target]:-}")" "%.2f×")" \
+        "$(fmt "$(med "${CPU_RATIO[$target]:-}")" "%.2f×")"
 done
 
 if [[ " $TARGETS " == *" berth "* && " $TARGETS " == *" haproxy "* ]]; then
@@ -347,8 +358,8 @@ if [[ " $TARGETS " == *" berth "* && " $TARGETS " == *" haproxy "* ]]; then
         verdict=$(awk -v r="$rps_ratio" -v p="$p99_ratio" \
             'BEGIN { print (r >= 1.0 && p <= 1.0) ? "met" : "not met" }')
         echo
-        printf 'berth / HAProxy: %.2f× requests/s, %.2f× p99 (goal ≥ 1.00× and ≤ 1.00×: %s)\n' \
-            "$rps_ratio" "$p99_ratio" "$verdict"
+        printf 'berth / HAProxy: %.2f× requests/s, %.2f× p99 (goal ≥ 1.00× and ≤ 1.00×: %s); %s× CPU per request.\n' \
+            "$rps_ratio" "$p99_ratio" "$verdict" "$(fmt "$(med "${CPU_RATIO[berth]:-}")" "%.2f")"
     fi
 fi
 if [ "$FAILED" -ne 0 ]; then
