@@ -360,6 +360,12 @@ if [[ " $TARGETS " == *" berth "* && " $TARGETS " == *" haproxy "* ]]; then
         echo
         printf 'berth / HAProxy: %.2f× requests/s, %.2f× p99 (goal ≥ 1.00× and ≤ 1.00×: %s); %s× CPU per request.\n' \
             "$rps_ratio" "$p99_ratio" "$verdict" "$(fmt "$(med "${CPU_RATIO[berth]:-}")" "%.2f")"
+        busy=$(awk -v a="$(med "${BUSY_ALL[berth]:-}")" -v b="$(med "${BUSY_ALL[haproxy]:-}")" \
+            'BEGIN { print (a < b) ? a : b }')
+        if awk -v b="$busy" 'BEGIN { exit !(b < 90) }'; then
+            printf 'Caution: a proxy was only %.0f%% busy (CPU shared or not the bottleneck), so requests/s\n' "$busy"
+            echo "and p99 say more about the scheduler than the proxy; the CPU per request ratio holds."
+        fi
     fi
 fi
 if [ "$FAILED" -ne 0 ]; then
