@@ -1,0 +1,374 @@
+#!/usr/bin/env bash
+# Side-by-side HTTP/1.1 keep-alive load: direct, HAProxy, nginx and berth on loopback.
+#
+# What is measured and why: berth must match HAProxy on its home ground, a plain HTTP/1.1
+# keep-alive reverse proxy. Every proxy gets one worker pinned to its own CPU
+# (PROXY_CPU), while wrk and the two backends share another (LOAD_CPU); the backends
+# (examples/backend.rs) are cheap, so the proxy is the bottleneck. For each target the script
+# reports requests/s and p99 latency (wrk --latency) and the proxy's CPU time per request
+# (utime+stime of the proxy's processes from /proc/PID/stat, before and after the run,
+# divided by wrk's request count). It runs ROUNDS rounds, each running every target in turn,
+# and prints medians; ratios to HAProxy are the medians of the per-round ratios, so slow
+# drifts of a noisy machine cancel out.
+#
+# Usage:   bash benches/compare.sh
+# Tuning:  ROUNDS=3 DURATION=10s CONNECTIONS=50 WRK_THREADS=1 WARMUP=2s PROXY_CPU=0 LOAD_CPU=1
+#          TARGETS="direct haproxy nginx berth"
+# A run with socket errors or non-2xx responses fails: it is reported and left out of the
+# medians, and the script exits with status 1.
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-50}
+WRK_THREADS=${WRK_THREADS:-1}
+WARMUP=${WARMUP:-2s}
+PROXY_CPU=${PROXY_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+TARGETS=${TARGETS:-direct haproxy nginx berth}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TEMPLATES=$ROOT/benches/compare
+export PATH=$PATH:/usr/sbin:/sbin
+
+log() { printf '%s\n' "$*" >&2; }
+die() {
+    log "compare.sh: $*"
+    exit 2
+}
+
+# --- processes and cleanup ------------------------------------------------------------------
+
+PIDS=()
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/berth-compare.XXXXXX")
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- tools ----------------------------------------------------------------------------------
+
+# Installs the Debian packages for whichever of the tools is missing, or fails naming them.
+ensure_tools() {
+    local missing=() tool pkg
+    for tool in wrk:wrk haproxy:haproxy nginx:nginx taskset:util-linux; do
+        command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
+    done
+    command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) first"
+    [ ${#missing[@]} -eq 0 ] && return
+    log "installing: ${missing[*]}"
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null && sudo -n true 2>/dev/null ||
+            die "missing ${missing[*]}, and cannot install them (not root, no passwordless sudo)"
+        sudo=(sudo -n)
+    fi
+    command -v apt-get >/dev/null || die "missing ${missing[*]}, and apt-get is not available"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >&2 ||
+        { "${sudo[@]}" apt-get update >&2 &&
+            "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >&2; } ||
+        die "apt-get install ${missing[*]} failed"
+    for pkg in wrk haproxy nginx taskset; do
+        command -v "$pkg" >/dev/null || die "$pkg still missing after apt-get install"
+    done
+}
+
+# Builds berth and the benchmark backend in release mode; sets BERTH and BACKEND.
+build() {
+    log "building berth and examples/backend (release)"
+    (cd "$ROOT" && cargo build --release --quiet --bin berth --example backend) >&2 ||
+        die "cargo build --release failed"
+    local target
+    target=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
+        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+    [ -n "$target" ] || target=$ROOT/target
+    BERTH=$target/release/berth
+    BACKEND=$target/release/examples/backend
+    [ -x "$BERTH" ] && [ -x "$BACKEND" ] || die "built binaries not found under $target/release"
+}
+
+# --- ports ----------------------------------------------------------------------------------
+
+CHOSEN=" "
+
+# Prints a TCP port no socket uses, below the ephemeral range (so no outgoing connection of
+# wrk or a proxy can hold it), and not handed out before.
+free_port() {
+    local low used port
+    low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    used=" "
+    for port in $(awk 'NR > 1 { split($2, a, ":"); print a[2] }' /proc/net/tcp /proc/net/tcp6 \
+        2>/dev/null); do
+        used="$used$((16#$port)) "
+    done
+    for _ in $(seq 1000); do
+        port=$((10000 + (RANDOM * 32768 + RANDOM) % (low - 10000)))
+        case "$used$CHOSEN" in *" $port "*) continue ;; esac
+        CHOSEN="$CHOSEN$port "
+        echo "$port"
+        return
+    done
+    die "no free port found"
+}
+
+# Waits until `pid` listens on `port` and answers GET / with 200 and the body "ok".
+wait_ready() {
+    local name=$1 pid=$2 port=$3 reply
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || die "$name exited at start-up (log: $WORK/$name.log):
+$(tail -n 20 "$WORK/$name.log" 2>/dev/null)"
+        if reply=$(timeout 2 bash -c '
+            exec 3<>/dev/tcp/127.0.0.1/'"$port"' || exit 1
+            printf "GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n" >&3
+            cat <&3' 2>/dev/null); then
+            case "$reply" in
+            "HTTP/1.1 200"*ok) return ;;
+            *) die "$name answered GET / with: $(head -n1 <<<"$reply")" ;;
+            esac
+        fi
+        sleep 0.1
+    done
+    die "$name did not become ready on port $port (log: $WORK/$name.log)"
+}
+
+# Starts `name` pinned to `cpu` with the rest of the arguments as its command line.
+start() {
+    local name=$1 cpu=$2 port=$3
+    shift 3
+    taskset -c "$cpu" "$@" >"$WORK/$name.log" 2>&1 &
+    PIDS+=($!)
+    eval "PID_$name=$!"
+    wait_ready "$name" "$!" "$port"
+}
+
+# Fills a template from benches/compare/ into the work directory.
+render() {
+    sed -e "s|@DIR@|$WORK|g" -e "s|@LISTEN@|$2|g" -e "s|@ADMIN@|${3:-}|g" \
+        -e "s|@BACKEND1@|127.0.0.1:$B1|g" -e "s|@BACKEND2@|127.0.0.1:$B2|g" \
+        "$TEMPLATES/$1" >"$WORK/$1"
+}
+
+# --- measuring ------------------------------------------------------------------------------
+
+# Prints the CPU ticks (utime + stime) of `pid` and its children (nginx's worker).
+cpu_ticks() {
+    local root=$1 total=0 stat rest f
+    for stat in /proc/[0-9]*/stat; do
+        { stat=$(<"$stat"); } 2>/dev/null || continue
+        rest=${stat##*) }
+        read -r -a f <<<"$rest"
+        if [ "${stat%% *}" = "$root" ] || [ "${f[1]}" = "$root" ]; then
+            total=$((total + f[11] + f[12]))
+        fi
+    done
+    echo "$total"
+}
+
+# Converts wrk's latency ("812.00us", "1.23ms", "2.00s") to microseconds.
+to_us() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") f = 1; else if (u == "ms") f = 1000; else if (u == "s") f = 1e6;
+        else if (u == "m") f = 6e7; else { print "nan"; exit }
+        printf "%.1f", n * f }'
+}
+
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+# Runs wrk against `target` for `duration`; sets RPS, P99 (µs), CPU (µs/request) and ERR.
+measure() {
+    local target=$1 duration=$2 port pid before after out requests
+    eval "port=\$PORT_$target"
+    pid=${PROXY_PID[$target]:-}
+    before=0
+    [ -n "$pid" ] && before=$(cpu_ticks "$pid")
+    out=$(timeout 120 taskset -c "$LOAD_CPU" wrk --latency -t "$WRK_THREADS" -c "$CONNECTIONS" \
+        -d "$duration" "http://127.0.0.1:$port/" 2>&1) || {
+        ERR="wrk failed: $out"
+        return
+    }
+    [ -n "$pid" ] && after=$(cpu_ticks "$pid")
+    echo "$out" >>"$WORK/wrk-$target.log"
+    RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
+    P99=$(to_us "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
+    requests=$(awk '/requests in/ { print $1 }' <<<"$out")
+    CPU=-
+    if [ -n "$pid" ] && [ "${requests:-0}" -gt 0 ]; then
+        CPU=$(awk -v t=$((after - before)) -v us="$TICK_US" -v n="$requests" \
+            'BEGIN { printf "%.1f", t * us / n }')
+    fi
+    ERR=
+    grep -q 'Socket errors' <<<"$out" && ERR="$(grep 'Socket errors' <<<"$out" | xargs)"
+    grep -q 'Non-2xx' <<<"$out" && ERR="$ERR $(grep 'Non-2xx' <<<"$out" | xargs)"
+    [ -n "$RPS" ] && [ "${requests:-0}" -gt 0 ] || ERR="$ERR no requests completed"
+    return 0
+}
+
+# Prints how busy the proxy's CPU was during the last run (below 100%: it was not the
+# bottleneck, or it shared its CPU with something else).
+busy() {
+    [ "$CPU" = - ] || awk -v c="$CPU" -v r="$RPS" 'BEGIN { printf " (%.0f%% of a CPU)", c * r / 1e4 }'
+}
+
+# Prints the median of the numbers on stdin ("-" when there are none).
+median() {
+    sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "-"; exit }
+        m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        print m }'
+}
+
+# --- main -----------------------------------------------------------------------------------
+
+ensure_tools
+build
+
+B1=$(free_port)
+B2=$(free_port)
+PORT_direct=$B1
+PORT_haproxy=$(free_port)
+PORT_nginx=$(free_port)
+PORT_berth=$(free_port)
+ADMIN=$(free_port)
+declare -A PROXY_PID=()
+
+start backend1 "$LOAD_CPU" "$B1" "$BACKEND" "127.0.0.1:$B1"
+start backend2 "$LOAD_CPU" "$B2" "$BACKEND" "127.0.0.1:$B2"
+
+for target in $TARGETS; do
+    case $target in
+    direct) ;;
+    haproxy)
+        render haproxy.cfg "127.0.0.1:$PORT_haproxy"
+        haproxy -c -q -f "$WORK/haproxy.cfg" >&2 || die "haproxy rejected $WORK/haproxy.cfg"
+        start haproxy "$PROXY_CPU" "$PORT_haproxy" haproxy -db -f "$WORK/haproxy.cfg"
+        PROXY_PID[haproxy]=$PID_haproxy
+        ;;
+    nginx)
+        render nginx.conf "127.0.0.1:$PORT_nginx"
+        nginx -t -q -e "$WORK/nginx-error.log" -p "$WORK" -c "$WORK/nginx.conf" >&2 ||
+            die "nginx rejected $WORK/nginx.conf"
+        start nginx "$PROXY_CPU" "$PORT_nginx" \
+            nginx -e "$WORK/nginx-error.log" -p "$WORK" -c "$WORK/nginx.conf"
+        PROXY_PID[nginx]=$PID_nginx
+        ;;
+    berth)
+        render berth.yaml "127.0.0.1:$PORT_berth" "127.0.0.1:$ADMIN"
+        "$BERTH" check --config "$WORK/berth.yaml" >/dev/null ||
+            die "berth rejected $WORK/berth.yaml"
+        start berth "$PROXY_CPU" "$PORT_berth" "$BERTH" run --config "$WORK/berth.yaml"
+        PROXY_PID[berth]=$PID_berth
+        ;;
+    *) die "unknown target $target (known: direct haproxy nginx berth)" ;;
+    esac
+done
+
+declare -A RPS_ALL=() P99_ALL=() CPU_ALL=() BUSY_ALL=() RPS_RATIO=() P99_RATIO=() CPU_RATIO=()
+FAILED=0
+for target in $TARGETS; do
+    log "warm-up: $target ($WARMUP)"
+    measure "$target" "$WARMUP"
+done
+for round in $(seq "$ROUNDS"); do
+    declare -A round_rps=() round_p99=() round_cpu=()
+    for target in $TARGETS; do
+        measure "$target" "$DURATION"
+        if [ -n "${ERR// /}" ]; then
+            log "round $round $target: FAILED: $ERR"
+            FAILED=1
+            continue
+        fi
+        log "round $round $target: $RPS req/s, p99 $P99 µs, proxy CPU $CPU µs/req$(busy)"
+        RPS_ALL[$target]+="$RPS "
+        P99_ALL[$target]+="$P99 "
+        if [ "$CPU" != - ]; then
+            CPU_ALL[$target]+="$CPU "
+            BUSY_ALL[$target]+="$(awk -v c="$CPU" -v r="$RPS" 'BEGIN { print c * r / 1e4 }') "
+            round_cpu[$target]=$CPU
+        fi
+        round_rps[$target]=$RPS
+        round_p99[$target]=$P99
+    done
+    if [ -n "${round_rps[haproxy]:-}" ]; then
+        for target in $TARGETS; do
+            [ -n "${round_rps[$target]:-}" ] || continue
+            RPS_RATIO[$target]+="$(awk -v a="${round_rps[$target]}" -v b="${round_rps[haproxy]}" \
+                'BEGIN { printf "%.3f", a / b }') "
+            P99_RATIO[$target]+="$(awk -v a="${round_p99[$target]}" -v b="${round_p99[haproxy]}" \
+                'BEGIN { printf "%.3f", a / b }') "
+            [ -n "${round_cpu[$target]:-}" ] && [ -n "${round_cpu[haproxy]:-}" ] &&
+                CPU_RATIO[$target]+="$(awk -v a="${round_cpu[$target]}" -v b="${round_cpu[haproxy]}" \
+                    'BEGIN { printf "%.3f", a / b }') "
+        done
+    fi
+    unset round_rps round_p99 round_cpu
+done
+
+# --- report (markdown, ready to paste) -------------------------------------------------------
+
+med() { tr ' ' '\n' <<<"${1:-}" | { grep . || true; } | median; }
+fmt() { [ "$1" = - ] && echo - || awk -v v="$1" -v f="$2" -v k="${3:-1}" 'BEGIN { printf f, v * k }'; }
+thousands() { [ "$1" = - ] && echo - || printf '%.0f' "$1" | sed ':a; s/\B[0-9]\{3\}\>/,&/; ta'; }
+name() {
+    case $1 in
+    direct) echo "direct (no proxy)" ;; haproxy) echo "HAProxy $(haproxy -v | awk 'NR == 1 { sub(/-.*/, "", $3); print $3 }')" ;;
+    nginx) echo "nginx $(nginx -v 2>&1 | sed 's|.*nginx/||')" ;; berth) echo "berth $("$BERTH" --version | awk '{ print $2 }')" ;;
+    esac
+}
+
+echo
+echo "wrk, HTTP/1.1 keep-alive, $CONNECTIONS connections, $WRK_THREADS thread(s), $DURATION × $ROUNDS rounds (medians);"
+echo "proxy: one worker on CPU $PROXY_CPU; wrk and 2 backends on CPU $LOAD_CPU; $(nproc) CPUs, $(uname -r)."
+echo "Ratios are medians of per-round ratios. \"proxy CPU busy\" below ~95% means the proxy was not"
+echo "the bottleneck or shared its CPU: then compare CPU per request, not requests/s."
+echo
+echo "| target | requests/s | p99 latency | proxy CPU per request | proxy CPU busy | requests/s vs HAProxy | p99 vs HAProxy | CPU per request vs HAProxy |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+for target in $TARGETS; do
+    rps=$(med "${RPS_ALL[$target]:-}")
+    p99=$(med "${P99_ALL[$target]:-}")
+    cpu=$(med "${CPU_ALL[$target]:-}")
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(name "$target")" \
+        "$(thousands "$rps")" "$(fmt "$p99" "%.2f ms" 0.001)" "$(fmt "$cpu" "%.1f µs")" \
+        "$(fmt "$(med "${BUSY_ALL[$target]:-}")" "%.0f%%")" \
+        "$(fmt "$(med "${RPS_RATIO[$target]:-}")" "%.2f×")" \
+        "$(fmt "$(med "${P99_RATIO[$target]:-}")" "%.2f×")" \
+        "$(fmt "$(med "${CPU_RATIO[$target]:-}")" "%.2f×")"
+done
+
+if [[ " $TARGETS " == *" berth "* && " $TARGETS " == *" haproxy "* ]]; then
+    rps_ratio=$(med "${RPS_RATIO[berth]:-}")
+    p99_ratio=$(med "${P99_RATIO[berth]:-}")
+    if [ "$rps_ratio" != - ] && [ "$p99_ratio" != - ]; then
+        verdict=$(awk -v r="$rps_ratio" -v p="$p99_ratio" \
+            'BEGIN { print (r >= 1.0 && p <= 1.0) ? "met" : "not met" }')
+        echo
+        printf 'berth / HAProxy: %.2f× requests/s, %.2f× p99 (goal ≥ 1.00× and ≤ 1.00×: %s); %s× CPU per request.\n' \
+            "$rps_ratio" "$p99_ratio" "$verdict" "$(fmt "$(med "${CPU_RATIO[berth]:-}")" "%.2f")"
+        busy=$(awk -v a="$(med "${BUSY_ALL[berth]:-}")" -v b="$(med "${BUSY_ALL[haproxy]:-}")" \
+            'BEGIN { print (a < b) ? a : b }')
+        if awk -v b="$busy" 'BEGIN { exit !(b < 90) }'; then
+            printf 'Caution: a proxy was only %.0f%% busy (CPU shared or not the bottleneck), so requests/s\n' "$busy"
+            echo "and p99 say more about the scheduler than the proxy; the CPU per request ratio holds."
+        fi
+    fi
+fi
+if [ "$FAILED" -ne 0 ]; then
+    log "some runs failed (socket errors, non-2xx or no requests); see above"
+    exit 1
+fi
