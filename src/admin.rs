@@ -1,4 +1,5 @@
-//! The admin listener (control plane): `/metrics`, `/healthz`, `/api/services`.
+//! The admin listener (control plane): `/metrics`, `/healthz`, `/api/services`,
+//! `/api/rejected`.
 //!
 //! Runs on the control-plane runtime, never on a worker. Reads the same published snapshot as
 //! the data plane; renders Prometheus text through the installed recorder.
@@ -19,6 +20,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tracing::debug;
 
+use crate::discovery::docker::RejectedList;
 use crate::state::snapshot::Snapshot;
 
 mod api;
@@ -31,6 +33,7 @@ const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 pub struct Admin {
     pub snapshots: Arc<ArcSwap<Snapshot>>,
     pub prometheus: PrometheusHandle,
+    pub rejected: RejectedList,
 }
 
 impl Admin {
@@ -73,6 +76,10 @@ impl Admin {
             "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n".to_owned()),
             "/api/services" => {
                 let body = api::services(&self.snapshots.load());
+                reply(StatusCode::OK, "application/json", body)
+            }
+            "/api/rejected" => {
+                let body = api::rejected(&self.rejected);
                 reply(StatusCode::OK, "application/json", body)
             }
             _ => reply(

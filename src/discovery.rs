@@ -5,6 +5,7 @@
 //! the service-level settings of its service ([`ServiceSpec`]), exactly as a container carries
 //! its labels. Providers never touch snapshots.
 
+pub mod docker;
 pub mod file;
 
 use std::sync::Arc;
@@ -36,12 +37,34 @@ pub struct ServiceSpec {
     pub drain: Duration,
 }
 
+/// A container's own health check state, as the engine reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Health {
+    /// No health check: routable while running.
+    #[default]
+    None,
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+/// What a provider knows of an endpoint's availability besides its existence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Availability {
+    pub health: Health,
+    pub paused: bool,
+}
+
 /// One endpoint as a provider sees it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EndpointSpec {
     pub key: EndpointKey,
     pub weight: u32,
     pub service: Arc<ServiceSpec>,
+    pub availability: Availability,
+    /// Where it comes from, for the admin API (`static service legacy`,
+    /// `container web-1 on network front (shared with berth)`).
+    pub origin: Arc<str>,
 }
 
 /// What a provider tells the reconciler.
@@ -57,7 +80,8 @@ pub enum Update {
         provider: ProviderId,
         endpoint: EndpointSpec,
     },
-    /// The endpoint is gone.
+    /// The endpoint is gone (its state is dropped at once: a later upsert of the same key,
+    /// e.g. a restarted container, starts fresh).
     Remove(EndpointKey),
     /// No new picks for the endpoint; in-flight requests finish.
     Drain(EndpointKey),

@@ -22,6 +22,8 @@ pub const ACCESS_LOG_DROPPED_TOTAL: &str = "berth_access_log_dropped_total";
 pub const CONFIG_RELOADS_TOTAL: &str = "berth_config_reloads_total";
 pub const SNAPSHOT_BUILDS_TOTAL: &str = "berth_snapshot_builds_total";
 pub const ROUTE_CONFLICTS_TOTAL: &str = "berth_route_conflicts_total";
+pub const DOCKER_REJECTED_TOTAL: &str = "berth_docker_rejected_total";
+pub const DOCKER_REJECTED: &str = "berth_docker_rejected_containers";
 pub const DOCKER_EVENTS_TOTAL: &str = "berth_docker_events_total";
 pub const DISCOVERY_CONVERGENCE_SECONDS: &str = "berth_discovery_convergence_seconds";
 

@@ -2,8 +2,8 @@
 //!
 //! [`Server::start`] builds the first snapshot from the config's static services before any
 //! socket accepts, binds every listener (so a port in use fails start-up, not a request),
-//! starts the worker threads, and runs the control plane — reconciler, config watcher, admin
-//! listener — on its own thread. [`Server::shutdown`] stops accepting, lets in-flight
+//! starts the worker threads, and runs the control plane — reconciler, config watcher,
+//! Docker provider, admin listener — on its own thread. [`Server::shutdown`] stops accepting, lets in-flight
 //! requests finish within the grace, and stops the control plane.
 
 use std::collections::BTreeMap;
@@ -17,6 +17,7 @@ use tracing::{error, info};
 
 use crate::admin::Admin;
 use crate::config::{Config, Protocol};
+use crate::discovery::docker::{self, RejectedList};
 use crate::discovery::file;
 use crate::proxy::listener::{BindError, ListenerSpec, Workers};
 use crate::state::reconciler::{Input, Reconciler};
@@ -84,9 +85,11 @@ impl Server {
                 address: config.admin.address,
                 source,
             })?;
+        let rejected = RejectedList::default();
         let admin = Admin {
             snapshots,
             prometheus,
+            rejected: Arc::clone(&rejected),
         };
         let (stop_control, stopped) = oneshot::channel();
         let (inputs, rx) = mpsc::channel(INPUT_QUEUE);
@@ -98,6 +101,7 @@ impl Server {
             admin_socket,
             config,
             config_path,
+            rejected,
         };
         let control = std::thread::Builder::new()
             .name("berth-control".into())
@@ -157,6 +161,7 @@ struct ControlPlane {
     admin_socket: std::net::TcpListener,
     config: Arc<Config>,
     config_path: Option<PathBuf>,
+    rejected: RejectedList,
 }
 
 impl ControlPlane {
@@ -173,6 +178,10 @@ impl ControlPlane {
         };
         runtime.block_on(async move {
             tokio::spawn(self.reconciler.run(self.rx));
+            if self.config.docker.enabled {
+                let settings = docker::Settings::from_config(&self.config);
+                tokio::spawn(docker::run(settings, self.tx.clone(), self.rejected));
+            }
             if let Some(path) = self.config_path {
                 tokio::spawn(file::watch(path, self.config, self.tx));
             }

@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use crate::discovery::docker::{RejectedContainer, RejectedList};
 use crate::state::snapshot::{Service, Snapshot};
 
 #[derive(Serialize)]
@@ -31,11 +32,21 @@ struct ServiceDoc<'a> {
 struct EndpointDoc<'a> {
     address: &'a str,
     source: &'a str,
+    origin: String,
     weight: u32,
     state: &'static str,
     reason: Option<&'static str>,
     in_flight: u32,
     latency_ms: f64,
+}
+
+/// The `/api/rejected` document: containers refused, each with its name, id and reason.
+pub fn rejected(list: &RejectedList) -> String {
+    // A poisoned lock still holds a consistent map (entries are inserted whole).
+    let list = list.lock().unwrap_or_else(|p| p.into_inner());
+    let doc: Vec<&RejectedContainer> = list.values().collect();
+    // Invariant: plain strings; serializing cannot fail.
+    serde_json::to_string_pretty(&serde_json::json!({ "rejected": doc })).expect("serializable document")
 }
 
 /// The `/api/services` document.
@@ -70,6 +81,7 @@ fn service<'a>(snapshot: &'a Snapshot, s: &'a Service) -> ServiceDoc<'a> {
                 EndpointDoc {
                     address: e.label(),
                     source: &e.key().source,
+                    origin: e.origin().to_string(),
                     weight: e.weight(),
                     state: if reason.is_none() {
                         "routable"

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use crate::config::{self, Config, StaticService};
-use crate::discovery::{EndpointSpec, ProviderId, ServiceSpec, Update};
+use crate::discovery::{Availability, EndpointSpec, ProviderId, ServiceSpec, Update};
 use crate::metrics as m;
 use crate::state::endpoint::EndpointKey;
 use crate::state::reconciler::Input;
@@ -43,6 +43,7 @@ fn endpoints(service: &StaticService) -> Vec<EndpointSpec> {
         drain: service.drain,
     });
     let source: Arc<str> = format!("static:{}", service.name).into();
+    let origin: Arc<str> = format!("static service {}", service.name).into();
     service
         .backends
         .iter()
@@ -53,6 +54,8 @@ fn endpoints(service: &StaticService) -> Vec<EndpointSpec> {
             },
             weight: b.weight.get(),
             service: Arc::clone(&spec),
+            availability: Availability::default(),
+            origin: Arc::clone(&origin),
         })
         .collect()
 }

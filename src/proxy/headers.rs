@@ -45,16 +45,27 @@ fn has_token(value: &HeaderValue, token: &str) -> bool {
 }
 
 /// Removes hop-by-hop headers; with `upgrade`, keeps `Upgrade` and sets `Connection: upgrade`.
+/// One pass over the names finds them (most messages carry none), instead of a hash lookup
+/// per hop-by-hop name.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
-    if headers.contains_key(header::CONNECTION) {
+    let mut found = [false; HOP_BY_HOP.len()];
+    let mut has_upgrade = false;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| *h == name) {
+            found[i] = true;
+        }
+        has_upgrade |= name == header::UPGRADE;
+    }
+    if found[0] {
+        // HOP_BY_HOP[0] is `Connection`: also remove the headers it lists.
         remove_connection_listed(headers);
     }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
+    for (name, _) in HOP_BY_HOP.iter().zip(found).filter(|(_, f)| *f) {
+        headers.remove(*name);
     }
     if upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
+    } else if has_upgrade {
         headers.remove(header::UPGRADE);
     }
 }

@@ -89,6 +89,7 @@ pub async fn handle(
     };
     let trusted = headers::is_trusted(cx.peer.ip(), &listener.trusted_ips);
     let plan = Plan {
+        start,
         service: &route.service,
         prefix_len,
         trusted,
@@ -164,6 +165,8 @@ fn request_host<B>(req: &Request<B>) -> Option<&str> {
 
 /// How to forward one matched request.
 struct Plan<'a> {
+    /// When the request arrived; also the start of each upstream latency sample.
+    start: Instant,
     service: &'a Service,
     prefix_len: usize,
     trusted: bool,
@@ -235,7 +238,6 @@ impl Plan<'_> {
                 },
             };
             let in_flight = endpoint.begin_request();
-            let sent = Instant::now();
             let timeout = self.service.spec.request_timeout;
             match tokio::time::timeout(timeout, sender.try_send_request(req)).await {
                 Err(_) => {
@@ -243,7 +245,8 @@ impl Plan<'_> {
                     return Err(ProxyError::Timeout);
                 }
                 Ok(Ok(mut response)) => {
-                    endpoint.observe_latency(sent.elapsed());
+                    let now = Instant::now();
+                    endpoint.observe_latency_at(now.saturating_duration_since(self.start), now);
                     self.service.upstream_requests[index].increment(response.status().as_u16());
                     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                         if let Some(client) = client_upgrade {

@@ -10,9 +10,11 @@
 //! selector for one pick, never correctness.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use crate::discovery::{Availability, Health};
 
 /// Identity of an endpoint: who declared it (container id, `static:<service>`) and where it is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46,9 +48,28 @@ pub struct Endpoint {
     ewma_ns: AtomicU64,
     /// Nanoseconds since [`epoch`] of the last EWMA update.
     ewma_stamp: AtomicU64,
-    draining: AtomicBool,
-    removed: AtomicBool,
+    /// Exclusion bits (`EXCLUDED_*`); routable exactly when zero, so a pick costs one load.
+    excluded: AtomicU8,
+    /// Where the endpoint comes from, for the admin API (never read on the hot path).
+    origin: Mutex<Arc<str>>,
 }
+
+/// Why an endpoint is excluded, one bit each; the first set bit in this order is the reason
+/// shown.
+const EXCLUDED_REMOVED: u8 = 1;
+const EXCLUDED_DRAINING: u8 = 1 << 1;
+const EXCLUDED_PAUSED: u8 = 1 << 2;
+const EXCLUDED_UNHEALTHY: u8 = 1 << 3;
+const EXCLUDED_HEALTH_STARTING: u8 = 1 << 4;
+/// Bits owned by the provider's view of the endpoint (replaced on every upsert).
+const PROVIDER_BITS: u8 = EXCLUDED_PAUSED | EXCLUDED_UNHEALTHY | EXCLUDED_HEALTH_STARTING;
+const REASONS: [(u8, &str); 5] = [
+    (EXCLUDED_REMOVED, "removed"),
+    (EXCLUDED_DRAINING, "draining"),
+    (EXCLUDED_PAUSED, "paused"),
+    (EXCLUDED_UNHEALTHY, "docker health: unhealthy"),
+    (EXCLUDED_HEALTH_STARTING, "docker health: starting"),
+];
 
 /// Process-wide monotonic origin for the timestamps stored in atomics.
 fn epoch() -> Instant {
@@ -73,8 +94,8 @@ impl Endpoint {
             in_flight: AtomicU32::new(0),
             ewma_ns: AtomicU64::new(0),
             ewma_stamp: AtomicU64::new(now_ns()),
-            draining: AtomicBool::new(false),
-            removed: AtomicBool::new(false),
+            excluded: AtomicU8::new(0),
+            origin: Mutex::new(Arc::from("")),
         }
     }
 
@@ -93,6 +114,19 @@ impl Endpoint {
     /// `ip:port`, for metrics labels and the admin API.
     pub fn label(&self) -> &Arc<str> {
         &self.label
+    }
+
+    /// Where the endpoint comes from (provider's description).
+    pub fn origin(&self) -> Arc<str> {
+        // A poisoned lock still holds a valid `Arc`.
+        Arc::clone(&self.origin.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub fn set_origin(&self, origin: &Arc<str>) {
+        let mut current = self.origin.lock().unwrap_or_else(|p| p.into_inner());
+        if **current != **origin {
+            *current = Arc::clone(origin);
+        }
     }
 
     pub fn weight(&self) -> u32 {
@@ -132,8 +166,13 @@ impl Endpoint {
     /// replaces it at once (peak), a lower one moves it towards the sample with time
     /// constant `EWMA_TAU`.
     pub fn observe_latency(&self, rtt: Duration) {
+        self.observe_latency_at(rtt, Instant::now());
+    }
+
+    /// [`Self::observe_latency`] with the clock already read by the caller (`now`).
+    pub fn observe_latency_at(&self, rtt: Duration, now: Instant) {
         let rtt_ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX).max(1);
-        let now = now_ns();
+        let now = u64::try_from(now.saturating_duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX);
         let old = self.decayed(now);
         let last = self.ewma_stamp.swap(now, Relaxed);
         let next = if rtt_ns > old {
@@ -166,37 +205,51 @@ impl Endpoint {
 
     /// No new picks; in-flight requests finish; pooled connections close.
     pub fn drain(&self) {
-        self.draining.store(true, Relaxed);
+        self.excluded.fetch_or(EXCLUDED_DRAINING, Relaxed);
     }
 
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Relaxed)
+        self.excluded.load(Relaxed) & EXCLUDED_DRAINING != 0
     }
 
     /// Set when the endpoint leaves every snapshot; pools drop its connections.
     pub fn mark_removed(&self) {
-        self.removed.store(true, Relaxed);
+        self.excluded.fetch_or(EXCLUDED_REMOVED, Relaxed);
     }
 
     pub fn is_removed(&self) -> bool {
-        self.removed.load(Relaxed)
+        self.excluded.load(Relaxed) & EXCLUDED_REMOVED != 0
+    }
+
+    /// Replaces what the provider says about the endpoint (pause, container health).
+    pub fn set_availability(&self, availability: Availability) {
+        let mut bits = 0;
+        if availability.paused {
+            bits |= EXCLUDED_PAUSED;
+        }
+        bits |= match availability.health {
+            Health::None | Health::Healthy => 0,
+            Health::Starting => EXCLUDED_HEALTH_STARTING,
+            Health::Unhealthy => EXCLUDED_UNHEALTHY,
+        };
+        let _ = self
+            .excluded
+            .fetch_update(Relaxed, Relaxed, |old| Some(old & !PROVIDER_BITS | bits));
     }
 
     /// True when a selector may pick this endpoint now.
     #[inline]
     pub fn is_routable(&self) -> bool {
-        !self.draining.load(Relaxed) && !self.removed.load(Relaxed)
+        self.excluded.load(Relaxed) == 0
     }
 
     /// Why the endpoint is not routable, for the admin API; `None` when it is.
     pub fn exclusion_reason(&self) -> Option<&'static str> {
-        if self.is_removed() {
-            Some("removed")
-        } else if self.is_draining() {
-            Some("draining")
-        } else {
-            None
-        }
+        let bits = self.excluded.load(Relaxed);
+        REASONS
+            .iter()
+            .find(|(bit, _)| bits & bit != 0)
+            .map(|(_, reason)| *reason)
     }
 }
 
@@ -273,5 +326,22 @@ mod tests {
         e.drain();
         assert!(!e.is_routable());
         assert_eq!(e.exclusion_reason(), Some("draining"));
+        e.mark_removed();
+        assert_eq!(e.exclusion_reason(), Some("removed"));
+    }
+
+    #[test]
+    fn availability_replaces_provider_bits_only() {
+        let e = ep();
+        let unhealthy = Availability { health: Health::Unhealthy, paused: false };
+        e.set_availability(unhealthy);
+        assert_eq!(e.exclusion_reason(), Some("docker health: unhealthy"));
+        e.set_availability(Availability { health: Health::Healthy, paused: true });
+        assert_eq!(e.exclusion_reason(), Some("paused"));
+        e.set_availability(Availability::default());
+        assert!(e.is_routable());
+        e.drain();
+        e.set_availability(Availability::default());
+        assert!(e.is_draining(), "a drain outlives provider updates");
     }
 }

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
@@ -21,10 +22,17 @@ use crate::state::endpoint::{Endpoint, EndpointKey};
 use crate::state::route::RouteTableBuilder;
 use crate::state::snapshot::{ListenerRoutes, Service, ServiceRoute, Snapshot};
 
+/// Quiet time that ends a burst of inputs.
+const COALESCE_QUIET: Duration = Duration::from_millis(2);
+/// Longest a burst may delay a rebuild.
+const COALESCE_MAX: Duration = Duration::from_millis(20);
+
 /// What the reconciler consumes.
 #[derive(Debug)]
 pub enum Input {
     Update(Update),
+    /// An update caused by an engine event at `at`; its delay to publication is measured.
+    Event { update: Update, at: SystemTime },
     /// A new valid config: its request-path settings apply from the next snapshot.
     Config(Arc<Config>),
 }
@@ -108,25 +116,48 @@ impl Reconciler {
         Arc::clone(&self.published)
     }
 
-    /// Applies inputs until the channel closes, rebuilding once per burst.
+    /// Applies inputs until the channel closes, rebuilding once per burst: after the first
+    /// input it keeps taking inputs until `COALESCE_QUIET` passes without one (at most
+    /// `COALESCE_MAX`), so 500 containers starting together cost a few rebuilds, not 500.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Input>) {
+        let mut events = Vec::new();
         while let Some(first) = rx.recv().await {
-            self.apply(first);
+            let deadline = Instant::now() + COALESCE_MAX;
             let mut batch = 1;
-            while let Ok(next) = rx.try_recv() {
-                self.apply(next);
-                batch += 1;
+            self.take(first, &mut events);
+            loop {
+                let quiet = COALESCE_QUIET.min(deadline.saturating_duration_since(Instant::now()));
+                match tokio::time::timeout(quiet, rx.recv()).await {
+                    Ok(Some(next)) => {
+                        self.take(next, &mut events);
+                        batch += 1;
+                    }
+                    Ok(None) | Err(_) => break,
+                }
             }
             debug!(batch, "reconciler applying burst");
             self.publish();
+            let now = SystemTime::now();
+            for at in events.drain(..) {
+                let delay = now.duration_since(at).unwrap_or_default();
+                metrics::histogram!(m::DISCOVERY_CONVERGENCE_SECONDS).record(delay.as_secs_f64());
+            }
         }
     }
 
-    /// Applies one input to the desired state (drains take effect immediately).
+    fn take(&mut self, input: Input, events: &mut Vec<SystemTime>) {
+        if let Input::Event { at, .. } = &input {
+            events.push(*at);
+        }
+        self.apply(input);
+    }
+
+    /// Applies one input to the desired state (drains and removals take effect on the
+    /// endpoint at once, before the rebuild).
     pub fn apply(&mut self, input: Input) {
         match input {
             Input::Config(config) => self.config = config,
-            Input::Update(update) => self.apply_update(update),
+            Input::Update(update) | Input::Event { update, .. } => self.apply_update(update),
         }
     }
 
@@ -152,6 +183,9 @@ impl Reconciler {
             Update::Remove(key) => {
                 for view in self.views.values_mut() {
                     view.remove(&key);
+                }
+                if let Some(endpoint) = self.live.remove(&key) {
+                    endpoint.mark_removed();
                 }
             }
             Update::Drain(key) => {
@@ -194,13 +228,12 @@ impl Reconciler {
             keep
         });
         for (key, desired) in wanted {
-            match self.live.get(key) {
-                Some(endpoint) => endpoint.set_weight(desired.spec.weight),
-                None => {
-                    let endpoint = Endpoint::new(key.clone(), desired.spec.weight);
-                    self.live.insert(key.clone(), Arc::new(endpoint));
-                }
-            }
+            let endpoint = self.live.entry(key.clone()).or_insert_with(|| {
+                Arc::new(Endpoint::new(key.clone(), desired.spec.weight))
+            });
+            endpoint.set_weight(desired.spec.weight);
+            endpoint.set_availability(desired.spec.availability);
+            endpoint.set_origin(&desired.spec.origin);
         }
     }
 
@@ -371,3 +404,6 @@ fn listener_routes(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,198 @@
+//! From the engine's `docker inspect` document to berth's view of a container (control plane).
+//!
+//! Pure conversions, no I/O: [`Inspected`] holds the [`ContainerFacts`] the label rules read,
+//! plus the lifecycle state the provider needs (running, paused, health, stop signal).
+//! Missing fields in the document mean "absent", never an error.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use bollard::models::{ContainerInspectResponse, HealthStatusEnum};
+
+use crate::discovery::docker::facts::ContainerFacts;
+use crate::discovery::{Availability, Health};
+
+/// One inspected container.
+#[derive(Clone, Debug)]
+pub struct Inspected {
+    pub facts: ContainerFacts,
+    pub running: bool,
+    pub availability: Availability,
+    /// The container's `StopSignal` (e.g. `SIGQUIT`), when it sets one.
+    pub stop_signal: Option<String>,
+}
+
+impl Inspected {
+    /// Reads what berth needs from an inspect document.
+    pub fn from_response(doc: ContainerInspectResponse) -> Self {
+        let state = doc.state.unwrap_or_default();
+        let config = doc.config.unwrap_or_default();
+        let has_healthcheck = config
+            .healthcheck
+            .as_ref()
+            .and_then(|h| h.test.as_ref())
+            .is_some_and(|t| t.first().is_some_and(|c| c != "NONE"));
+        let health = match state.health.and_then(|h| h.status) {
+            _ if !has_healthcheck => Health::None,
+            Some(HealthStatusEnum::HEALTHY) => Health::Healthy,
+            Some(HealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
+            _ => Health::Starting,
+        };
+        let networks = doc
+            .network_settings
+            .and_then(|n| n.networks)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, ep)| {
+                let ip = ep.ip_address.and_then(|ip| ip.parse::<IpAddr>().ok());
+                (name, ip)
+            })
+            .collect();
+        Self {
+            facts: ContainerFacts {
+                id: doc.id.unwrap_or_default(),
+                name: doc.name.unwrap_or_default().trim_start_matches('/').to_owned(),
+                labels: config.labels.unwrap_or_default().into_iter().collect(),
+                exposed_ports: exposed_tcp_ports(config.exposed_ports.as_ref()),
+                networks,
+                has_healthcheck,
+            },
+            running: state.running.unwrap_or(false) && !state.restarting.unwrap_or(false),
+            availability: Availability {
+                health,
+                paused: state.paused.unwrap_or(false),
+            },
+            stop_signal: config.stop_signal.filter(|s| !s.is_empty()),
+        }
+    }
+}
+
+/// TCP ports from `Config.ExposedPorts` keys like `80/tcp`, sorted and deduplicated.
+fn exposed_tcp_ports<V>(ports: Option<&std::collections::HashMap<String, V>>) -> Vec<u16> {
+    let mut out: Vec<u16> = ports
+        .into_iter()
+        .flat_map(|m| m.keys())
+        .filter_map(|k| {
+            let (port, proto) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
+            (proto == "tcp").then(|| port.parse().ok()).flatten()
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// True when `signal` (as the `kill` event reports it: a number or a name) stops the
+/// process: TERM, INT, QUIT, KILL, or the container's own `StopSignal`.
+pub fn is_stopping_signal(signal: &str, stop_signal: Option<&str>) -> bool {
+    let normal = normalize_signal(signal);
+    matches!(normal.as_str(), "TERM" | "INT" | "QUIT" | "KILL")
+        || stop_signal.is_some_and(|s| normalize_signal(s) == normal)
+}
+
+/// `15`, `SIGTERM` and `term` all become `TERM`.
+fn normalize_signal(signal: &str) -> String {
+    let s = signal.trim().to_ascii_uppercase();
+    let s = s.strip_prefix("SIG").unwrap_or(&s);
+    let named = match s {
+        "1" => "HUP",
+        "2" => "INT",
+        "3" => "QUIT",
+        "9" => "KILL",
+        "10" => "USR1",
+        "12" => "USR2",
+        "15" => "TERM",
+        "28" => "WINCH",
+        other => other,
+    };
+    named.to_owned()
+}
+
+/// Networks a container is attached to, by name (for berth's own container).
+pub fn network_names(doc: &ContainerInspectResponse) -> BTreeSet<String> {
+    doc.network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref())
+        .map(|n| n.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::{
+        ContainerConfig, ContainerState, EndpointSettings, HealthConfig, NetworkSettings,
+    };
+    use std::collections::HashMap;
+
+    fn doc(healthcheck: bool, status: Option<HealthStatusEnum>) -> ContainerInspectResponse {
+        let mut networks = HashMap::new();
+        networks.insert(
+            "front".to_owned(),
+            EndpointSettings {
+                ip_address: Some("172.18.0.5".into()),
+                ..Default::default()
+            },
+        );
+        let mut exposed = HashMap::new();
+        exposed.insert("8080/tcp".to_owned(), HashMap::new());
+        exposed.insert("53/udp".to_owned(), HashMap::new());
+        ContainerInspectResponse {
+            id: Some("abc".into()),
+            name: Some("/web-1".into()),
+            state: Some(ContainerState {
+                running: Some(true),
+                health: Some(bollard::models::Health {
+                    status,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            config: Some(ContainerConfig {
+                exposed_ports: Some(exposed),
+                healthcheck: healthcheck.then(|| HealthConfig {
+                    test: Some(vec!["CMD".into(), "/probe".into()]),
+                    ..Default::default()
+                }),
+                stop_signal: Some("SIGQUIT".into()),
+                ..Default::default()
+            }),
+            network_settings: Some(NetworkSettings {
+                networks: Some(networks),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn reads_facts_and_state() {
+        let i = Inspected::from_response(doc(true, Some(HealthStatusEnum::HEALTHY)));
+        assert_eq!(i.facts.name, "web-1");
+        assert_eq!(i.facts.exposed_ports, vec![8080]);
+        assert_eq!(i.facts.networks["front"], Some("172.18.0.5".parse().expect("ip")));
+        assert!(i.running && i.facts.has_healthcheck);
+        assert_eq!(i.availability.health, Health::Healthy);
+        assert_eq!(i.stop_signal.as_deref(), Some("SIGQUIT"));
+    }
+
+    #[test]
+    fn health_without_healthcheck_is_none_and_unknown_status_is_starting() {
+        let none = Inspected::from_response(doc(false, Some(HealthStatusEnum::UNHEALTHY)));
+        assert_eq!(none.availability.health, Health::None);
+        let starting = Inspected::from_response(doc(true, None));
+        assert_eq!(starting.availability.health, Health::Starting);
+        let empty = Inspected::from_response(ContainerInspectResponse::default());
+        assert!(!empty.running);
+    }
+
+    #[test]
+    fn stopping_signals() {
+        for s in ["15", "SIGTERM", "term", "2", "9", "SIGKILL", "QUIT"] {
+            assert!(is_stopping_signal(s, None), "{s}");
+        }
+        assert!(!is_stopping_signal("1", None), "HUP reloads");
+        assert!(!is_stopping_signal("SIGUSR1", None));
+        assert!(is_stopping_signal("10", Some("SIGUSR1")), "the container's StopSignal");
+    }
+}

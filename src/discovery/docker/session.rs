@@ -1,0 +1,396 @@
+//! One connection's worth of following the engine (control plane).
+//!
+//! Order of a session: negotiate the API version, find berth's own container (to prefer the
+//! networks it shares), note the time, list + inspect every running container and send one
+//! `Reset`, then follow events replayed from the noted time. Any engine error ends the
+//! session; the caller reconnects and the next session's `Reset` repairs whatever was missed.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bollard::container::{InspectContainerOptions, ListContainersOptions};
+use bollard::models::{EventMessage, EventMessageTypeEnum};
+use bollard::system::EventsOptions;
+use bollard::Docker;
+use futures_util::{stream, StreamExt};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use super::facts::ContainerFacts;
+use super::inspect::{is_stopping_signal, network_names, Inspected};
+use super::labels::{self, LabelSettings, Verdict};
+use super::{DockerError, RejectedContainer, RejectedList, Settings};
+use crate::discovery::{EndpointSpec, ProviderId, Update};
+use crate::metrics as m;
+use crate::state::endpoint::EndpointKey;
+use crate::state::reconciler::Input;
+
+/// Containers inspected at once during a resync.
+const INSPECT_CONCURRENCY: usize = 16;
+/// Events replayed from before the listing, so none falls between list and subscribe.
+const REPLAY: Duration = Duration::from_secs(2);
+
+/// What berth last told the reconciler about a container.
+#[derive(Debug, Default)]
+struct Known {
+    key: Option<EndpointKey>,
+    stop_signal: Option<String>,
+}
+
+/// A live session with the engine.
+pub struct Session<'a> {
+    client: Docker,
+    settings: &'a Settings,
+    tx: mpsc::Sender<Input>,
+    rejected: RejectedList,
+    known: HashMap<String, Known>,
+    established: bool,
+}
+
+impl<'a> Session<'a> {
+    pub fn new(
+        client: Docker,
+        settings: &'a Settings,
+        tx: mpsc::Sender<Input>,
+        rejected: RejectedList,
+    ) -> Self {
+        Self {
+            client,
+            settings,
+            tx,
+            rejected,
+            known: HashMap::new(),
+            established: false,
+        }
+    }
+
+    /// True once the session has listed the engine's containers.
+    pub fn was_established(&self) -> bool {
+        self.established
+    }
+
+    /// Lists, then follows events until the engine or the reconciler goes away.
+    pub async fn run(&mut self, own_networks: &mut BTreeSet<String>) -> Result<(), DockerError> {
+        self.client = self.client.clone().negotiate_version().await?;
+        *own_networks = self.own_networks().await;
+        let since = SystemTime::now() - REPLAY;
+        self.resync(own_networks).await?;
+        self.established = true;
+        info!(
+            containers = self.known.len(),
+            own_networks = ?own_networks,
+            "docker: synced with the engine"
+        );
+        let mut events = self.client.events(Some(events_options(since)));
+        while let Some(event) = events.next().await {
+            self.on_event(event?, own_networks).await?;
+            if self.tx.is_closed() {
+                return Ok(());
+            }
+        }
+        Err(DockerError::StreamEnded)
+    }
+
+    /// Lists and inspects every running container and sends the complete view.
+    async fn resync(&mut self, own_networks: &BTreeSet<String>) -> Result<(), DockerError> {
+        let options = ListContainersOptions::<String> {
+            all: false,
+            ..Default::default()
+        };
+        let ids: Vec<String> = self
+            .client
+            .list_containers(Some(options))
+            .await?
+            .into_iter()
+            .filter_map(|c| c.id)
+            .collect();
+        let client = &self.client;
+        let inspected: Vec<Option<Inspected>> = stream::iter(ids)
+            .map(|id| async move { inspect(client, &id).await })
+            .buffer_unordered(INSPECT_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        self.known.clear();
+        self.lock_rejected().clear();
+        let mut endpoints = Vec::new();
+        for container in inspected.into_iter().flatten().filter(|c| c.running) {
+            if let Some(spec) = self.judge(&container, own_networks) {
+                endpoints.push(spec);
+            }
+        }
+        self.send(Input::Update(Update::Reset {
+            provider: ProviderId::Docker,
+            endpoints,
+        }))
+        .await;
+        Ok(())
+    }
+
+    async fn on_event(
+        &mut self,
+        event: EventMessage,
+        own_networks: &BTreeSet<String>,
+    ) -> Result<(), DockerError> {
+        let action = event.action.clone().unwrap_or_default();
+        let attributes = event
+            .actor
+            .as_ref()
+            .and_then(|a| a.attributes.clone())
+            .unwrap_or_default();
+        let at = event_time(&event);
+        match event.typ {
+            Some(EventMessageTypeEnum::CONTAINER) => {
+                let id = event.actor.and_then(|a| a.id).unwrap_or_default();
+                let kind = action.split(':').next().unwrap_or("").trim().to_owned();
+                metrics::counter!(m::DOCKER_EVENTS_TOTAL, "action" => kind.clone()).increment(1);
+                debug!(%id, %action, "docker event");
+                match kind.as_str() {
+                    "kill" => {
+                        let signal = attributes.get("signal").map(String::as_str).unwrap_or("");
+                        let stop = self.known.get(&id).and_then(|k| k.stop_signal.as_deref());
+                        if is_stopping_signal(signal, stop) {
+                            self.drain(&id, at).await;
+                        }
+                    }
+                    "stop" => self.drain(&id, at).await,
+                    "die" | "destroy" => self.forget(&id, at).await,
+                    "start" | "restart" | "pause" | "unpause" | "health_status" | "rename"
+                    | "update" => self.reinspect(&id, own_networks, at).await?,
+                    _ => {}
+                }
+            }
+            Some(EventMessageTypeEnum::NETWORK) if action == "connect" || action == "disconnect" => {
+                metrics::counter!(m::DOCKER_EVENTS_TOTAL, "action" => format!("network_{action}"))
+                    .increment(1);
+                if let Some(id) = attributes.get("container") {
+                    self.reinspect(id, own_networks, at).await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Re-reads one container and upserts, or removes, its endpoint.
+    async fn reinspect(
+        &mut self,
+        id: &str,
+        own_networks: &BTreeSet<String>,
+        at: SystemTime,
+    ) -> Result<(), DockerError> {
+        let container = match inspect(&self.client, id).await? {
+            Some(c) if c.running => c,
+            _ => {
+                self.forget(id, at).await;
+                return Ok(());
+            }
+        };
+        let spec = self.judge(&container, own_networks);
+        let new_key = spec.as_ref().map(|s| s.key.clone());
+        let old_key = self.known.get(id).and_then(|k| k.key.clone());
+        if let Some(old) = old_key.filter(|old| Some(old) != new_key.as_ref()) {
+            self.send_timed(Update::Remove(old), at).await;
+        }
+        match spec {
+            Some(endpoint) => {
+                let update = Update::Upsert {
+                    provider: ProviderId::Docker,
+                    endpoint,
+                };
+                self.send_timed(update, at).await;
+            }
+            None => {
+                self.known.remove(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the label rules to a running container; records rejections; returns the
+    /// endpoint to route, if any.
+    fn judge(&mut self, c: &Inspected, own_networks: &BTreeSet<String>) -> Option<EndpointSpec> {
+        let settings = LabelSettings {
+            prefix: &self.settings.prefix,
+            exposed_by_default: self.settings.exposed_by_default,
+            network: self.settings.network.as_deref(),
+            own_networks,
+            defaults: &self.settings.defaults,
+            http_listeners: &self.settings.http_listeners,
+        };
+        let verdict = labels::evaluate(&c.facts, &settings);
+        let id = c.facts.id.clone();
+        match verdict {
+            Verdict::Ignored => {
+                self.lock_rejected().remove(&id);
+                None
+            }
+            Verdict::Rejected(rejection) => {
+                self.reject(&c.facts, rejection.reason);
+                None
+            }
+            Verdict::Accepted(accepted) => {
+                self.lock_rejected().remove(&id);
+                let mut spec = accepted.endpoint;
+                spec.availability = c.availability;
+                spec.origin = format!(
+                    "container {} on network {} ({})",
+                    c.facts.name, accepted.network, accepted.network_reason
+                )
+                .into();
+                self.known.insert(
+                    id,
+                    Known {
+                        key: Some(spec.key.clone()),
+                        stop_signal: c.stop_signal.clone(),
+                    },
+                );
+                Some(spec)
+            }
+        }
+    }
+
+    fn reject(&self, facts: &ContainerFacts, reason: String) {
+        let mut rejected = self.lock_rejected();
+        let entry = RejectedContainer {
+            id: facts.id.clone(),
+            name: facts.name.clone(),
+            reason,
+        };
+        if rejected.get(&facts.id) != Some(&entry) {
+            warn!(container = %entry.name, id = %entry.id, "container rejected: {}", entry.reason);
+            metrics::counter!(m::DOCKER_REJECTED_TOTAL).increment(1);
+        }
+        rejected.insert(facts.id.clone(), entry);
+        metrics::gauge!(m::DOCKER_REJECTED).set(rejected.len() as f64);
+    }
+
+    fn lock_rejected(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, RejectedContainer>> {
+        // A poisoned lock only means a panic elsewhere mid-update; the map is still usable.
+        self.rejected.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn drain(&mut self, id: &str, at: SystemTime) {
+        if let Some(key) = self.known.get(id).and_then(|k| k.key.clone()) {
+            self.send_timed(Update::Drain(key), at).await;
+        }
+    }
+
+    async fn forget(&mut self, id: &str, at: SystemTime) {
+        if let Some(key) = self.known.remove(id).and_then(|k| k.key) {
+            self.send_timed(Update::Remove(key), at).await;
+        }
+        let mut rejected = self.lock_rejected();
+        if rejected.remove(id).is_some() {
+            metrics::gauge!(m::DOCKER_REJECTED).set(rejected.len() as f64);
+        }
+    }
+
+    async fn send_timed(&self, update: Update, at: SystemTime) {
+        self.send(Input::Event { update, at }).await;
+    }
+
+    async fn send(&self, input: Input) {
+        // A closed channel means berth is stopping; `run` notices and returns.
+        let _ = self.tx.send(input).await;
+    }
+
+    /// The networks of the container berth runs in; empty when it runs on the host.
+    async fn own_networks(&self) -> BTreeSet<String> {
+        for candidate in own_container_candidates() {
+            let options = Some(InspectContainerOptions { size: false });
+            if let Ok(doc) = self.client.inspect_container(&candidate, options).await {
+                if doc.id.as_deref().is_some_and(|id| id.starts_with(&candidate)) {
+                    return network_names(&doc);
+                }
+            }
+        }
+        BTreeSet::new()
+    }
+}
+
+/// Inspects one container; `None` when it no longer exists.
+async fn inspect(client: &Docker, id: &str) -> Result<Option<Inspected>, DockerError> {
+    match client
+        .inspect_container(id, Some(InspectContainerOptions { size: false }))
+        .await
+    {
+        Ok(doc) => Ok(Some(Inspected::from_response(doc))),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn events_options(since: SystemTime) -> EventsOptions<String> {
+    let mut filters = std::collections::HashMap::new();
+    filters.insert(
+        "type".to_owned(),
+        vec!["container".to_owned(), "network".to_owned()],
+    );
+    let since = since.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    EventsOptions {
+        since: Some(since.to_string()),
+        until: None,
+        filters,
+    }
+}
+
+/// When the engine says the event happened (falls back to now).
+fn event_time(event: &EventMessage) -> SystemTime {
+    event
+        .time_nano
+        .and_then(|n| u64::try_from(n).ok())
+        .map(|n| UNIX_EPOCH + Duration::from_nanos(n))
+        .unwrap_or_else(SystemTime::now)
+}
+
+/// Ids berth's own container may have: from `/proc/self/mountinfo` (the engine mounts
+/// `/etc/hostname` from `.../containers/<id>/`), `/proc/self/cgroup`, and a hostname that
+/// looks like a short container id.
+fn own_container_candidates() -> Vec<String> {
+    let mut ids = Vec::new();
+    for file in ["/proc/self/mountinfo", "/proc/self/cgroup"] {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            ids.extend(hex_ids(&text, 64));
+        }
+    }
+    if let Ok(host) = std::fs::read_to_string("/etc/hostname") {
+        let host = host.trim();
+        if host.len() == 12 && host.bytes().all(|b| b.is_ascii_hexdigit()) {
+            ids.push(host.to_owned());
+        }
+    }
+    ids.dedup();
+    ids
+}
+
+/// Runs of exactly `len` lowercase hex digits in `text`.
+fn hex_ids(text: &str, len: usize) -> Vec<String> {
+    text.split(|c: char| !c.is_ascii_hexdigit())
+        .filter(|w| w.len() == len && w.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_container_ids_in_mountinfo() {
+        let id = "3f".repeat(32);
+        let line = format!("1234 99 0:50 /var/lib/docker/containers/{id}/hostname /etc/hostname rw");
+        assert_eq!(hex_ids(&line, 64), vec![id]);
+        assert!(hex_ids("no ids here 1234", 64).is_empty());
+    }
+
+    #[test]
+    fn events_replay_from_before_the_listing() {
+        let opts = events_options(UNIX_EPOCH + Duration::from_secs(100));
+        assert_eq!(opts.since.as_deref(), Some("100"));
+        assert_eq!(opts.filters["type"], vec!["container", "network"]);
+    }
+}

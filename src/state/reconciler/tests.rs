@@ -1,0 +1,135 @@
+//! Reconciler behaviour: state survives rebuilds, removals start fresh, drains are immediate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::discovery::{Availability, Health};
+
+fn config() -> Arc<Config> {
+    let yaml = "listeners:\n  web: { address: \"127.0.0.1:0\" }\nadmin: { address: \"127.0.0.1:0\" }\ndocker: { enabled: false }\n";
+    Arc::new(crate::config::parse(yaml, "t.yaml").expect("valid test config"))
+}
+
+fn spec(service: &str, id: &str, port: u16, path: &str) -> EndpointSpec {
+    EndpointSpec {
+        key: EndpointKey {
+            source: id.into(),
+            addr: format!("10.0.0.1:{port}").parse().expect("addr"),
+        },
+        weight: 1,
+        service: Arc::new(ServiceSpec {
+            name: service.into(),
+            listeners: Vec::new(),
+            hosts: Vec::new(),
+            path: path.into(),
+            strip_prefix: false,
+            balance: Default::default(),
+            retries: 2,
+            request_timeout: Duration::from_secs(60),
+            drain: Duration::from_secs(10),
+        }),
+        availability: Availability::default(),
+        origin: "test".into(),
+    }
+}
+
+fn upsert(r: &mut Reconciler, s: EndpointSpec) {
+    r.apply(Input::Update(Update::Upsert {
+        provider: ProviderId::Docker,
+        endpoint: s,
+    }));
+}
+
+fn endpoints(r: &Reconciler, service: &str) -> Vec<Arc<Endpoint>> {
+    let snap = r.published().load_full();
+    snap.services
+        .iter()
+        .find(|s| &*s.spec.name == service)
+        .map(|s| s.endpoints.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn endpoint_state_survives_rebuilds() {
+    let mut r = Reconciler::new(config());
+    upsert(&mut r, spec("api", "a", 1, "/"));
+    r.publish();
+    let before = endpoints(&r, "api")[0].clone();
+    let _in_flight = before.begin_request();
+    upsert(&mut r, spec("web", "b", 2, "/web"));
+    r.publish();
+    let after = endpoints(&r, "api")[0].clone();
+    assert!(Arc::ptr_eq(&before, &after));
+    assert_eq!(after.in_flight(), 1);
+}
+
+#[test]
+fn drain_is_immediate_and_remove_then_upsert_starts_fresh() {
+    let mut r = Reconciler::new(config());
+    let s = spec("api", "a", 1, "/");
+    upsert(&mut r, s.clone());
+    r.publish();
+    let first = endpoints(&r, "api")[0].clone();
+    r.apply(Input::Update(Update::Drain(s.key.clone())));
+    assert!(first.is_draining(), "before any rebuild");
+    r.apply(Input::Update(Update::Remove(s.key.clone())));
+    upsert(&mut r, s);
+    r.publish();
+    let second = endpoints(&r, "api")[0].clone();
+    assert!(!Arc::ptr_eq(&first, &second));
+    assert!(second.is_routable() && first.is_removed());
+}
+
+#[test]
+fn reset_removes_what_the_provider_no_longer_lists() {
+    let mut r = Reconciler::new(config());
+    upsert(&mut r, spec("api", "a", 1, "/"));
+    upsert(&mut r, spec("api", "b", 2, "/"));
+    r.publish();
+    let gone = endpoints(&r, "api").into_iter().find(|e| e.addr().port() == 2);
+    r.apply(Input::Update(Update::Reset {
+        provider: ProviderId::Docker,
+        endpoints: vec![spec("api", "a", 1, "/")],
+    }));
+    r.publish();
+    assert_eq!(endpoints(&r, "api").len(), 1);
+    assert!(gone.expect("b existed").is_removed());
+}
+
+#[test]
+fn availability_follows_the_provider() {
+    let mut r = Reconciler::new(config());
+    let mut s = spec("api", "a", 1, "/");
+    s.availability.health = Health::Starting;
+    upsert(&mut r, s.clone());
+    r.publish();
+    assert!(!endpoints(&r, "api")[0].is_routable());
+    s.availability.health = Health::Healthy;
+    upsert(&mut r, s);
+    r.publish();
+    assert!(endpoints(&r, "api")[0].is_routable());
+}
+
+#[test]
+fn first_service_keeps_a_contested_route_and_the_other_is_warned() {
+    let mut r = Reconciler::new(config());
+    upsert(&mut r, spec("first", "a", 1, "/same"));
+    upsert(&mut r, spec("second", "b", 2, "/same"));
+    r.publish();
+    let snap = r.published().load_full();
+    let found = snap.listeners[0].routes.find(None, "/same/x").expect("route");
+    assert_eq!(&*found.target.service.spec.name, "first");
+    assert_eq!(snap.warnings[&Arc::from("second")].len(), 1);
+}
+
+#[test]
+fn newest_endpoint_settings_win_for_the_service() {
+    let mut r = Reconciler::new(config());
+    upsert(&mut r, spec("api", "a", 1, "/old"));
+    upsert(&mut r, spec("api", "b", 2, "/new"));
+    r.publish();
+    let snap = r.published().load_full();
+    assert_eq!(snap.services[0].spec.path, "/new");
+    assert_eq!(snap.services[0].endpoints.len(), 2);
+}
