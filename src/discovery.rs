@@ -5,6 +5,7 @@
 //! the service-level settings of its service ([`ServiceSpec`]), exactly as a container carries
 //! its labels. Providers never touch snapshots.
 
+pub mod docker;
 pub mod file;
 
 use std::sync::Arc;

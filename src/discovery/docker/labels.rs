@@ -1,0 +1,1 @@
+//! Container labels → endpoint (control plane, pure). Filled in by the next commit.
