@@ -137,13 +137,16 @@ pub fn evaluate(facts: &ContainerFacts, settings: &LabelSettings<'_>) -> Verdict
     let mut labels = Labels::new(prefix, &facts.labels);
     let enable = labels.parse("enable", boolean);
     let unknown = unknown_labels(&labels);
-    let implicit = !labels.has("enable") && settings.exposed_by_default;
-    match enable {
-        Some(false) => return Verdict::Ignored,
-        None if !labels.has("enable") && !implicit && unknown.is_empty() => {
-            return Verdict::Ignored
+    match (labels.has("enable"), enable) {
+        (_, Some(false)) => return Verdict::Ignored,
+        // Not enabled, unless a label under the prefix looks like a typo of one.
+        (false, _) if !settings.exposed_by_default => {
+            return match unknown.is_empty() {
+                true => Verdict::Ignored,
+                false => reject(unknown),
+            };
         }
-        None if !labels.has("enable") && !implicit => return reject(unknown),
+        // Enabled, or an invalid `enable`: report every problem.
         _ => {}
     }
     unknown.into_iter().for_each(|msg| labels.problem(msg));
@@ -172,7 +175,7 @@ fn build(
     let port = container_port(labels, &facts.exposed_ports);
     let weight = labels.parse("weight", int_in(1, 1000));
     let service = service_spec(labels, settings, name);
-    let health = health::parse(labels).ok().flatten();
+    let health = health::parse(labels);
     let choice = choose_network(labels, facts, settings)?;
     Some(Accepted {
         endpoint: EndpointSpec {

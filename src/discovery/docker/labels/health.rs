@@ -42,12 +42,12 @@ pub struct HealthLabels {
     pub status: (u16, u16),
 }
 
-/// The check the labels ask for: `Ok(None)` when no `health.*` label is set, `Err(())`
-/// when they are invalid (the problems are recorded in `labels`).
-pub(super) fn parse(labels: &mut Labels<'_>) -> Result<Option<HealthLabels>, ()> {
+/// The check the labels ask for; `None` when no `health.*` label is set, or when they are
+/// invalid (then the problems are recorded in `labels`).
+pub(super) fn parse(labels: &mut Labels<'_>) -> Option<HealthLabels> {
     let present: Vec<&str> = SUFFIXES.into_iter().filter(|s| labels.has(s)).collect();
     if present.is_empty() {
-        return Ok(None);
+        return None;
     }
     let before = labels.problem_count();
     let path = labels.parse("health.path", request_path);
@@ -72,7 +72,7 @@ pub(super) fn parse(labels: &mut Labels<'_>) -> Result<Option<HealthLabels>, ()>
             labels.key("health.path"),
         ));
     }
-    let interval = interval.ok_or(())?;
+    let interval = interval?;
     let timeout = timeout.unwrap_or(interval.min(DEFAULT_TIMEOUT_CAP));
     if timeout > interval {
         labels.problem(format!(
@@ -84,16 +84,16 @@ pub(super) fn parse(labels: &mut Labels<'_>) -> Result<Option<HealthLabels>, ()>
         ));
     }
     if labels.problem_count() > before {
-        return Err(());
+        return None;
     }
-    Ok(Some(HealthLabels {
+    Some(HealthLabels {
         path,
         interval,
         timeout,
         rise: rise.unwrap_or(DEFAULT_RISE),
         fall: fall.unwrap_or(DEFAULT_FALL),
         status: status.unwrap_or(DEFAULT_STATUS),
-    }))
+    })
 }
 
 /// `200` or `200-399`: an inclusive range of HTTP statuses.

@@ -164,7 +164,8 @@ pub(super) fn list(s: &str) -> Result<Vec<String>, String> {
 pub(super) fn hosts(s: &str) -> Result<Vec<String>, String> {
     let mut out: Vec<String> = Vec::new();
     for host in list(s)? {
-        let host = check_host(&host)?;
+        // The config's wording names its `hosts` field; here the label is the field.
+        let host = check_host(&host).map_err(|e| e.replace("omit `hosts`", "omit the label"))?;
         if !out.contains(&host) {
             out.push(host);
         }

@@ -56,6 +56,10 @@ fn bad_hosts_are_rejected_with_the_config_rule() {
         reason.starts_with("label berth.http.hosts=a.com,a.*.com: invalid host pattern `a.*.com`"),
         "{reason}"
     );
+    assert_eq!(
+        rejected(container().label("berth.http.hosts", "*")),
+        "label berth.http.hosts=*: `*` alone is not a host pattern: omit the label to match any host"
+    );
     for bad in ["a.com:8080", "*", "bad host", "a..com", "a.com,"] {
         let reason = rejected(container().label("berth.http.hosts", bad));
         assert!(
