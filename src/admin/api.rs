@@ -46,7 +46,8 @@ pub fn rejected(list: &RejectedList) -> String {
     let list = list.lock().unwrap_or_else(|p| p.into_inner());
     let doc: Vec<&RejectedContainer> = list.values().collect();
     // Invariant: plain strings; serializing cannot fail.
-    serde_json::to_string_pretty(&serde_json::json!({ "rejected": doc })).expect("serializable document")
+    serde_json::to_string_pretty(&serde_json::json!({ "rejected": doc }))
+        .expect("serializable document")
 }
 
 /// The `/api/services` document.

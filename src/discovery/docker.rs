@@ -105,7 +105,8 @@ pub fn connect(endpoint: Option<&str>) -> Result<Docker, DockerError> {
         if !std::path::Path::new(path).exists() {
             return Err(fail(
                 &endpoint,
-                "socket not found; is the engine running? set docker.endpoint or DOCKER_HOST".into(),
+                "socket not found; is the engine running? set docker.endpoint or DOCKER_HOST"
+                    .into(),
             ));
         }
         Docker::connect_with_unix(&endpoint, API_TIMEOUT_SECS, version)

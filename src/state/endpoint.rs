@@ -172,7 +172,8 @@ impl Endpoint {
     /// [`Self::observe_latency`] with the clock already read by the caller (`now`).
     pub fn observe_latency_at(&self, rtt: Duration, now: Instant) {
         let rtt_ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX).max(1);
-        let now = u64::try_from(now.saturating_duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX);
+        let now =
+            u64::try_from(now.saturating_duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX);
         let old = self.decayed(now);
         let last = self.ewma_stamp.swap(now, Relaxed);
         let next = if rtt_ns > old {
@@ -333,10 +334,16 @@ mod tests {
     #[test]
     fn availability_replaces_provider_bits_only() {
         let e = ep();
-        let unhealthy = Availability { health: Health::Unhealthy, paused: false };
+        let unhealthy = Availability {
+            health: Health::Unhealthy,
+            paused: false,
+        };
         e.set_availability(unhealthy);
         assert_eq!(e.exclusion_reason(), Some("docker health: unhealthy"));
-        e.set_availability(Availability { health: Health::Healthy, paused: true });
+        e.set_availability(Availability {
+            health: Health::Healthy,
+            paused: true,
+        });
         assert_eq!(e.exclusion_reason(), Some("paused"));
         e.set_availability(Availability::default());
         assert!(e.is_routable());

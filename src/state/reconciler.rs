@@ -32,7 +32,10 @@ const COALESCE_MAX: Duration = Duration::from_millis(20);
 pub enum Input {
     Update(Update),
     /// An update caused by an engine event at `at`; its delay to publication is measured.
-    Event { update: Update, at: SystemTime },
+    Event {
+        update: Update,
+        at: SystemTime,
+    },
     /// A new valid config: its request-path settings apply from the next snapshot.
     Config(Arc<Config>),
 }
@@ -228,9 +231,10 @@ impl Reconciler {
             keep
         });
         for (key, desired) in wanted {
-            let endpoint = self.live.entry(key.clone()).or_insert_with(|| {
-                Arc::new(Endpoint::new(key.clone(), desired.spec.weight))
-            });
+            let endpoint = self
+                .live
+                .entry(key.clone())
+                .or_insert_with(|| Arc::new(Endpoint::new(key.clone(), desired.spec.weight)));
             endpoint.set_weight(desired.spec.weight);
             endpoint.set_availability(desired.spec.availability);
             endpoint.set_origin(&desired.spec.origin);

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use bollard::models::{ContainerInspectResponse, HealthStatusEnum};
 
-use crate::discovery::docker::facts::ContainerFacts;
+use crate::discovery::docker::facts::{container_name, exposed_tcp_ports, ContainerFacts};
 use crate::discovery::{Availability, Health};
 
 /// One inspected container.
@@ -51,9 +51,15 @@ impl Inspected {
         Self {
             facts: ContainerFacts {
                 id: doc.id.unwrap_or_default(),
-                name: doc.name.unwrap_or_default().trim_start_matches('/').to_owned(),
+                name: container_name(doc.name.as_deref().unwrap_or_default()).to_owned(),
                 labels: config.labels.unwrap_or_default().into_iter().collect(),
-                exposed_ports: exposed_tcp_ports(config.exposed_ports.as_ref()),
+                exposed_ports: exposed_tcp_ports(
+                    config
+                        .exposed_ports
+                        .iter()
+                        .flat_map(|m| m.keys())
+                        .map(String::as_str),
+                ),
                 networks,
                 has_healthcheck,
             },
@@ -65,21 +71,6 @@ impl Inspected {
             stop_signal: config.stop_signal.filter(|s| !s.is_empty()),
         }
     }
-}
-
-/// TCP ports from `Config.ExposedPorts` keys like `80/tcp`, sorted and deduplicated.
-fn exposed_tcp_ports<V>(ports: Option<&std::collections::HashMap<String, V>>) -> Vec<u16> {
-    let mut out: Vec<u16> = ports
-        .into_iter()
-        .flat_map(|m| m.keys())
-        .filter_map(|k| {
-            let (port, proto) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
-            (proto == "tcp").then(|| port.parse().ok()).flatten()
-        })
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
 }
 
 /// True when `signal` (as the `kill` event reports it: a number or a name) stops the
@@ -170,7 +161,10 @@ mod tests {
         let i = Inspected::from_response(doc(true, Some(HealthStatusEnum::HEALTHY)));
         assert_eq!(i.facts.name, "web-1");
         assert_eq!(i.facts.exposed_ports, vec![8080]);
-        assert_eq!(i.facts.networks["front"], Some("172.18.0.5".parse().expect("ip")));
+        assert_eq!(
+            i.facts.networks["front"],
+            Some("172.18.0.5".parse().expect("ip"))
+        );
         assert!(i.running && i.facts.has_healthcheck);
         assert_eq!(i.availability.health, Health::Healthy);
         assert_eq!(i.stop_signal.as_deref(), Some("SIGQUIT"));
@@ -193,6 +187,9 @@ mod tests {
         }
         assert!(!is_stopping_signal("1", None), "HUP reloads");
         assert!(!is_stopping_signal("SIGUSR1", None));
-        assert!(is_stopping_signal("10", Some("SIGUSR1")), "the container's StopSignal");
+        assert!(
+            is_stopping_signal("10", Some("SIGUSR1")),
+            "the container's StopSignal"
+        );
     }
 }

@@ -161,7 +161,9 @@ impl<'a> Session<'a> {
                     _ => {}
                 }
             }
-            Some(EventMessageTypeEnum::NETWORK) if action == "connect" || action == "disconnect" => {
+            Some(EventMessageTypeEnum::NETWORK)
+                if action == "connect" || action == "disconnect" =>
+            {
                 metrics::counter!(m::DOCKER_EVENTS_TOTAL, "action" => format!("network_{action}"))
                     .increment(1);
                 if let Some(id) = attributes.get("container") {
@@ -266,7 +268,9 @@ impl<'a> Session<'a> {
         metrics::gauge!(m::DOCKER_REJECTED).set(rejected.len() as f64);
     }
 
-    fn lock_rejected(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, RejectedContainer>> {
+    fn lock_rejected(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, RejectedContainer>> {
         // A poisoned lock only means a panic elsewhere mid-update; the map is still usable.
         self.rejected.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -301,7 +305,11 @@ impl<'a> Session<'a> {
         for candidate in own_container_candidates() {
             let options = Some(InspectContainerOptions { size: false });
             if let Ok(doc) = self.client.inspect_container(&candidate, options).await {
-                if doc.id.as_deref().is_some_and(|id| id.starts_with(&candidate)) {
+                if doc
+                    .id
+                    .as_deref()
+                    .is_some_and(|id| id.starts_with(&candidate))
+                {
                     return network_names(&doc);
                 }
             }
@@ -330,7 +338,10 @@ fn events_options(since: SystemTime) -> EventsOptions<String> {
         "type".to_owned(),
         vec!["container".to_owned(), "network".to_owned()],
     );
-    let since = since.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let since = since
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
     EventsOptions {
         since: Some(since.to_string()),
         until: None,
@@ -370,7 +381,11 @@ fn own_container_candidates() -> Vec<String> {
 /// Runs of exactly `len` lowercase hex digits in `text`.
 fn hex_ids(text: &str, len: usize) -> Vec<String> {
     text.split(|c: char| !c.is_ascii_hexdigit())
-        .filter(|w| w.len() == len && w.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()))
+        .filter(|w| {
+            w.len() == len
+                && w.bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+        })
         .map(str::to_owned)
         .collect()
 }
@@ -382,7 +397,8 @@ mod tests {
     #[test]
     fn finds_container_ids_in_mountinfo() {
         let id = "3f".repeat(32);
-        let line = format!("1234 99 0:50 /var/lib/docker/containers/{id}/hostname /etc/hostname rw");
+        let line =
+            format!("1234 99 0:50 /var/lib/docker/containers/{id}/hostname /etc/hostname rw");
         assert_eq!(hex_ids(&line, 64), vec![id]);
         assert!(hex_ids("no ids here 1234", 64).is_empty());
     }

@@ -87,7 +87,9 @@ fn reset_removes_what_the_provider_no_longer_lists() {
     upsert(&mut r, spec("api", "a", 1, "/"));
     upsert(&mut r, spec("api", "b", 2, "/"));
     r.publish();
-    let gone = endpoints(&r, "api").into_iter().find(|e| e.addr().port() == 2);
+    let gone = endpoints(&r, "api")
+        .into_iter()
+        .find(|e| e.addr().port() == 2);
     r.apply(Input::Update(Update::Reset {
         provider: ProviderId::Docker,
         endpoints: vec![spec("api", "a", 1, "/")],
@@ -118,7 +120,10 @@ fn first_service_keeps_a_contested_route_and_the_other_is_warned() {
     upsert(&mut r, spec("second", "b", 2, "/same"));
     r.publish();
     let snap = r.published().load_full();
-    let found = snap.listeners[0].routes.find(None, "/same/x").expect("route");
+    let found = snap.listeners[0]
+        .routes
+        .find(None, "/same/x")
+        .expect("route");
     assert_eq!(&*found.target.service.spec.name, "first");
     assert_eq!(snap.warnings[&Arc::from("second")].len(), 1);
 }

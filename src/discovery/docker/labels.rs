@@ -1,0 +1,380 @@
+//! A container's labels → an endpoint, or a rejection with its reason (control plane, pure).
+//!
+//! [`evaluate`] reads one container's [`ContainerFacts`] — its `<prefix>.*` labels (DESIGN.md,
+//! "Labels"), name, exposed ports and networks — and returns a [`Verdict`]: ignored (not
+//! enabled), rejected (with one reason listing *every* problem, each naming the label, its
+//! value and the fix), or accepted (the [`EndpointSpec`] for the reconciler, the chosen
+//! network and why, and the active health check, if any).
+//!
+//! Rules:
+//! - A container is considered when `<prefix>.enable=true`, or when the label is absent and
+//!   `docker.exposed_by_default` is on. `enable=false` always ignores it. A container that
+//!   is not enabled but carries an unknown `<prefix>.*` label (`berth.enabel=true`) is
+//!   rejected, so a typo is never silently ignored.
+//! - Values are trimmed; an empty value is a problem. Unknown labels under the prefix are
+//!   problems, with a "did you mean".
+//! - Names, hosts and paths follow the config file's rules (`config::rules`), so a label
+//!   accepts exactly what a static service and the route table accept.
+//! - Route conflicts between services are not decided here (the reconciler sees all
+//!   services); everything that depends on this container alone is.
+//!
+//! Submodules: `reader` (label lookup and value parsers), `health` (`health.*`).
+//! Invariants: no engine calls, no I/O; never panics on any input.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use super::facts::{container_name, ContainerFacts};
+use super::network::{self, NetworkPolicy};
+use crate::balance::Balance;
+use crate::config::rules::{check_name, suggest};
+use crate::config::Defaults;
+use crate::discovery::{Availability, EndpointSpec, ServiceSpec};
+use crate::state::endpoint::EndpointKey;
+
+mod health;
+mod reader;
+#[cfg(test)]
+mod tests;
+
+pub use health::{HealthLabels, DEFAULT_FALL, DEFAULT_RISE, DEFAULT_STATUS, DEFAULT_TIMEOUT_CAP};
+use reader::{
+    boolean, duration, hosts, int_in, list, path_prefix, port, positive_duration, Labels,
+};
+
+/// Docker Compose's service label: the service name when `<prefix>.service` is absent.
+pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
+/// An endpoint's weight when `<prefix>.weight` is absent.
+pub const DEFAULT_WEIGHT: u32 = 1;
+
+/// Every label suffix berth knows, in DESIGN.md's order.
+pub const KNOWN: [&str; 21] = [
+    "enable",
+    "service",
+    "port",
+    "network",
+    "weight",
+    "listener",
+    "http.hosts",
+    "http.path",
+    "http.strip_prefix",
+    "tcp.listener",
+    "tcp.sni",
+    "balance",
+    health::SUFFIXES[0],
+    health::SUFFIXES[1],
+    health::SUFFIXES[2],
+    health::SUFFIXES[3],
+    health::SUFFIXES[4],
+    health::SUFFIXES[5],
+    "retries",
+    "timeout.request",
+    "drain",
+];
+
+/// What the evaluation depends on besides the container: the config, and berth's own place.
+#[derive(Clone, Copy, Debug)]
+pub struct LabelSettings<'a> {
+    /// `docker.label_prefix`, without the trailing dot (`berth`).
+    pub prefix: &'a str,
+    /// `docker.exposed_by_default`.
+    pub exposed_by_default: bool,
+    /// `docker.network`.
+    pub network: Option<&'a str>,
+    /// Networks berth's own container is on; empty when berth is not in a container.
+    pub own_networks: &'a BTreeSet<String>,
+    pub defaults: &'a Defaults,
+    /// Names of the `http` and `https` listeners (what `<prefix>.listener` may name, and
+    /// where a container without that label is served).
+    pub http_listeners: &'a [String],
+}
+
+/// The outcome for one container.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// Not enabled: berth does not route to it and has nothing to report.
+    Ignored,
+    /// Enabled (or carrying a mistyped label) but invalid; nothing else is affected.
+    Rejected(Rejection),
+    /// Routable as described.
+    Accepted(Accepted),
+}
+
+/// Why a container is rejected: every problem, joined with `; `.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: String,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// An accepted container.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Accepted {
+    /// Keyed by the container id and the chosen address.
+    pub endpoint: EndpointSpec,
+    /// The network whose address is used.
+    pub network: String,
+    /// Why that network (`label berth.network`, `config docker.network`, `shared with
+    /// berth`, `only network`).
+    pub network_reason: String,
+    /// The active check the labels ask for, if any.
+    pub health: Option<HealthLabels>,
+    /// The container has a Docker `HEALTHCHECK`: route only once Docker says `healthy`.
+    pub has_healthcheck: bool,
+}
+
+/// Decides what berth does with one container; see the module doc.
+pub fn evaluate(facts: &ContainerFacts, settings: &LabelSettings<'_>) -> Verdict {
+    let prefix = settings.prefix.trim_end_matches('.');
+    let mut labels = Labels::new(prefix, &facts.labels);
+    let enable = labels.parse("enable", boolean);
+    let unknown = unknown_labels(&labels);
+    match (labels.has("enable"), enable) {
+        (_, Some(false)) => return Verdict::Ignored,
+        // Not enabled, unless a label under the prefix looks like a typo of one.
+        (false, _) if !settings.exposed_by_default => {
+            return match unknown.is_empty() {
+                true => Verdict::Ignored,
+                false => reject(unknown),
+            };
+        }
+        // Enabled, or an invalid `enable`: report every problem.
+        _ => {}
+    }
+    unknown.into_iter().for_each(|msg| labels.problem(msg));
+    match build(facts, settings, &mut labels) {
+        Some(accepted) if labels.problem_count() == 0 => Verdict::Accepted(accepted),
+        _ => reject(labels.into_problems()),
+    }
+}
+
+fn reject(problems: Vec<String>) -> Verdict {
+    let reason = match problems.is_empty() {
+        true => "invalid labels".to_owned(),
+        false => problems.join("; "),
+    };
+    Verdict::Rejected(Rejection { reason })
+}
+
+/// Reads every label; `None` (or recorded problems) when the container cannot be routed.
+fn build(
+    facts: &ContainerFacts,
+    settings: &LabelSettings<'_>,
+    labels: &mut Labels<'_>,
+) -> Option<Accepted> {
+    unsupported_tcp(labels);
+    let name = service_name(labels, facts);
+    let port = container_port(labels, &facts.exposed_ports);
+    let weight = labels.parse("weight", int_in(1, 1000));
+    let service = service_spec(labels, settings, name);
+    let health = health::parse(labels);
+    let choice = choose_network(labels, facts, settings)?;
+    Some(Accepted {
+        endpoint: EndpointSpec {
+            key: EndpointKey {
+                source: Arc::from(facts.id.as_str()),
+                addr: SocketAddr::new(choice.ip, port?),
+            },
+            weight: weight.unwrap_or(DEFAULT_WEIGHT),
+            service: Arc::new(service?),
+            availability: Availability::default(),
+            origin: Arc::from(facts.name.as_str()),
+        },
+        network: choice.name,
+        network_reason: choice.reason,
+        health,
+        has_healthcheck: facts.has_healthcheck,
+    })
+}
+
+/// The service-level labels, with the config's defaults; reads all of them before giving
+/// up on a missing `name`, so every problem is recorded.
+fn service_spec(
+    labels: &mut Labels<'_>,
+    settings: &LabelSettings<'_>,
+    name: Option<String>,
+) -> Option<ServiceSpec> {
+    let defaults = settings.defaults;
+    let listeners = listeners(labels, settings.http_listeners);
+    let hosts = labels.parse("http.hosts", hosts).unwrap_or_default();
+    let path = labels.parse("http.path", path_prefix);
+    let strip_prefix = labels.parse("http.strip_prefix", boolean);
+    let balance = labels.parse("balance", |v| {
+        Balance::from_str(v).map_err(|e| e.to_string())
+    });
+    let retries = labels.parse("retries", int_in(0, 5));
+    let request_timeout = labels.parse("timeout.request", positive_duration);
+    let drain = labels.parse("drain", duration);
+    Some(ServiceSpec {
+        name: Arc::from(name?.as_str()),
+        listeners,
+        hosts,
+        path: path.unwrap_or_else(|| "/".into()),
+        strip_prefix: strip_prefix.unwrap_or(false),
+        balance: balance.unwrap_or_else(|| defaults.balance.clone()),
+        retries: retries
+            .and_then(|r| u8::try_from(r).ok())
+            .unwrap_or(defaults.retries),
+        request_timeout: request_timeout.unwrap_or(defaults.timeouts.request),
+        drain: drain.unwrap_or(defaults.drain),
+    })
+}
+
+/// Problems for `<prefix>.*` labels berth does not know, each with a "did you mean".
+fn unknown_labels(labels: &Labels<'_>) -> Vec<String> {
+    labels
+        .suffixes()
+        .filter(|s| !KNOWN.contains(s))
+        .map(|s| match near(s) {
+            Some(k) => format!(
+                "unknown label {} (did you mean {}?)",
+                labels.key(s),
+                labels.key(k)
+            ),
+            None => format!(
+                "unknown label {}: remove it; known labels: {}",
+                labels.key(s),
+                KNOWN.join(", ")
+            ),
+        })
+        .collect()
+}
+
+/// The known suffix an unknown one most likely meant: a near spelling (any case), else a
+/// known label it begins (`timeout` → `timeout.request`), else one it ends (`hosts` →
+/// `http.hosts`).
+fn near(suffix: &str) -> Option<&'static str> {
+    let lower = suffix.to_ascii_lowercase();
+    let lower = lower.as_str();
+    let head = |k: &&str| k.strip_prefix(lower).is_some_and(|r| r.starts_with('.'));
+    let tail = |k: &&str| k.strip_suffix(lower).is_some_and(|r| r.ends_with('.'));
+    suggest(lower, &KNOWN)
+        .or_else(|| KNOWN.into_iter().find(head))
+        .or_else(|| KNOWN.into_iter().find(tail))
+}
+
+fn unsupported_tcp(labels: &mut Labels<'_>) {
+    for suffix in ["tcp.listener", "tcp.sni"] {
+        if labels.has(suffix) {
+            let msg = format!(
+                "label {}: {}.tcp.* is not supported by this build yet; remove it",
+                labels.key(suffix),
+                labels.prefix(),
+            );
+            labels.problem(msg);
+        }
+    }
+}
+
+/// `<prefix>.service`, else the Compose service, else the container name.
+fn service_name(labels: &mut Labels<'_>, facts: &ContainerFacts) -> Option<String> {
+    let valid = |v: &str| check_name("service", v).map_or_else(|| Ok(v.to_owned()), Err);
+    if labels.has("service") {
+        return labels.parse("service", valid);
+    }
+    let compose = facts.labels.get(COMPOSE_SERVICE).map(|s| s.trim());
+    let (name, from) = match compose.filter(|s| !s.is_empty()) {
+        Some(c) => (c, format!("label {COMPOSE_SERVICE}")),
+        None => (container_name(&facts.name), "the container name".to_owned()),
+    };
+    valid(name)
+        .map_err(|why| {
+            let key = labels.key("service");
+            labels.problem(format!(
+                "service name from {from}: {why}; set {key} to a valid name"
+            ));
+        })
+        .ok()
+}
+
+/// `<prefix>.port`, else the sole exposed TCP port.
+fn container_port(labels: &mut Labels<'_>, exposed: &[u16]) -> Option<u16> {
+    if labels.has("port") {
+        return labels.parse("port", port);
+    }
+    let key = labels.key("port");
+    match exposed {
+        [only] => Some(*only),
+        [] => {
+            labels.problem(format!(
+                "no label {key} and the container exposes no TCP port: \
+                 set {key} to the port the service listens on"
+            ));
+            None
+        }
+        several => {
+            let list: Vec<String> = several.iter().map(u16::to_string).collect();
+            labels.problem(format!(
+                "no label {key} and the container exposes several TCP ports ({}): \
+                 set {key} to choose one",
+                list.join(", ")
+            ));
+            None
+        }
+    }
+}
+
+/// `<prefix>.listener`: http listener names; empty (every http listener) when absent.
+fn listeners(labels: &mut Labels<'_>, http: &[String]) -> Vec<String> {
+    if !labels.has("listener") && http.is_empty() {
+        labels.problem(
+            "no http listener is configured to serve this container: \
+             add one under `listeners` in the config"
+                .to_owned(),
+        );
+    }
+    labels
+        .parse("listener", |v| http_listener_names(v, http))
+        .unwrap_or_default()
+}
+
+fn http_listener_names(value: &str, http: &[String]) -> Result<Vec<String>, String> {
+    let names = list(value)?;
+    let known: Vec<&str> = http.iter().map(String::as_str).collect();
+    let bad: Vec<String> = names
+        .iter()
+        .filter(|n| !known.contains(&n.as_str()))
+        .map(|n| match suggest(n, &known) {
+            Some(near) => format!("`{n}` is not an http listener (did you mean `{near}`?)"),
+            None => format!("`{n}` is not an http listener"),
+        })
+        .collect();
+    if bad.is_empty() {
+        return Ok(names);
+    }
+    let known = match known.is_empty() {
+        true => "no http listener is configured".to_owned(),
+        false => format!("http listeners: {}", known.join(", ")),
+    };
+    Err(format!("{}; {known}", bad.join(", ")))
+}
+
+/// The network choice; skipped (no second problem) when the network label itself is bad.
+fn choose_network(
+    labels: &mut Labels<'_>,
+    facts: &ContainerFacts,
+    settings: &LabelSettings<'_>,
+) -> Option<network::NetworkChoice> {
+    let label = labels.parse("network", |v| Ok(v.to_owned()));
+    if labels.has("network") && label.is_none() {
+        return None;
+    }
+    let key = labels.key("network");
+    let policy = NetworkPolicy {
+        label: label.as_deref(),
+        label_key: &key,
+        config: settings.network,
+        own: settings.own_networks,
+    };
+    network::choose(&facts.networks, &policy)
+        .map_err(|e| labels.problem(e.to_string()))
+        .ok()
+}

@@ -1,0 +1,171 @@
+//! Service-level labels: listener, `http.*`, `tcp.*`, balance, retries, timeouts, drain.
+
+use std::time::Duration;
+
+use super::*;
+use crate::balance::HashOn;
+
+// ---- listener ----
+
+#[test]
+fn listener_names_http_listeners() {
+    let s = service(container().label("berth.listener", "internal, web,internal"));
+    assert_eq!(s.listeners, ["internal", "web"]);
+}
+
+#[test]
+fn listener_unknown_suggests() {
+    assert_eq!(
+        rejected(container().label("berth.listener", "webb,pg")),
+        "label berth.listener=webb,pg: `webb` is not an http listener (did you mean `web`?), \
+         `pg` is not an http listener; http listeners: web, internal"
+    );
+    assert!(rejected(container().label("berth.listener", "web,,internal")).contains("extra comma"));
+}
+
+#[test]
+fn no_http_listener_at_all() {
+    let mut e = env();
+    e.http.clear();
+    assert_eq!(
+        e.rejected(container()),
+        "no http listener is configured to serve this container: \
+         add one under `listeners` in the config"
+    );
+    assert_eq!(
+        e.rejected(container().label("berth.listener", "web")),
+        "label berth.listener=web: `web` is not an http listener; no http listener is configured"
+    );
+}
+
+// ---- http.* ----
+
+#[test]
+fn hosts_are_normalised() {
+    let s = service(container().label(
+        "berth.http.hosts",
+        "API.example.com, *.Example.com,api.example.com",
+    ));
+    assert_eq!(s.hosts, ["api.example.com", "*.example.com"]);
+}
+
+#[test]
+fn bad_hosts_are_rejected_with_the_config_rule() {
+    let reason = rejected(container().label("berth.http.hosts", "a.com,a.*.com"));
+    assert!(
+        reason.starts_with("label berth.http.hosts=a.com,a.*.com: invalid host pattern `a.*.com`"),
+        "{reason}"
+    );
+    assert_eq!(
+        rejected(container().label("berth.http.hosts", "*")),
+        "label berth.http.hosts=*: `*` alone is not a host pattern: omit the label to match any host"
+    );
+    for bad in ["a.com:8080", "*", "bad host", "a..com", "a.com,"] {
+        let reason = rejected(container().label("berth.http.hosts", bad));
+        assert!(
+            reason.starts_with(&format!("label berth.http.hosts={bad}: ")),
+            "{reason}"
+        );
+    }
+}
+
+#[test]
+fn path_prefix() {
+    assert_eq!(
+        service(container().label("berth.http.path", "/api/v2")).path,
+        "/api/v2"
+    );
+    let reason = rejected(container().label("berth.http.path", "api"));
+    assert_eq!(
+        reason,
+        "label berth.http.path=api: path `api` must start with `/`, like /api"
+    );
+    for bad in ["/a?b", "/a#b", "/a b", "/a\u{1}"] {
+        let reason = rejected(container().label("berth.http.path", bad));
+        assert!(reason.starts_with("label berth.http.path="), "{reason}");
+    }
+}
+
+#[test]
+fn strip_prefix() {
+    let c = container()
+        .label("berth.http.path", "/api")
+        .label("berth.http.strip_prefix", "true");
+    assert!(service(c).strip_prefix);
+    assert_eq!(
+        rejected(container().label("berth.http.strip_prefix", "1")),
+        "label berth.http.strip_prefix=1: expected true or false"
+    );
+}
+
+// ---- tcp.* ----
+
+#[test]
+fn tcp_labels_are_not_supported_yet() {
+    assert_eq!(
+        rejected(
+            container()
+                .label("berth.tcp.listener", "pg")
+                .label("berth.tcp.sni", "db.local")
+        ),
+        "label berth.tcp.listener: berth.tcp.* is not supported by this build yet; remove it; \
+         label berth.tcp.sni: berth.tcp.* is not supported by this build yet; remove it"
+    );
+}
+
+// ---- balance, retries, timeouts, drain ----
+
+#[test]
+fn balance_label() {
+    let s = service(container().label("berth.balance", "round_robin"));
+    assert_eq!(s.balance, Balance::RoundRobin);
+    let s = service(container().label("berth.balance", "hash(client_ip)"));
+    assert_eq!(s.balance, Balance::Hash(HashOn::ClientIp));
+    let reason = rejected(container().label("berth.balance", "fastest"));
+    assert!(
+        reason.starts_with(
+            "label berth.balance=fastest: unknown balance `fastest`: expected round_robin"
+        ),
+        "{reason}"
+    );
+}
+
+#[test]
+fn retries_range() {
+    assert_eq!(service(container().label("berth.retries", "0")).retries, 0);
+    assert_eq!(service(container().label("berth.retries", "5")).retries, 5);
+    assert_eq!(
+        rejected(container().label("berth.retries", "6")),
+        "label berth.retries=6: expected an integer 0..=5"
+    );
+}
+
+#[test]
+fn request_timeout() {
+    let s = service(container().label("berth.timeout.request", "500ms"));
+    assert_eq!(s.request_timeout, Duration::from_millis(500));
+    assert_eq!(
+        rejected(container().label("berth.timeout.request", "0s")),
+        "label berth.timeout.request=0s: must be longer than 0, like 500ms or 30s"
+    );
+    assert_eq!(
+        rejected(container().label("berth.timeout.request", "30")),
+        "label berth.timeout.request=30: a unit is required, like 30s or 30ms"
+    );
+}
+
+#[test]
+fn drain() {
+    assert_eq!(
+        service(container().label("berth.drain", "1m")).drain,
+        secs(60)
+    );
+    assert_eq!(
+        service(container().label("berth.drain", "0s")).drain,
+        Duration::ZERO
+    );
+    assert_eq!(
+        rejected(container().label("berth.drain", "soon")),
+        "label berth.drain=soon: expected a duration with a unit like 500ms, 30s, 2m"
+    );
+}
