@@ -12,18 +12,27 @@ use super::rng::{self, Wyrand};
 
 /// One alias-table bucket: accept the drawn index when 32 random bits are `< threshold`,
 /// otherwise take `alias`. A full bucket has `alias` equal to its own index.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 struct Bucket {
     threshold: u32,
     alias: u32,
 }
 
 /// Draws endpoint indices in proportion to their weights.
-#[derive(Debug)]
 pub(crate) struct Sampler {
     len: usize,
     /// Empty when every weight is equal (uniform draw).
     buckets: Box<[Bucket]>,
+}
+
+impl std::fmt::Debug for Sampler {
+    /// Size and kind only: one bucket per endpoint is noise in a snapshot dump.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sampler")
+            .field("len", &self.len)
+            .field("weighted", &!self.buckets.is_empty())
+            .finish()
+    }
 }
 
 impl Sampler {
