@@ -35,10 +35,7 @@ impl LeastRequest {
 /// Requests in flight per unit of weight: what P2C compares.
 #[inline]
 pub(crate) fn cost(e: &Endpoint) -> Cost {
-    Cost {
-        load: e.in_flight().into(),
-        per: e.weight().into(),
-    }
+    Cost::new(e.in_flight().into(), e.weight())
 }
 
 #[cfg(test)]

@@ -31,9 +31,17 @@ const SEED_SKIP: u64 = 0x736b_6970;
 const EMPTY: u32 = u32::MAX;
 
 /// A filled Maglev table: slot → endpoint index.
-#[derive(Debug)]
 pub(crate) struct Maglev {
     table: Box<[u32]>,
+}
+
+impl std::fmt::Debug for Maglev {
+    /// The size only: the table has ~10^5 slots.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Maglev")
+            .field("slots", &self.table.len())
+            .finish()
+    }
 }
 
 impl Maglev {

@@ -14,8 +14,9 @@
 
 use std::sync::Arc;
 
+use super::rng::{self, Wyrand};
 use super::sampler::Sampler;
-use super::{eligible, rng, scan_from};
+use super::{eligible, scan_from};
 use crate::state::endpoint::Endpoint;
 
 /// Random draws per candidate before falling back to scanning.
@@ -49,15 +50,12 @@ impl P2c {
         if n <= 1 {
             return (n == 1 && eligible(endpoints, 0, tried)).then_some(0);
         }
-        let a = self
-            .draw(endpoints, tried, usize::MAX)
-            .or_else(|| scan_from(endpoints, rng::below(n), tried))?;
-        let second = self.draw(endpoints, tried, a).or_else(|| {
-            (1..=n.min(SCAN))
-                .map(|k| (a + k) % n)
-                .find(|&i| i != a && eligible(endpoints, i, tried))
+        let (a, b) = rng::with(|rng| {
+            let a = self.draw(rng, endpoints, tried, usize::MAX);
+            (a, a.and_then(|a| self.draw(rng, endpoints, tried, a)))
         });
-        let Some(b) = second else {
+        let a = a.or_else(|| scan_from(endpoints, rng::below(n), tried))?;
+        let Some(b) = b.or_else(|| second_by_scan(endpoints, tried, a, n)) else {
             return Some(a);
         };
         Some(if cost(&endpoints[b]) < cost(&endpoints[a]) {
@@ -69,33 +67,66 @@ impl P2c {
 
     /// Up to [`DRAWS`] weighted draws for an eligible index other than `not`.
     #[inline]
-    fn draw(&self, endpoints: &[Arc<Endpoint>], tried: &[usize], not: usize) -> Option<usize> {
+    fn draw(
+        &self,
+        rng: &mut Wyrand,
+        endpoints: &[Arc<Endpoint>],
+        tried: &[usize],
+        not: usize,
+    ) -> Option<usize> {
         (0..DRAWS)
-            .map(|_| self.sampler.sample())
+            .map(|_| self.sampler.sample(rng))
             .find(|&i| i != not && eligible(endpoints, i, tried))
     }
 }
 
+/// An eligible endpoint among the [`SCAN`] after `a`, other than `a`.
+#[inline(never)]
+fn second_by_scan(
+    endpoints: &[Arc<Endpoint>],
+    tried: &[usize],
+    a: usize,
+    n: usize,
+) -> Option<usize> {
+    (1..=n.min(SCAN))
+        .map(|k| (a + k) % n)
+        .find(|&i| i != a && eligible(endpoints, i, tried))
+}
+
 /// What an endpoint costs to pick: `load / per`, e.g. requests in flight per unit of weight.
+/// Constructors keep `load < 2^96` and `per < 2^32`, so comparing by cross-multiplying in
+/// `u128` is exact and cannot overflow.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Cost {
-    pub(crate) load: u128,
-    pub(crate) per: u128,
+    load: u128,
+    per: u128,
 }
+
+impl Cost {
+    /// `load / per` with both parts as given (`per` is a weight, `load` a count or less than
+    /// 2^64 ns × 2^32 requests).
+    #[inline]
+    pub(crate) fn new(load: u128, per: u32) -> Self {
+        Self {
+            load: load.min(MAX_LOAD),
+            per: u128::from(per),
+        }
+    }
+}
+
+/// Largest load kept exact: 2^96 − 1 (far beyond any latency × requests product).
+const MAX_LOAD: u128 = (1 << 96) - 1;
 
 impl PartialEq for Cost {
     fn eq(&self, other: &Self) -> bool {
-        self.partial_cmp(other) == Some(std::cmp::Ordering::Equal)
+        self.load * other.per == other.load * self.per
     }
 }
 
 impl PartialOrd for Cost {
-    /// Compares the ratios exactly (saturating only past 2^128, far beyond real loads).
     #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        let lhs = self.load.saturating_mul(other.per);
-        let rhs = other.load.saturating_mul(self.per);
-        Some(lhs.cmp(&rhs))
+        (self.load * other.per).partial_cmp(&(other.load * self.per))
     }
 }
 
@@ -105,10 +136,7 @@ mod tests {
     use crate::balance::test_support::endpoints;
 
     fn in_flight(e: &Endpoint) -> Cost {
-        Cost {
-            load: e.in_flight().into(),
-            per: e.weight().into(),
-        }
+        Cost::new(e.in_flight().into(), e.weight())
     }
 
     #[test]

@@ -39,12 +39,10 @@ impl PeakEwma {
 /// Latency × (in flight + weight) / weight; `Endpoint::ewma_cost` when the weight is 1.
 #[inline]
 fn cost(e: &Endpoint) -> Cost {
-    let weight = u128::from(e.weight());
-    let queue = u128::from(e.in_flight()) + weight;
-    Cost {
-        load: u128::from(e.cost_latency_ns()).saturating_mul(queue),
-        per: weight,
-    }
+    let weight = e.weight();
+    // < 2^64 ns × 2^33 requests: fits a u128 with room to spare.
+    let queue = u128::from(e.in_flight()) + u128::from(weight);
+    Cost::new(u128::from(e.cost_latency_ns()) * queue, weight)
 }
 
 #[cfg(test)]
@@ -82,7 +80,7 @@ mod tests {
         let eps = endpoints(&[1]);
         let _busy = eps[0].begin_request();
         let c = cost(&eps[0]);
-        assert_eq!((c.load, c.per), (u128::from(eps[0].ewma_cost()), 1));
+        assert!(c == Cost::new(eps[0].ewma_cost().into(), 1));
     }
 
     #[test]

@@ -23,21 +23,42 @@ fn seed() -> u64 {
     RandomState::new().hash_one(n)
 }
 
-/// The next 64 random bits of this thread's generator (wyrand).
-#[inline]
-pub(crate) fn next_u64() -> u64 {
-    STATE.with(|s| {
-        let x = s.get().wrapping_add(0xa076_1d64_78bd_642f);
-        s.set(x);
-        let t = u128::from(x) * u128::from(x ^ 0xe703_7ed1_a0b4_28db);
+/// A wyrand generator state, copied out of the thread-local for the length of one pick so a
+/// pick pays for one thread-local access however many numbers it draws.
+#[derive(Debug)]
+pub(crate) struct Wyrand(u64);
+
+impl Wyrand {
+    /// The next 64 random bits.
+    #[inline]
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0xa076_1d64_78bd_642f);
+        let t = u128::from(self.0) * u128::from(self.0 ^ 0xe703_7ed1_a0b4_28db);
         (t as u64) ^ ((t >> 64) as u64)
+    }
+
+    /// A uniform number in `0..n`; `n == 0` gives 0.
+    #[inline]
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        reduce(self.next_u64(), n)
+    }
+}
+
+/// Runs `f` with this thread's generator, then stores the advanced state back.
+#[inline]
+pub(crate) fn with<R>(f: impl FnOnce(&mut Wyrand) -> R) -> R {
+    STATE.with(|s| {
+        let mut rng = Wyrand(s.get());
+        let out = f(&mut rng);
+        s.set(rng.0);
+        out
     })
 }
 
 /// A uniform number in `0..n` (Lemire's multiply-shift; no division). `n == 0` gives 0.
 #[inline]
 pub(crate) fn below(n: usize) -> usize {
-    reduce(next_u64(), n)
+    with(|r| r.below(n))
 }
 
 /// Maps 64 uniform bits onto `0..n` without division.
@@ -64,10 +85,11 @@ mod tests {
 
     #[test]
     fn threads_get_different_sequences() {
-        let here: Vec<u64> = (0..4).map(|_| next_u64()).collect();
-        let there = std::thread::spawn(|| (0..4).map(|_| next_u64()).collect::<Vec<u64>>())
-            .join()
-            .expect("the spawned thread does not panic");
+        let here: Vec<u64> = (0..4).map(|_| with(Wyrand::next_u64)).collect();
+        let there =
+            std::thread::spawn(|| (0..4).map(|_| with(Wyrand::next_u64)).collect::<Vec<u64>>())
+                .join()
+                .expect("the spawned thread does not panic");
         assert_ne!(here, there);
     }
 }

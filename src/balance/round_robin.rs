@@ -27,10 +27,19 @@ const MAX_WORK: u64 = 1 << 24;
 const PROBES: usize = 8;
 
 /// Selector state for `round_robin`.
-#[derive(Debug)]
 pub(crate) struct RoundRobin {
     schedule: Box<[u32]>,
     cursor: Padded,
+}
+
+impl std::fmt::Debug for RoundRobin {
+    /// The period only: the schedule can be 65,536 entries long.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoundRobin")
+            .field("period", &self.schedule.len())
+            .field("cursor", &self.cursor.0)
+            .finish()
+    }
 }
 
 /// The cursor is written by every pick on every worker: keep it off other data's cache line.

@@ -8,22 +8,31 @@
 //! Invariants: `sample` returns an index `< len()` (0 when empty), never allocates, and draws
 //! index `i` with probability `weight_i / Σ weight` (exact up to 2⁻³² per bucket).
 
-use super::rng;
+use super::rng::{self, Wyrand};
 
 /// One alias-table bucket: accept the drawn index when 32 random bits are `< threshold`,
 /// otherwise take `alias`. A full bucket has `alias` equal to its own index.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 struct Bucket {
     threshold: u32,
     alias: u32,
 }
 
 /// Draws endpoint indices in proportion to their weights.
-#[derive(Debug)]
 pub(crate) struct Sampler {
     len: usize,
     /// Empty when every weight is equal (uniform draw).
     buckets: Box<[Bucket]>,
+}
+
+impl std::fmt::Debug for Sampler {
+    /// Size and kind only: one bucket per endpoint is noise in a snapshot dump.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sampler")
+            .field("len", &self.len)
+            .field("weighted", &!self.buckets.is_empty())
+            .finish()
+    }
 }
 
 impl Sampler {
@@ -43,13 +52,15 @@ impl Sampler {
         self.len
     }
 
-    /// A weighted random index in `0..len()`.
+    /// A weighted random index in `0..len()`, from one draw of `rng`: its high bits choose the
+    /// bucket, its low 32 bits decide between the bucket and its alias.
     #[inline]
-    pub(crate) fn sample(&self) -> usize {
-        let i = rng::below(self.len);
+    pub(crate) fn sample(&self, rng: &mut Wyrand) -> usize {
+        let bits = rng.next_u64();
+        let i = rng::reduce(bits, self.len);
         match self.buckets.get(i) {
             None => i,
-            Some(b) if (rng::next_u64() as u32) < b.threshold => i,
+            Some(b) if (bits as u32) < b.threshold => i,
             Some(b) => b.alias as usize,
         }
     }
@@ -97,9 +108,7 @@ mod tests {
     fn shares(weights: &[u32], draws: usize) -> Vec<f64> {
         let s = Sampler::new(weights);
         let mut counts = vec![0usize; weights.len()];
-        for _ in 0..draws {
-            counts[s.sample()] += 1;
-        }
+        rng::with(|r| (0..draws).for_each(|_| counts[s.sample(r)] += 1));
         counts.iter().map(|&c| c as f64 / draws as f64).collect()
     }
 
@@ -121,7 +130,9 @@ mod tests {
 
     #[test]
     fn empty_and_single() {
-        assert_eq!(Sampler::new(&[]).sample(), 0);
-        assert_eq!(Sampler::new(&[5]).sample(), 0);
+        rng::with(|r| {
+            assert_eq!(Sampler::new(&[]).sample(r), 0);
+            assert_eq!(Sampler::new(&[5]).sample(r), 0);
+        });
     }
 }
