@@ -1,14 +1,13 @@
 //! Proves that `Selector::pick` makes no heap allocation, for every algorithm, at 1,000
 //! endpoints (some draining, so probing and fallbacks run too), with and without retries.
 //!
-//! A counting global allocator wraps `System`; it counts only on a thread that has switched
-//! measuring on, so the test harness's own threads cannot disturb (or mask) the count.
+//! A counting global allocator wraps `System`; it counts, per thread, only on a thread that has
+//! switched measuring on, so the test harness's own threads cannot disturb (or mask) the count.
 //! Selectors, contexts and header maps are all built before measuring starts.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 
 use berth::balance::{Balance, PickContext, Selector};
@@ -17,15 +16,15 @@ use http::{HeaderMap, HeaderValue};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
     static MEASURING: Cell<bool> = const { Cell::new(false) };
+    /// Per thread, so tests running in parallel cannot add to each other's count.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
 }
 
 fn note_allocation() {
     if MEASURING.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, SeqCst);
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
     }
 }
 
@@ -61,11 +60,11 @@ static GLOBAL: Counting = Counting;
 
 /// Allocations made by `f` on this thread.
 fn allocations_in(f: impl FnOnce()) -> usize {
-    ALLOCATIONS.store(0, SeqCst);
+    ALLOCATIONS.with(|n| n.set(0));
     MEASURING.with(|m| m.set(true));
     f();
     MEASURING.with(|m| m.set(false));
-    ALLOCATIONS.load(SeqCst)
+    ALLOCATIONS.with(Cell::get)
 }
 
 fn endpoints(n: u16) -> Vec<Arc<Endpoint>> {
