@@ -1,6 +1,6 @@
 //! Smoke tests of the Docker test harness (`tests/docker_common/`) against the real engine:
 //! the replica image, its HEALTHCHECK, graceful stop, networks, the socket relay and cleanup.
-//! Each test skips (and says why) when no engine is reachable, unless `BERTH_REQUIRE_DOCKER=1`.
+//! Each test fails when no engine is reachable, unless `BERTH_SKIP_DOCKER=1` (then it skips).
 
 mod docker_common;
 
