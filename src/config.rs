@@ -285,3 +285,24 @@ mod tests {
             .starts_with("/nonexistent/berth.yaml: cannot read"));
     }
 }
+
+/// Helpers for the config modules' unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{parse, ConfigError, Problem};
+
+    /// Every problem `src` has; panics when it parses.
+    pub fn problems(src: &str) -> Vec<Problem> {
+        match parse(src, "t.yaml") {
+            Err(ConfigError::Invalid { problems, .. }) => problems,
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    /// The single problem `src` has.
+    pub fn one(src: &str) -> Problem {
+        let mut all = problems(src);
+        assert_eq!(all.len(), 1, "{all:#?}");
+        all.remove(0)
+    }
+}

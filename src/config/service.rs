@@ -184,20 +184,8 @@ pub(super) fn check_route_clashes(
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{parse, ConfigError, Problem};
-
-    fn problems(src: &str) -> Vec<Problem> {
-        match parse(src, "t.yaml") {
-            Err(ConfigError::Invalid { problems, .. }) => problems,
-            other => panic!("expected problems, got {other:?}"),
-        }
-    }
-
-    fn one(src: &str) -> Problem {
-        let mut all = problems(src);
-        assert_eq!(all.len(), 1, "{all:#?}");
-        all.remove(0)
-    }
+    use crate::config::parse;
+    use crate::config::test_support::one;
 
     #[test]
     fn services_inherit_defaults() {

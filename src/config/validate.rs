@@ -309,20 +309,8 @@ fn workers(p: &mut Problems, raw: Option<usize>) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{parse, ConfigError, Problem};
-
-    fn problems(src: &str) -> Vec<Problem> {
-        match parse(src, "t.yaml") {
-            Err(ConfigError::Invalid { problems, .. }) => problems,
-            other => panic!("expected problems, got {other:?}"),
-        }
-    }
-
-    fn one(src: &str) -> Problem {
-        let mut all = problems(src);
-        assert_eq!(all.len(), 1, "{all:#?}");
-        all.remove(0)
-    }
+    use crate::config::parse;
+    use crate::config::test_support::{one, problems};
 
     #[test]
     fn absent_sections_get_the_design_defaults() {

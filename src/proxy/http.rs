@@ -74,7 +74,7 @@ pub async fn handle(
     let found = listener
         .routes
         .find(request_host(&req), req.uri().path())
-        .map(|m| (Arc::clone(m.target), m.prefix_len));
+        .map(|m| (m.target, m.prefix_len));
     let logged = access_log::enabled().then(|| {
         (
             req.method().clone(),
