@@ -12,7 +12,7 @@ pub const REPLICA_PORT: u16 = 8080;
 
 /// Path of the static replica binary, built once per test process.
 ///
-/// Runs `cargo build --release --example replica --target <arch>-unknown-linux-gnu` with
+/// Runs `cargo build --release --features replica --bin replica --target <arch>-unknown-linux-gnu` with
 /// `RUSTFLAGS=-C target-feature=+crt-static` (`--target` keeps those flags out of the host build
 /// cache). The release profile's fat LTO and debug info are turned off for this build through
 /// `CARGO_PROFILE_RELEASE_*` (a test backend needs neither, and they multiply the build time).
@@ -32,7 +32,15 @@ fn build_replica() -> PathBuf {
     let started = Instant::now();
     let output = Command::new(env!("CARGO"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--release", "--example", "replica", "--target"])
+        .args([
+            "build",
+            "--release",
+            "--features",
+            "replica",
+            "--bin",
+            "replica",
+            "--target",
+        ])
         .arg(&target)
         .arg("--message-format=json-render-diagnostics")
         .env("RUSTFLAGS", "-C target-feature=+crt-static")

@@ -1,7 +1,7 @@
 //! Harness for tests against a real Docker engine (`tests/docker_*.rs`, via `mod docker_common;`).
 //!
 //! The engine cannot pull images, so the harness builds its own: the static `replica` example
-//! (`examples/replica.rs`) in a `FROM scratch` image, with or without a `HEALTHCHECK` that runs
+//! (`testbed/replica.rs`) in a `FROM scratch` image, with or without a `HEALTHCHECK` that runs
 //! the same binary in probe mode. Everything a test creates is named with its [`RunId`] prefix
 //! and labelled `berth.test.run=<id>`; each handle removes its object on drop, and a [`Cleanup`]
 //! guard removes whatever is still labelled with the run id (a test that panics half-way
