@@ -33,6 +33,7 @@ use crate::balance::Balance;
 use crate::config::rules::{check_name, suggest};
 use crate::config::Defaults;
 use crate::discovery::{Availability, EndpointSpec, ServiceSpec};
+use crate::health::HealthCheck;
 use crate::state::endpoint::EndpointKey;
 
 mod health;
@@ -40,7 +41,6 @@ mod reader;
 #[cfg(test)]
 mod tests;
 
-pub use health::{HealthLabels, DEFAULT_FALL, DEFAULT_RISE, DEFAULT_STATUS, DEFAULT_TIMEOUT_CAP};
 use reader::{
     boolean, duration, hosts, int_in, list, path_prefix, port, positive_duration, Labels,
 };
@@ -126,7 +126,7 @@ pub struct Accepted {
     /// berth`, `only network`).
     pub network_reason: String,
     /// The active check the labels ask for, if any.
-    pub health: Option<HealthLabels>,
+    pub health: Option<HealthCheck>,
     /// The container has a Docker `HEALTHCHECK`: route only once Docker says `healthy`.
     pub has_healthcheck: bool,
 }

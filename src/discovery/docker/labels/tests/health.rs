@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use super::*;
+use crate::health::{HealthCheck, DEFAULT_FALL, DEFAULT_RISE, DEFAULT_STATUS, DEFAULT_TIMEOUT_CAP};
 
 // ---- health.* ----
 
-fn health(c: Container) -> HealthLabels {
+fn health(c: Container) -> HealthCheck {
     accepted(c).health.expect("a health check")
 }
 
@@ -15,7 +16,7 @@ fn health_interval_alone_is_a_tcp_check_with_defaults() {
     let h = health(container().label("berth.health.interval", "10s"));
     assert_eq!(
         h,
-        HealthLabels {
+        HealthCheck {
             path: None,
             interval: secs(10),
             timeout: DEFAULT_TIMEOUT_CAP,
