@@ -289,10 +289,10 @@ mod tests {
         rx.recv().await.expect("a flip to unhealthy");
         assert!(!endpoint.is_routable());
         assert_eq!(endpoint.exclusion_reason(), Some("active check: failing"));
-        // Jitter < 100ms, then checks at +0, +100, +200.
+        // Jitter < 100ms (timers round up to the millisecond), then checks at +0, +100, +200.
         let took = start.elapsed();
         assert!(
-            took >= Duration::from_millis(200) && took < Duration::from_millis(300),
+            took >= Duration::from_millis(200) && took <= Duration::from_millis(301),
             "{took:?}"
         );
         let status = endpoint.health_status().unwrap();
@@ -301,7 +301,8 @@ mod tests {
         assert_eq!(status.last_result.as_deref(), Some("connect refused"));
         rx.recv().await.expect("a flip back to healthy");
         assert!(endpoint.is_routable());
-        assert_eq!(start.elapsed().as_millis() / 100, 4);
+        let back = start.elapsed().as_millis();
+        assert!((400..=501).contains(&back), "{back}");
         task.abort();
     }
 

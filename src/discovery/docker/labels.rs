@@ -177,6 +177,11 @@ fn build(
     let service = service_spec(labels, settings, name);
     let health = health::parse(labels);
     let choice = choose_network(labels, facts, settings)?;
+    let service = service.map(|s| ServiceSpec {
+        // The labels' check, else `defaults.health`.
+        health: health.clone().or_else(|| settings.defaults.health.clone()),
+        ..s
+    });
     Some(Accepted {
         endpoint: EndpointSpec {
             key: EndpointKey {
@@ -225,6 +230,7 @@ fn service_spec(
             .unwrap_or(defaults.retries),
         request_timeout: request_timeout.unwrap_or(defaults.timeouts.request),
         drain: drain.unwrap_or(defaults.drain),
+        health: None,
     })
 }
 

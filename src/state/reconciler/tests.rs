@@ -28,6 +28,7 @@ fn spec(service: &str, id: &str, port: u16, path: &str) -> EndpointSpec {
             retries: 2,
             request_timeout: Duration::from_secs(60),
             drain: Duration::from_secs(10),
+            health: None,
         }),
         availability: Availability::default(),
         origin: "test".into(),

@@ -131,3 +131,14 @@ fn health_bad_values() {
     assert!(with("berth.health.timeout", "0ms").contains("must be longer than 0"));
     assert!(with("berth.health.path", "healthz").starts_with("label berth.health.path=healthz: "));
 }
+
+#[test]
+fn labels_health_reaches_the_service_spec() {
+    let a = accepted(
+        container()
+            .label("berth.health.path", "/h")
+            .label("berth.health.interval", "2s"),
+    );
+    assert_eq!(a.endpoint.service.health, a.health);
+    assert!(accepted(container()).endpoint.service.health.is_none());
+}
