@@ -284,7 +284,9 @@ impl Reconciler {
                     .as_ref()
                     .is_some_and(|check| checker.runs(&s.name, check))
             });
-            if !keep {
+            // A changed check restarts below and keeps the state; no check clears it.
+            let unchecked = !wanted.get(key).is_some_and(|s| s.health.is_some());
+            if !keep && unchecked {
                 if let Some(endpoint) = live.get(key) {
                     endpoint.set_active_failing(false);
                     endpoint.set_health_status(None);
