@@ -178,6 +178,20 @@ fn scan_from(endpoints: &[Arc<Endpoint>], start: usize, tried: &[usize]) -> Opti
         .find(|&i| eligible(endpoints, i, tried))
 }
 
+/// Panic mode's pick (see `Service::pick`): an endpoint excluded by nothing but its active
+/// check, not in `tried`, from a random start. Lock-free and allocation-free like `pick`.
+#[inline(never)]
+pub fn pick_ignoring_active(endpoints: &[Arc<Endpoint>], tried: &[usize]) -> Option<usize> {
+    let n = endpoints.len();
+    if n == 0 {
+        return None;
+    }
+    let start = rng::below(n);
+    (start..n)
+        .chain(0..start)
+        .find(|&i| endpoints[i].is_routable_ignoring_active() && !tried.contains(&i))
+}
+
 /// Endpoints for tests: weights as given, distinct addresses.
 #[cfg(test)]
 pub(crate) mod test_support {

@@ -8,7 +8,7 @@
 //!
 //! Modules: `parse` (text → `raw`, with serde's messages made specific), `scalar` (values
 //! checked while parsing, so they carry the parser's line and column), `validate` and
-//! `service` (defaults and cross-field rules, collecting every problem), `rules` (name, host
+//! `service` and `health` (defaults and cross-field rules, collecting every problem), `rules` (name, host
 //! and path syntax shared with label parsing), `locate` (position of a field path in the
 //! text), `error` ([`ConfigError`], [`Problem`]), `summary` (`berth check`'s overview).
 //! `config/default.yaml` is the embedded default.
@@ -23,8 +23,10 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::balance::Balance;
+use crate::health::HealthCheck;
 
 mod error;
+mod health;
 mod locate;
 mod parse;
 mod raw;
@@ -183,6 +185,8 @@ pub struct Defaults {
     pub retries: u8,
     pub drain: Duration,
     pub timeouts: Timeouts,
+    /// `defaults.health`: the active check of static services and containers that set none.
+    pub health: Option<HealthCheck>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -206,6 +210,8 @@ pub struct StaticService {
     pub retries: u8,
     pub request_timeout: Duration,
     pub drain: Duration,
+    /// Its `health:` over `defaults.health`; `None`: no active check.
+    pub health: Option<HealthCheck>,
     pub backends: Vec<Backend>,
 }
 

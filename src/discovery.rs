@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::balance::Balance;
+use crate::health::HealthCheck;
 use crate::state::endpoint::EndpointKey;
 
 /// Which provider an update comes from; a [`Update::Reset`] replaces only that provider's view.
@@ -35,6 +36,8 @@ pub struct ServiceSpec {
     pub retries: u8,
     pub request_timeout: Duration,
     pub drain: Duration,
+    /// The active health check of every endpoint of the service; `None`: none.
+    pub health: Option<HealthCheck>,
 }
 
 /// A container's own health check state, as the engine reports it.

@@ -4,6 +4,7 @@
 //! - [`config`]: the YAML file, raw serde layer then typed and validated.
 //! - [`discovery`]: providers (static services, Docker) emitting `Update`s.
 //! - [`state`]: endpoints, snapshots, routes and the reconciler that builds them.
+//! - [`health`]: active health checks: the check type, probes, per-endpoint checker tasks.
 //! - [`balance`]: one selector per algorithm, lock-free and allocation-free per pick.
 //! - [`proxy`]: the data plane: workers, HTTP proxying, upstream pools.
 //! - [`admin`]: `/metrics`, `/healthz`, `/api/services`.
@@ -15,6 +16,7 @@ pub mod admin;
 pub mod balance;
 pub mod config;
 pub mod discovery;
+pub mod health;
 pub mod metrics;
 pub mod proxy;
 pub mod server;

@@ -1,12 +1,16 @@
 //! JSON documents of the admin API (control plane): what berth routes and why.
 //!
 //! `/api/services` lists every service with its settings, the routes it holds on each
-//! listener, its endpoints with state, in-flight count and latency estimate, and any
+//! listener, its endpoints with state, in-flight count, latency estimate and active-check results
+//! (plus whether the service is in panic mode), and any
 //! problem found while building (a rejected route, an unknown listener).
 
 use serde::Serialize;
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use crate::discovery::docker::{RejectedContainer, RejectedList};
+use crate::health::HealthStatus;
 use crate::state::snapshot::{Service, Snapshot};
 
 #[derive(Serialize)]
@@ -24,6 +28,10 @@ struct ServiceDoc<'a> {
     strip_prefix: bool,
     balance: String,
     retries: u8,
+    /// The active check, e.g. `http GET /healthz status 200-399 every 10s (...)`.
+    health_check: Option<String>,
+    /// Every endpoint fails its active check: routing to all of them anyway.
+    panic_mode: bool,
     endpoints: Vec<EndpointDoc<'a>>,
     warnings: &'a [String],
 }
@@ -38,6 +46,9 @@ struct EndpointDoc<'a> {
     reason: Option<&'static str>,
     in_flight: u32,
     latency_ms: f64,
+    /// The active check's last results; absent without an active check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health: Option<HealthStatus>,
 }
 
 /// The `/api/rejected` document: containers refused, each with its name, id and reason.
@@ -74,6 +85,8 @@ fn service<'a>(snapshot: &'a Snapshot, s: &'a Service) -> ServiceDoc<'a> {
         strip_prefix: spec.strip_prefix,
         balance: spec.balance.to_string(),
         retries: spec.retries,
+        health_check: spec.health.as_ref().map(ToString::to_string),
+        panic_mode: s.panic.load(Relaxed),
         endpoints: s
             .endpoints
             .iter()
@@ -92,6 +105,7 @@ fn service<'a>(snapshot: &'a Snapshot, s: &'a Service) -> ServiceDoc<'a> {
                     reason,
                     in_flight: e.in_flight(),
                     latency_ms: e.latency_ns() as f64 / 1e6,
+                    health: e.health_status(),
                 }
             })
             .collect(),

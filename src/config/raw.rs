@@ -12,7 +12,8 @@ use serde::de::{self, value::MapAccessDeserializer, Deserializer, MapAccess, Vis
 use serde::Deserialize;
 
 pub use super::scalar::{
-    Address, BalanceSpec, LogLevel, Net, OneOrMany, Retries, Span, UniqueMap, Weight,
+    Address, BalanceSpec, Count, LogLevel, Net, OneOrMany, Retries, Span, StatusRange, UniqueMap,
+    Weight,
 };
 
 /// The whole file. A `null` section (`services:` with nothing under it) counts as absent.
@@ -96,6 +97,21 @@ pub struct Defaults {
     pub retries: Option<Retries>,
     pub drain: Option<Span>,
     pub timeouts: Option<Timeouts>,
+    pub health: Option<Health>,
+}
+
+/// An active health check (`defaults.health`, a service's `health:`); a service's fields
+/// override the defaults' one by one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// HTTP path to `GET`; absent: a TCP connect check.
+    pub path: Option<String>,
+    pub interval: Option<Span>,
+    pub timeout: Option<Span>,
+    pub rise: Option<Count>,
+    pub fall: Option<Count>,
+    pub status: Option<StatusRange>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,6 +137,7 @@ pub struct Service {
     /// Request timeout; absent means `defaults.timeouts.request`.
     pub timeout: Option<Span>,
     pub drain: Option<Span>,
+    pub health: Option<Health>,
     pub backends: Option<Vec<Backend>>,
 }
 

@@ -119,6 +119,28 @@ fn parse_weight(s: &str) -> Result<NonZeroU32, String> {
         })
 }
 
+/// An inclusive range of HTTP statuses: `200` or `"200-399"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusRange(pub (u16, u16));
+from_str_value!(
+    StatusRange,
+    "a status like 200 or a range like \"200-399\"",
+    crate::health::parse_status_range
+);
+
+/// A count of consecutive check results, at least 1 (`rise`, `fall`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Count(pub u32);
+from_str_value!(Count, "a whole number of at least 1", parse_count);
+
+fn parse_count(s: &str) -> Result<u32, String> {
+    s.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|c| *c >= 1)
+        .ok_or_else(|| format!("`{s}` is not a count: expected a whole number of at least 1"))
+}
+
 /// A retry count, 0..=5.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retries(pub u8);

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use super::health::health;
 use super::raw;
 use super::rules::{check_host, check_name, check_path, suggest};
 use super::validate::{positive, Problems};
@@ -67,6 +68,12 @@ fn service(
             defaults.timeouts.request,
         ),
         drain: s.drain.map_or(defaults.drain, |d| d.0),
+        health: health(
+            p,
+            &format!("{path}.health"),
+            s.health,
+            defaults.health.as_ref(),
+        ),
         backends: backends(p, &path, name, s.backends.unwrap_or_default()),
     }
 }

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::error::Problem;
+use super::health::health;
 use super::raw;
 use super::rules::check_name;
 use super::service::{check_route_clashes, services};
@@ -59,6 +60,10 @@ pub(super) struct Problems(Vec<Problem>);
 impl Problems {
     pub(super) fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(Problem::new(path, message));
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
     }
 }
 
@@ -260,8 +265,8 @@ pub(super) fn positive(
 }
 
 fn defaults(p: &mut Problems, raw: Option<raw::Defaults>) -> Defaults {
-    let (balance, retries, drain, t) = raw.map_or((None, None, None, None), |d| {
-        (d.balance, d.retries, d.drain, d.timeouts)
+    let (balance, retries, drain, t, h) = raw.map_or((None, None, None, None, None), |d| {
+        (d.balance, d.retries, d.drain, d.timeouts, d.health)
     });
     let (connect, request, idle, header_read) = t.map_or((None, None, None, None), |t| {
         (t.connect, t.request, t.idle, t.header_read)
@@ -277,6 +282,7 @@ fn defaults(p: &mut Problems, raw: Option<raw::Defaults>) -> Defaults {
             idle: positive(p, "defaults.timeouts.idle", idle, secs(90)),
             header_read: positive(p, "defaults.timeouts.header_read", header_read, secs(10)),
         },
+        health: health(p, "defaults.health", h, None),
     }
 }
 

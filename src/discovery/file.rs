@@ -41,6 +41,7 @@ fn endpoints(service: &StaticService) -> Vec<EndpointSpec> {
         retries: service.retries,
         request_timeout: service.request_timeout,
         drain: service.drain,
+        health: service.health.clone(),
     });
     let source: Arc<str> = format!("static:{}", service.name).into();
     let origin: Arc<str> = format!("static service {}", service.name).into();

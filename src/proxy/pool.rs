@@ -70,7 +70,8 @@ pub async fn checkout(endpoint: &Arc<Endpoint>, idle_timeout: Duration) -> Optio
 
 /// Returns a sender whose exchange completed; kept only if the endpoint is still routable.
 pub fn checkin(endpoint: &Arc<Endpoint>, sender: Sender) {
-    if sender.is_closed() || !endpoint.is_routable() {
+    // An endpoint excluded only by its active check may still serve in panic mode.
+    if sender.is_closed() || !endpoint.is_routable_ignoring_active() {
         return;
     }
     POOL.with(|p| {
@@ -94,7 +95,8 @@ pub fn sweep(generation: u64) {
             return;
         }
         pool.generation = generation;
-        pool.idle.retain(|_, idle| idle.endpoint.is_routable());
+        pool.idle
+            .retain(|_, idle| idle.endpoint.is_routable_ignoring_active());
     });
 }
 

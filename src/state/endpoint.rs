@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::discovery::{Availability, Health};
+use crate::health::HealthStatus;
 
 /// Identity of an endpoint: who declared it (container id, `static:<service>`) and where it is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52,6 +53,9 @@ pub struct Endpoint {
     excluded: AtomicU8,
     /// Where the endpoint comes from, for the admin API (never read on the hot path).
     origin: Mutex<Arc<str>>,
+    /// The active check's last results, for the admin API (written by the checker, never
+    /// read on the hot path); `None` without an active check.
+    health: Mutex<Option<HealthStatus>>,
 }
 
 /// Why an endpoint is excluded, one bit each; the first set bit in this order is the reason
@@ -61,14 +65,17 @@ const EXCLUDED_DRAINING: u8 = 1 << 1;
 const EXCLUDED_PAUSED: u8 = 1 << 2;
 const EXCLUDED_UNHEALTHY: u8 = 1 << 3;
 const EXCLUDED_HEALTH_STARTING: u8 = 1 << 4;
+/// Owned by the active checker (`health::checker`); the only bit panic mode ignores.
+const EXCLUDED_ACTIVE: u8 = 1 << 5;
 /// Bits owned by the provider's view of the endpoint (replaced on every upsert).
 const PROVIDER_BITS: u8 = EXCLUDED_PAUSED | EXCLUDED_UNHEALTHY | EXCLUDED_HEALTH_STARTING;
-const REASONS: [(u8, &str); 5] = [
+const REASONS: [(u8, &str); 6] = [
     (EXCLUDED_REMOVED, "removed"),
     (EXCLUDED_DRAINING, "draining"),
     (EXCLUDED_PAUSED, "paused"),
     (EXCLUDED_UNHEALTHY, "docker health: unhealthy"),
     (EXCLUDED_HEALTH_STARTING, "docker health: starting"),
+    (EXCLUDED_ACTIVE, "active check: failing"),
 ];
 
 /// Process-wide monotonic origin for the timestamps stored in atomics.
@@ -96,6 +103,7 @@ impl Endpoint {
             ewma_stamp: AtomicU64::new(now_ns()),
             excluded: AtomicU8::new(0),
             origin: Mutex::new(Arc::from("")),
+            health: Mutex::new(None),
         }
     }
 
@@ -238,6 +246,39 @@ impl Endpoint {
             .fetch_update(Relaxed, Relaxed, |old| Some(old & !PROVIDER_BITS | bits));
     }
 
+    /// Sets or clears the active check's exclusion; true when that changed it.
+    pub fn set_active_failing(&self, failing: bool) -> bool {
+        let old = if failing {
+            self.excluded.fetch_or(EXCLUDED_ACTIVE, Relaxed)
+        } else {
+            self.excluded.fetch_and(!EXCLUDED_ACTIVE, Relaxed)
+        };
+        (old & EXCLUDED_ACTIVE != 0) != failing
+    }
+
+    /// True when the active check holds the endpoint out of rotation.
+    pub fn is_active_failing(&self) -> bool {
+        self.excluded.load(Relaxed) & EXCLUDED_ACTIVE != 0
+    }
+
+    /// True when nothing but the active check excludes the endpoint: panic mode may pick it.
+    #[inline]
+    pub fn is_routable_ignoring_active(&self) -> bool {
+        self.excluded.load(Relaxed) & !EXCLUDED_ACTIVE == 0
+    }
+
+    /// The active check's last results; `None` without an active check.
+    pub fn health_status(&self) -> Option<HealthStatus> {
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn set_health_status(&self, status: Option<HealthStatus>) {
+        *self.health.lock().unwrap_or_else(|p| p.into_inner()) = status;
+    }
+
     /// True when a selector may pick this endpoint now.
     #[inline]
     pub fn is_routable(&self) -> bool {
@@ -350,5 +391,23 @@ mod tests {
         e.drain();
         e.set_availability(Availability::default());
         assert!(e.is_draining(), "a drain outlives provider updates");
+    }
+
+    #[test]
+    fn active_check_bit_is_its_own() {
+        let e = ep();
+        assert!(e.set_active_failing(true));
+        assert!(!e.set_active_failing(true), "no change the second time");
+        assert!(!e.is_routable() && e.is_routable_ignoring_active());
+        assert_eq!(e.exclusion_reason(), Some("active check: failing"));
+        e.set_availability(Availability::default());
+        assert!(
+            e.is_active_failing(),
+            "provider updates keep the active bit"
+        );
+        e.drain();
+        assert!(!e.is_routable_ignoring_active());
+        assert!(e.set_active_failing(false));
+        assert_eq!(e.exclusion_reason(), Some("draining"));
     }
 }

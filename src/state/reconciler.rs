@@ -7,16 +7,18 @@
 //! plane only ever sees complete snapshots; a drain takes effect on the endpoint's atomic
 //! flag at once, before any rebuild.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::{Config, Protocol};
 use crate::discovery::{EndpointSpec, ProviderId, ServiceSpec, Update};
+use crate::health::{Checker, Notify};
 use crate::metrics::{self as m, label, StatusCounters};
 use crate::state::endpoint::{Endpoint, EndpointKey};
 use crate::state::route::RouteTableBuilder;
@@ -94,12 +96,20 @@ pub struct Reconciler {
     generation: u64,
     seq: u64,
     gauged_services: Vec<Arc<str>>,
+    /// One active checker per endpoint with a check; kept across rebuilds while unchanged.
+    checkers: HashMap<EndpointKey, Checker>,
+    /// Checkers wake the reconciler through this after a health flip.
+    health_tx: Notify,
+    health_rx: Option<mpsc::Receiver<()>>,
+    /// Services in panic mode, to log and count each transition once.
+    panicking: HashSet<Arc<str>>,
 }
 
 impl Reconciler {
     /// A reconciler for `config`'s listeners, with an empty snapshot already published.
     pub fn new(config: Arc<Config>) -> Self {
         let listeners = ListenerSet::from_config(&config);
+        let (health_tx, health_rx) = mpsc::channel(1);
         let mut this = Self {
             published: Arc::new(ArcSwap::from_pointee(empty_snapshot(&listeners, &config))),
             listeners,
@@ -109,6 +119,10 @@ impl Reconciler {
             generation: 0,
             seq: 0,
             gauged_services: Vec::new(),
+            checkers: HashMap::new(),
+            health_tx,
+            health_rx: Some(health_rx),
+            panicking: HashSet::new(),
         };
         this.publish();
         this
@@ -124,7 +138,18 @@ impl Reconciler {
     /// `COALESCE_MAX`), so 500 containers starting together cost a few rebuilds, not 500.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Input>) {
         let mut events = Vec::new();
-        while let Some(first) = rx.recv().await {
+        let Some(mut health_rx) = self.health_rx.take() else {
+            return;
+        };
+        loop {
+            let first = tokio::select! {
+                first = rx.recv() => first,
+                Some(()) = health_rx.recv() => {
+                    self.refresh();
+                    continue;
+                }
+            };
+            let Some(first) = first else { break };
             let deadline = Instant::now() + COALESCE_MAX;
             let mut batch = 1;
             self.take(first, &mut events);
@@ -187,6 +212,7 @@ impl Reconciler {
                 for view in self.views.values_mut() {
                     view.remove(&key);
                 }
+                self.checkers.remove(&key);
                 if let Some(endpoint) = self.live.remove(&key) {
                     endpoint.mark_removed();
                 }
@@ -212,6 +238,7 @@ impl Reconciler {
         self.sync_live();
         self.generation += 1;
         let snapshot = self.build();
+        self.refresh_panic(&snapshot);
         self.set_gauges(&snapshot);
         self.published.store(Arc::new(snapshot));
         metrics::counter!(m::SNAPSHOT_BUILDS_TOTAL).increment(1);
@@ -239,6 +266,84 @@ impl Reconciler {
             endpoint.set_availability(desired.spec.availability);
             endpoint.set_origin(&desired.spec.origin);
         }
+        self.sync_checkers();
+    }
+
+    /// Starts a checker for each endpoint whose service has an active check, keeps running
+    /// ones whose check is unchanged, restarts changed ones (the endpoint keeps its up/down
+    /// state), and stops the rest (clearing their exclusion).
+    fn sync_checkers(&mut self) {
+        let mut wanted: HashMap<&EndpointKey, &Arc<ServiceSpec>> = HashMap::new();
+        for view in self.views.values() {
+            wanted.extend(view.iter().map(|(k, d)| (k, &d.spec.service)));
+        }
+        let live = &self.live;
+        self.checkers.retain(|key, checker| {
+            let keep = wanted.get(key).is_some_and(|s| {
+                s.health
+                    .as_ref()
+                    .is_some_and(|check| checker.runs(&s.name, check))
+            });
+            // A changed check restarts below and keeps the state; no check clears it.
+            let unchecked = !wanted.get(key).is_some_and(|s| s.health.is_some());
+            if !keep && unchecked {
+                if let Some(endpoint) = live.get(key) {
+                    endpoint.set_active_failing(false);
+                    endpoint.set_health_status(None);
+                }
+            }
+            keep
+        });
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        for (key, service) in wanted {
+            let (Some(check), Some(endpoint)) = (&service.health, self.live.get(key)) else {
+                continue;
+            };
+            if self.checkers.contains_key(key) {
+                continue;
+            }
+            let checker = Checker::spawn(
+                Arc::clone(endpoint),
+                Arc::clone(&service.name),
+                check.clone(),
+                self.health_tx.clone(),
+            );
+            self.checkers.insert(key.clone(), checker);
+        }
+    }
+
+    /// After a health flip: panic flags and gauges of the current snapshot, no rebuild.
+    fn refresh(&mut self) {
+        let snapshot = self.published.load_full();
+        self.refresh_panic(&snapshot);
+        self.set_gauges(&snapshot);
+    }
+
+    /// Sets each service's panic flag from its endpoints' live state; logs and counts
+    /// entering and leaving panic mode once per transition.
+    fn refresh_panic(&mut self, snapshot: &Snapshot) {
+        let mut now = HashSet::new();
+        for service in &snapshot.services {
+            let panic = service.should_panic();
+            service.panic.store(panic, Relaxed);
+            if !panic {
+                continue;
+            }
+            let name = &service.spec.name;
+            now.insert(Arc::clone(name));
+            if !self.panicking.contains(name) {
+                warn!(service = %name, "panic mode: every endpoint fails its active check; routing to all of them");
+                metrics::counter!(m::PANIC_MODE_TOTAL, "service" => name.to_string()).increment(1);
+                metrics::gauge!(m::PANIC_MODE, "service" => name.to_string()).set(1.0);
+            }
+        }
+        for name in self.panicking.difference(&now) {
+            info!(service = %name, "panic mode over");
+            metrics::gauge!(m::PANIC_MODE, "service" => name.to_string()).set(0.0);
+        }
+        self.panicking = now;
     }
 
     fn build(&self) -> Snapshot {

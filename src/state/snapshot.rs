@@ -6,13 +6,14 @@
 //! The data plane loads it once per request (`ArcSwap::load`) and never waits on its builder.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
 use metrics::{Counter, Histogram};
 
-use crate::balance::{PickContext, Selector};
+use crate::balance::{pick_ignoring_active, PickContext, Selector};
 use crate::config::Timeouts;
 use crate::discovery::ServiceSpec;
 use crate::metrics::{self as m, label, StatusCounters};
@@ -64,6 +65,9 @@ pub struct Service {
     pub duration: Histogram,
     pub connect_errors: Counter,
     pub retries: Counter,
+    /// Panic mode (Envoy's): every endpoint is out, and some only by their active check;
+    /// then `pick` ignores active checks. Set by the reconciler (`Service::should_panic`).
+    pub panic: AtomicBool,
 }
 
 impl Service {
@@ -91,13 +95,30 @@ impl Service {
             endpoints,
             selector,
             upstream_requests,
+            panic: AtomicBool::new(false),
         }
     }
 
-    /// Picks an endpoint not in `tried`; `None` when no routable one is left.
+    /// Picks an endpoint not in `tried`; `None` when no routable one is left. In panic
+    /// mode (checked only when the selector finds nothing, so free otherwise) it falls back
+    /// to an endpoint excluded by nothing but its active check.
     #[inline]
     pub fn pick(&self, ctx: &PickContext<'_>, tried: &[usize]) -> Option<usize> {
-        self.selector.pick(&self.endpoints, ctx, tried)
+        match self.selector.pick(&self.endpoints, ctx, tried) {
+            None if self.panic.load(Relaxed) => pick_ignoring_active(&self.endpoints, tried),
+            found => found,
+        }
+    }
+
+    /// True when the service should be in panic mode: it has endpoints, none is routable,
+    /// and at least one is held out by its active check alone.
+    pub fn should_panic(&self) -> bool {
+        !self.endpoints.is_empty()
+            && self.endpoints.iter().all(|e| !e.is_routable())
+            && self
+                .endpoints
+                .iter()
+                .any(|e| e.is_active_failing() && e.is_routable_ignoring_active())
     }
 
     /// Number of endpoints a selector may pick now.

@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,12 +23,19 @@ pub struct Backend {
     pub name: &'static str,
     pub addr: SocketAddr,
     pub hits: Arc<AtomicUsize>,
+    /// Status `/health` answers (200 unless changed with [`Backend::set_health`]).
+    pub health: Arc<AtomicU16>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Backend {
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Makes `/health` answer `status` from now on.
+    pub fn set_health(&self, status: u16) {
+        self.health.store(status, Ordering::Relaxed);
     }
 }
 
@@ -41,6 +48,7 @@ impl Drop for Backend {
 /// Starts a backend on 127.0.0.1:0. Paths:
 /// `/slow?ms=N` sleeps N ms; `/headers` echoes request headers as `name: value` lines;
 /// `/upload` answers the number of body bytes it read; `/download?bytes=N` streams N bytes;
+/// `/health` answers the status set with [`Backend::set_health`] (200 at first), uncounted;
 /// anything else answers the backend's name, with `x-backend` and `x-path` headers.
 pub async fn backend(name: &'static str) -> Backend {
     let listener = TcpListener::bind("127.0.0.1:0")
@@ -49,16 +57,28 @@ pub async fn backend(name: &'static str) -> Backend {
     let addr = listener.local_addr().expect("backend addr");
     let hits = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&hits);
+    let health = Arc::new(AtomicU16::new(200));
+    let health_status = Arc::clone(&health);
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
             let counter = Arc::clone(&counter);
+            let health_status = Arc::clone(&health_status);
             tokio::spawn(async move {
-                let service = service_fn(move |req| {
-                    counter.fetch_add(1, Ordering::Relaxed);
-                    answer(name, req)
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let health = (req.uri().path() == "/health")
+                        .then(|| health_status.load(Ordering::Relaxed));
+                    if health.is_none() {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                    async move {
+                        match health {
+                            Some(status) => Ok(health_answer(status)),
+                            None => answer(name, req).await,
+                        }
+                    }
                 });
                 let _ = auto::Builder::new(TokioExecutor::new())
                     .serve_connection_with_upgrades(TokioIo::new(stream), service)
@@ -70,8 +90,15 @@ pub async fn backend(name: &'static str) -> Backend {
         name,
         addr,
         hits,
+        health,
         task,
     }
+}
+
+fn health_answer(status: u16) -> Response<BoxBody> {
+    let mut response = Response::new(BodyExt::boxed(Full::new(Bytes::from_static(b"health"))));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or_default();
+    response
 }
 
 fn query_num(req: &Request<Incoming>, key: &str) -> u64 {

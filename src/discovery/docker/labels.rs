@@ -33,6 +33,7 @@ use crate::balance::Balance;
 use crate::config::rules::{check_name, suggest};
 use crate::config::Defaults;
 use crate::discovery::{Availability, EndpointSpec, ServiceSpec};
+use crate::health::HealthCheck;
 use crate::state::endpoint::EndpointKey;
 
 mod health;
@@ -40,7 +41,6 @@ mod reader;
 #[cfg(test)]
 mod tests;
 
-pub use health::{HealthLabels, DEFAULT_FALL, DEFAULT_RISE, DEFAULT_STATUS, DEFAULT_TIMEOUT_CAP};
 use reader::{
     boolean, duration, hosts, int_in, list, path_prefix, port, positive_duration, Labels,
 };
@@ -126,7 +126,7 @@ pub struct Accepted {
     /// berth`, `only network`).
     pub network_reason: String,
     /// The active check the labels ask for, if any.
-    pub health: Option<HealthLabels>,
+    pub health: Option<HealthCheck>,
     /// The container has a Docker `HEALTHCHECK`: route only once Docker says `healthy`.
     pub has_healthcheck: bool,
 }
@@ -177,6 +177,11 @@ fn build(
     let service = service_spec(labels, settings, name);
     let health = health::parse(labels);
     let choice = choose_network(labels, facts, settings)?;
+    let service = service.map(|s| ServiceSpec {
+        // The labels' check, else `defaults.health`.
+        health: health.clone().or_else(|| settings.defaults.health.clone()),
+        ..s
+    });
     Some(Accepted {
         endpoint: EndpointSpec {
             key: EndpointKey {
@@ -225,6 +230,7 @@ fn service_spec(
             .unwrap_or(defaults.retries),
         request_timeout: request_timeout.unwrap_or(defaults.timeouts.request),
         drain: drain.unwrap_or(defaults.drain),
+        health: None,
     })
 }
 

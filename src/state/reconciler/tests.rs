@@ -28,6 +28,7 @@ fn spec(service: &str, id: &str, port: u16, path: &str) -> EndpointSpec {
             retries: 2,
             request_timeout: Duration::from_secs(60),
             drain: Duration::from_secs(10),
+            health: None,
         }),
         availability: Availability::default(),
         origin: "test".into(),
@@ -137,4 +138,44 @@ fn newest_endpoint_settings_win_for_the_service() {
     let snap = r.published().load_full();
     assert_eq!(snap.services[0].spec.path, "/new");
     assert_eq!(snap.services[0].endpoints.len(), 2);
+}
+
+fn with_check(mut s: EndpointSpec, interval_s: u64) -> EndpointSpec {
+    let mut service = (*s.service).clone();
+    service.health = Some(crate::health::HealthCheck::new(
+        None,
+        Duration::from_secs(interval_s),
+    ));
+    s.service = Arc::new(service);
+    s
+}
+
+#[tokio::test]
+async fn checkers_survive_rebuilds_restart_on_change_and_stop_on_removal() {
+    let mut r = Reconciler::new(config());
+    upsert(&mut r, with_check(spec("api", "c1", 1, "/"), 60));
+    r.publish();
+    let key = endpoints(&r, "api")[0].key().clone();
+    let first = format!("{:?}", r.checkers[&key]);
+    // An unrelated rebuild keeps the same checker, and a failing state.
+    endpoints(&r, "api")[0].set_active_failing(true);
+    upsert(&mut r, spec("web", "c2", 2, "/web"));
+    r.publish();
+    assert_eq!(format!("{:?}", r.checkers[&key]), first);
+    assert!(endpoints(&r, "api")[0].is_active_failing());
+    // A changed check restarts the checker but keeps the state.
+    upsert(&mut r, with_check(spec("api", "c1", 1, "/"), 30));
+    r.publish();
+    assert_ne!(format!("{:?}", r.checkers[&key]), first);
+    assert!(endpoints(&r, "api")[0].is_active_failing());
+    // Panic mode: the only endpoint fails its active check only.
+    assert!(r
+        .published()
+        .load()
+        .services
+        .iter()
+        .any(|s| s.spec.name.as_ref() == "api" && s.panic.load(Relaxed)));
+    // Removal stops it.
+    r.apply(Input::Update(Update::Remove(key.clone())));
+    assert!(!r.checkers.contains_key(&key));
 }

@@ -1,23 +1,15 @@
 //! The `health.*` labels: an active check's settings (control plane, pure).
 //!
 //! Parsed and validated when the container is evaluated, so a bad value rejects the
-//! container at once; the active checker uses [`HealthLabels`] later. With
+//! container at once; the result is the shared [`HealthCheck`]. With
 //! `health.path` the check is an HTTP `GET` of that path; without it, a TCP connect.
 //! Invariants: `health.interval` is required as soon as any `health.*` label is set;
 //! `0 < timeout <= interval`; `rise, fall >= 1`; `100 <= status.0 <= status.1 <= 599`.
 
-use std::time::Duration;
-
 use super::reader::{int_in, positive_duration, request_path, Labels};
-
-/// Consecutive passes that make an endpoint healthy, when `health.rise` is absent.
-pub const DEFAULT_RISE: u32 = 2;
-/// Consecutive failures that make an endpoint unhealthy, when `health.fall` is absent.
-pub const DEFAULT_FALL: u32 = 3;
-/// Statuses that pass an HTTP check, when `health.status` is absent.
-pub const DEFAULT_STATUS: (u16, u16) = (200, 399);
-/// Upper bound of the default timeout (the default is `min(interval, this)`).
-pub const DEFAULT_TIMEOUT_CAP: Duration = Duration::from_secs(5);
+use crate::health::{
+    default_timeout, parse_status_range, HealthCheck, DEFAULT_FALL, DEFAULT_RISE, DEFAULT_STATUS,
+};
 
 /// Every `health.*` suffix.
 pub(super) const SUFFIXES: [&str; 6] = [
@@ -29,22 +21,9 @@ pub(super) const SUFFIXES: [&str; 6] = [
     "health.status",
 ];
 
-/// An active health check, from a container's labels.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HealthLabels {
-    /// HTTP request path (may carry a query); `None`: TCP connect check.
-    pub path: Option<String>,
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub rise: u32,
-    pub fall: u32,
-    /// Inclusive range of passing HTTP statuses.
-    pub status: (u16, u16),
-}
-
 /// The check the labels ask for; `None` when no `health.*` label is set, or when they are
 /// invalid (then the problems are recorded in `labels`).
-pub(super) fn parse(labels: &mut Labels<'_>) -> Option<HealthLabels> {
+pub(super) fn parse(labels: &mut Labels<'_>) -> Option<HealthCheck> {
     let present: Vec<&str> = SUFFIXES.into_iter().filter(|s| labels.has(s)).collect();
     if present.is_empty() {
         return None;
@@ -55,7 +34,7 @@ pub(super) fn parse(labels: &mut Labels<'_>) -> Option<HealthLabels> {
     let timeout = labels.parse("health.timeout", positive_duration);
     let rise = labels.parse("health.rise", int_in(1, u32::MAX));
     let fall = labels.parse("health.fall", int_in(1, u32::MAX));
-    let status = labels.parse("health.status", status_range);
+    let status = labels.parse("health.status", parse_status_range);
     if !labels.has("health.interval") {
         let set: Vec<String> = present.iter().map(|s| labels.key(s)).collect();
         labels.problem(format!(
@@ -73,7 +52,7 @@ pub(super) fn parse(labels: &mut Labels<'_>) -> Option<HealthLabels> {
         ));
     }
     let interval = interval?;
-    let timeout = timeout.unwrap_or(interval.min(DEFAULT_TIMEOUT_CAP));
+    let timeout = timeout.unwrap_or(default_timeout(interval));
     if timeout > interval {
         labels.problem(format!(
             "label {}={}: longer than {}={}; a check must end before the next one starts",
@@ -86,7 +65,7 @@ pub(super) fn parse(labels: &mut Labels<'_>) -> Option<HealthLabels> {
     if labels.problem_count() > before {
         return None;
     }
-    Some(HealthLabels {
+    Some(HealthCheck {
         path,
         interval,
         timeout,
@@ -94,19 +73,4 @@ pub(super) fn parse(labels: &mut Labels<'_>) -> Option<HealthLabels> {
         fall: fall.unwrap_or(DEFAULT_FALL),
         status: status.unwrap_or(DEFAULT_STATUS),
     })
-}
-
-/// `200` or `200-399`: an inclusive range of HTTP statuses.
-fn status_range(s: &str) -> Result<(u16, u16), String> {
-    let (lo, hi) = s.split_once('-').unwrap_or((s, s));
-    let code = |c: &str| {
-        c.trim()
-            .parse::<u16>()
-            .ok()
-            .filter(|c| (100..=599).contains(c))
-    };
-    match (code(lo), code(hi)) {
-        (Some(lo), Some(hi)) if lo <= hi => Ok((lo, hi)),
-        _ => Err("expected a status like 200 or a range like 200-399, within 100..=599".into()),
-    }
 }

@@ -88,6 +88,7 @@ fn env() -> Env {
                 idle: Duration::from_secs(90),
                 header_read: Duration::from_secs(10),
             },
+            health: None,
         },
         http: vec!["web".into(), "internal".into()],
     }

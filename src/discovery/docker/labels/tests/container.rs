@@ -23,6 +23,7 @@ fn minimal_container_gets_every_default() {
         retries: 2,
         request_timeout: secs(60),
         drain: secs(10),
+        health: None,
     };
     assert_eq!(*a.endpoint.service, want);
     assert_eq!(&*a.endpoint.key.source, ID);

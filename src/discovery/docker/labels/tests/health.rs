@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use super::*;
+use crate::health::{HealthCheck, DEFAULT_FALL, DEFAULT_RISE, DEFAULT_STATUS, DEFAULT_TIMEOUT_CAP};
 
 // ---- health.* ----
 
-fn health(c: Container) -> HealthLabels {
+fn health(c: Container) -> HealthCheck {
     accepted(c).health.expect("a health check")
 }
 
@@ -15,7 +16,7 @@ fn health_interval_alone_is_a_tcp_check_with_defaults() {
     let h = health(container().label("berth.health.interval", "10s"));
     assert_eq!(
         h,
-        HealthLabels {
+        HealthCheck {
             path: None,
             interval: secs(10),
             timeout: DEFAULT_TIMEOUT_CAP,
@@ -129,4 +130,15 @@ fn health_bad_values() {
     assert!(with("berth.health.interval", "10").contains("a unit is required"));
     assert!(with("berth.health.timeout", "0ms").contains("must be longer than 0"));
     assert!(with("berth.health.path", "healthz").starts_with("label berth.health.path=healthz: "));
+}
+
+#[test]
+fn labels_health_reaches_the_service_spec() {
+    let a = accepted(
+        container()
+            .label("berth.health.path", "/h")
+            .label("berth.health.interval", "2s"),
+    );
+    assert_eq!(a.endpoint.service.health, a.health);
+    assert!(accepted(container()).endpoint.service.health.is_none());
 }
