@@ -20,6 +20,9 @@ use crate::state::endpoint::InFlight;
 pub struct Exchange {
     pub sender: Sender,
     pub in_flight: InFlight,
+    /// When the request started: the connection's idle clock counts from here (a little
+    /// early, which errs on the safe side, and saves a clock read per request).
+    pub since: std::time::Instant,
 }
 
 /// An upstream response body on its way to the client.
@@ -41,7 +44,11 @@ impl UpstreamBody {
 
     fn release(&mut self) {
         if let Some(exchange) = self.exchange.take() {
-            pool::checkin(exchange.in_flight.endpoint(), exchange.sender);
+            pool::checkin(
+                exchange.in_flight.endpoint(),
+                exchange.sender,
+                exchange.since,
+            );
         }
     }
 }

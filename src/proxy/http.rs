@@ -255,7 +255,11 @@ impl Plan<'_> {
                         return Ok(response.map(|b| Either::Left(UpstreamBody::new(b, None))));
                     }
                     headers::strip_hop_by_hop(response.headers_mut(), false);
-                    let exchange = (!upgrade).then_some(Exchange { sender, in_flight });
+                    let exchange = (!upgrade).then_some(Exchange {
+                        sender,
+                        in_flight,
+                        since: self.start,
+                    });
                     return Ok(response.map(|b| Either::Left(UpstreamBody::new(b, exchange))));
                 }
                 Ok(Err(mut e)) => match e.take_message() {

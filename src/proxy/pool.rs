@@ -69,7 +69,7 @@ pub async fn checkout(endpoint: &Arc<Endpoint>, idle_timeout: Duration) -> Optio
 }
 
 /// Returns a sender whose exchange completed; kept only if the endpoint is still routable.
-pub fn checkin(endpoint: &Arc<Endpoint>, sender: Sender) {
+pub fn checkin(endpoint: &Arc<Endpoint>, sender: Sender, since: Instant) {
     // An endpoint excluded only by its active check may still serve in panic mode.
     if sender.is_closed() || !endpoint.is_routable_ignoring_active() {
         return;
@@ -81,7 +81,7 @@ pub fn checkin(endpoint: &Arc<Endpoint>, sender: Sender) {
             senders: Vec::new(),
         });
         if idle.senders.len() < MAX_IDLE_PER_ENDPOINT {
-            idle.senders.push((sender, Instant::now()));
+            idle.senders.push((sender, since));
         }
     });
 }
