@@ -19,7 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{oneshot, watch, Notify};
 use tracing::{debug, error, info};
 
 use crate::metrics as m;
@@ -281,13 +281,24 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve(mut self, stream: tokio::net::TcpStream, cx: Arc<ConnContext>) {
+    async fn serve(self, stream: tokio::net::TcpStream, cx: Arc<ConnContext>) {
         let timeouts = cx.snapshots.load().timeouts.clone();
         let activity = Arc::clone(&cx.activity);
         let io = TokioIo::new(Tracked::new(stream, Arc::clone(&activity)));
         let service = service_fn(move |req| handle(Arc::clone(&cx), req));
         let conn = self.builder.serve_connection_with_upgrades(io, service);
         tokio::pin!(conn);
+        // The timers live in their own task: polling them beside the connection would cost
+        // every wake-up of the connection (each request) a timer and a watch poll.
+        let (close_tx, mut close_rx) = oneshot::channel();
+        let mut shutdown = self.shutdown.clone();
+        let guard = tokio::spawn(async move {
+            let close = tokio::select! {
+                expiry = conn::watchdog(&activity, timeouts.idle, timeouts.header_read) => Some(expiry),
+                () = stopped(&mut shutdown) => None,
+            };
+            let _ = close_tx.send(close);
+        });
         tokio::select! {
             res = conn.as_mut() => {
                 if let Err(e) = res {
@@ -295,18 +306,18 @@ impl Connection {
                     metrics::counter!(m::CONNECTIONS_CLOSED_TOTAL, "reason" => "error").increment(1);
                 }
             }
-            expiry = conn::watchdog(&activity, timeouts.idle, timeouts.header_read) => {
-                metrics::counter!(m::CONNECTIONS_CLOSED_TOTAL, "reason" => expiry.as_str()).increment(1);
-                if expiry == Expiry::Idle {
+            Ok(close) = &mut close_rx => {
+                if let Some(expiry) = close {
+                    metrics::counter!(m::CONNECTIONS_CLOSED_TOTAL, "reason" => expiry.as_str()).increment(1);
+                }
+                // A slow request head is cut at once; idle and shutdown close gracefully.
+                if close != Some(Expiry::HeadTimeout) {
                     conn.as_mut().graceful_shutdown();
                     let _ = conn.await;
                 }
             }
-            () = stopped(&mut self.shutdown) => {
-                conn.as_mut().graceful_shutdown();
-                let _ = conn.await;
-            }
         }
+        guard.abort();
     }
 }
 
