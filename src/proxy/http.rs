@@ -289,10 +289,13 @@ impl Plan<'_> {
     /// Edits the request in place for the upstream: origin-form URI (prefix stripped),
     /// HTTP/1.1, `Host` kept, hop-by-hop removed, forwarding headers set.
     fn rewrite(&self, cx: &ConnContext, req: &mut Request<Incoming>, upgrade: bool) {
-        let host = req.headers().get(HOST).cloned().or_else(|| {
+        let sent_host = req.headers().get(HOST).cloned();
+        // HTTP/2 carries the host in `:authority`; HTTP/1.1 upstreams need a `Host` header.
+        let authority = sent_host.is_none().then(|| {
             let authority = req.uri().authority()?;
             HeaderValue::from_str(authority.as_str()).ok()
         });
+        let added_host = authority.flatten();
         if let Some(uri) = upstream_uri(req.uri(), self.prefix_len, self.service.spec.strip_prefix)
         {
             *req.uri_mut() = uri;
@@ -300,9 +303,10 @@ impl Plan<'_> {
         *req.version_mut() = Version::HTTP_11;
         let headers = req.headers_mut();
         headers::strip_hop_by_hop(headers, upgrade);
-        if let Some(h) = &host {
+        if let Some(h) = &added_host {
             headers.insert(HOST, h.clone());
         }
+        let host = sent_host.or(added_host);
         let fwd = Forwarded {
             client: &cx.peer_value,
             proto: "http",
