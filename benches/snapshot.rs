@@ -56,6 +56,7 @@ fn service(i: usize) -> Arc<ServiceSpec> {
         retries: 2,
         request_timeout: Duration::from_secs(60),
         drain: Duration::from_secs(10),
+        health: None,
     })
 }
 

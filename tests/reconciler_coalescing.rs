@@ -44,6 +44,7 @@ fn upsert(i: usize) -> Input {
                     retries: 2,
                     request_timeout: Duration::from_secs(60),
                     drain: Duration::from_secs(10),
+                    health: None,
                 }),
                 availability: Availability::default(),
                 origin: format!("container c{i}").into(),
