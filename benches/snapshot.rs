@@ -130,11 +130,14 @@ fn parts(c: &mut Criterion) {
     }
     let mut g = c.benchmark_group("publish_parts_1000ep_200svc");
     g.bench_function("service_new_x200", |b| {
+        let mut counters = berth::metrics::StatusCache::default();
         b.iter(|| {
-            grouped
+            let built = grouped
                 .iter()
-                .map(|(spec, eps)| Service::new(Arc::clone(spec), eps.clone()))
-                .collect::<Vec<_>>()
+                .map(|(spec, eps)| Service::new(Arc::clone(spec), eps.clone(), &mut counters))
+                .collect::<Vec<_>>();
+            counters.sweep();
+            built
         })
     });
     g.bench_function("status_counters_new_x1200", |b| {

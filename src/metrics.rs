@@ -5,6 +5,7 @@
 //! service and endpoint ([`StatusCounters`]), and requests only bump them. Label values are
 //! bounded (listener, service, endpoint address, status code): never a raw path or client.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use metrics::{Counter, Label};
@@ -61,11 +62,15 @@ const COMMON_CODES: [u16; 14] = [
     200, 201, 204, 301, 302, 304, 400, 401, 403, 404, 500, 502, 503, 504,
 ];
 
-/// Counters of one metric for one label set, one per status code, resolved off the hot path.
+/// Counters of one metric for one label set, one per status code, resolved off the hot path;
+/// cloning shares them.
 #[derive(Clone, Debug)]
-pub struct StatusCounters {
+pub struct StatusCounters(Arc<StatusInner>);
+
+#[derive(Debug)]
+struct StatusInner {
     name: &'static str,
-    labels: Arc<[Label]>,
+    labels: Vec<Label>,
     common: [Counter; COMMON_CODES.len()],
 }
 
@@ -76,27 +81,64 @@ impl StatusCounters {
             l.push(Label::new("code", code.to_string()));
             metrics::counter!(name, l)
         });
-        Self {
+        Self(Arc::new(StatusInner {
             name,
-            labels: labels.into(),
+            labels,
             common,
-        }
+        }))
     }
 
     /// Counts one response with `code`.
     #[inline]
     pub fn increment(&self, code: u16) {
         match COMMON_CODES.iter().position(|c| *c == code) {
-            Some(i) => self.common[i].increment(1),
+            Some(i) => self.0.common[i].increment(1),
             None => self.rare(code),
         }
     }
 
     #[cold]
     fn rare(&self, code: u16) {
-        let mut l = self.labels.to_vec();
+        let mut l = self.0.labels.clone();
         l.push(Label::new("code", code.to_string()));
-        metrics::counter!(self.name, l).increment(1);
+        metrics::counter!(self.0.name, l).increment(1);
+    }
+}
+
+/// [`StatusCounters`] kept across snapshot rebuilds (control plane), so a rebuild registers
+/// only the label sets it has not seen: registering is most of a rebuild's cost otherwise.
+#[derive(Debug, Default)]
+pub struct StatusCache {
+    entries: HashMap<(&'static str, String, String), (StatusCounters, u64)>,
+    round: u64,
+}
+
+impl StatusCache {
+    /// The counters of metric `name` with labels `a` and `b` (then `code`).
+    pub fn get(
+        &mut self,
+        name: &'static str,
+        a: (&'static str, &str),
+        b: (&'static str, &str),
+    ) -> StatusCounters {
+        let round = self.round;
+        let entry = self
+            .entries
+            .entry((name, a.1.to_owned(), b.1.to_owned()))
+            .or_insert_with(|| {
+                let labels = vec![label(a.0, a.1.to_owned()), label(b.0, b.1.to_owned())];
+                (StatusCounters::new(name, labels), round)
+            });
+        entry.1 = round;
+        entry.0.clone()
+    }
+
+    /// Forgets the label sets not asked for since the previous call (gone services and
+    /// endpoints), so the cache does not grow with churn.
+    pub fn sweep(&mut self) {
+        let round = self.round;
+        self.entries.retain(|_, (_, used)| *used == round);
+        self.round += 1;
     }
 }
 

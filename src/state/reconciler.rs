@@ -7,6 +7,7 @@
 //! plane only ever sees complete snapshots; a drain takes effect on the endpoint's atomic
 //! flag at once, before any rebuild.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use tracing::{debug, info, warn};
 use crate::config::{Config, Protocol};
 use crate::discovery::{EndpointSpec, ProviderId, ServiceSpec, Update};
 use crate::health::{Checker, Notify};
-use crate::metrics::{self as m, label, StatusCounters};
+use crate::metrics::{self as m, StatusCache};
 use crate::state::endpoint::{Endpoint, EndpointKey};
 use crate::state::route::RouteTableBuilder;
 use crate::state::snapshot::{ListenerRoutes, Service, ServiceRoute, Snapshot};
@@ -96,6 +97,8 @@ pub struct Reconciler {
     generation: u64,
     seq: u64,
     gauged_services: Vec<Arc<str>>,
+    /// Status counters reused across rebuilds (registering them dominates a rebuild).
+    counters: RefCell<StatusCache>,
     /// One active checker per endpoint with a check; kept across rebuilds while unchanged.
     checkers: HashMap<EndpointKey, Checker>,
     /// Checkers wake the reconciler through this after a health flip.
@@ -119,6 +122,7 @@ impl Reconciler {
             generation: 0,
             seq: 0,
             gauged_services: Vec::new(),
+            counters: RefCell::default(),
             checkers: HashMap::new(),
             health_tx,
             health_rx: Some(health_rx),
@@ -353,14 +357,16 @@ impl Reconciler {
             .collect();
         let mut warnings: BTreeMap<Arc<str>, Vec<String>> = BTreeMap::new();
         let mut services = Vec::with_capacity(groups.len());
+        let mut counters = self.counters.borrow_mut();
         for (spec, endpoints) in groups {
-            let service = Arc::new(Service::new(spec, endpoints));
-            let problems = self.add_routes(&mut builders, &service);
+            let service = Arc::new(Service::new(spec, endpoints, &mut counters));
+            let problems = self.add_routes(&mut builders, &service, &mut counters);
             if !problems.is_empty() {
                 warnings.insert(Arc::clone(&service.spec.name), problems);
             }
             services.push(service);
         }
+        counters.sweep();
         let listeners = listener_routes(&self.listeners, &self.config, builders);
         services.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
         Snapshot {
@@ -414,6 +420,7 @@ impl Reconciler {
         &self,
         builders: &mut [RouteTableBuilder<Arc<ServiceRoute>>],
         service: &Arc<Service>,
+        counters: &mut StatusCache,
     ) -> Vec<String> {
         let spec = &service.spec;
         let mut problems = Vec::new();
@@ -434,12 +441,10 @@ impl Reconciler {
         for index in targets {
             let route = Arc::new(ServiceRoute {
                 service: Arc::clone(service),
-                requests: StatusCounters::new(
+                requests: counters.get(
                     m::REQUESTS_TOTAL,
-                    vec![
-                        label("listener", self.listeners.0[index].0.to_string()),
-                        label("service", spec.name.to_string()),
-                    ],
+                    ("listener", &self.listeners.0[index].0),
+                    ("service", &spec.name),
                 ),
             });
             if let Err(conflict) = builders[index].add(&spec.hosts, &spec.path, route) {

@@ -16,7 +16,7 @@ use metrics::{Counter, Histogram};
 use crate::balance::{pick_ignoring_active, PickContext, Selector};
 use crate::config::Timeouts;
 use crate::discovery::ServiceSpec;
-use crate::metrics::{self as m, label, StatusCounters};
+use crate::metrics::{self as m, StatusCache, StatusCounters};
 use crate::state::endpoint::Endpoint;
 use crate::state::route::RouteTable;
 
@@ -72,18 +72,20 @@ pub struct Service {
 
 impl Service {
     /// Builds a service, its selector and its metric handles (off the hot path).
-    pub fn new(spec: Arc<ServiceSpec>, endpoints: Vec<Arc<Endpoint>>) -> Self {
+    pub fn new(
+        spec: Arc<ServiceSpec>,
+        endpoints: Vec<Arc<Endpoint>>,
+        counters: &mut StatusCache,
+    ) -> Self {
         let name = spec.name.to_string();
         let selector = Selector::new(&spec.balance, &endpoints);
         let upstream_requests = endpoints
             .iter()
             .map(|e| {
-                StatusCounters::new(
+                counters.get(
                     m::UPSTREAM_REQUESTS_TOTAL,
-                    vec![
-                        label("service", name.clone()),
-                        label("endpoint", e.label().to_string()),
-                    ],
+                    ("service", &name),
+                    ("endpoint", e.label()),
                 )
             })
             .collect();
