@@ -139,7 +139,7 @@ impl<'a> Session<'a> {
             .as_ref()
             .and_then(|a| a.attributes.clone())
             .unwrap_or_default();
-        let at = event_time(&event);
+        let at = Some(event_time(&event));
         match event.typ {
             Some(EventMessageTypeEnum::CONTAINER) => {
                 let id = event.actor.and_then(|a| a.id).unwrap_or_default();
@@ -166,8 +166,10 @@ impl<'a> Session<'a> {
             {
                 metrics::counter!(m::DOCKER_EVENTS_TOTAL, "action" => format!("network_{action}"))
                     .increment(1);
+                // Not timed: the engine connects a starting container's networks before
+                // `start`, and the start itself is timed.
                 if let Some(id) = attributes.get("container") {
-                    self.reinspect(id, own_networks, at).await?;
+                    self.reinspect(id, own_networks, None).await?;
                 }
             }
             _ => {}
@@ -180,7 +182,7 @@ impl<'a> Session<'a> {
         &mut self,
         id: &str,
         own_networks: &BTreeSet<String>,
-        at: SystemTime,
+        at: Option<SystemTime>,
     ) -> Result<(), DockerError> {
         let container = match inspect(&self.client, id).await? {
             Some(c) if c.running => c,
@@ -275,13 +277,13 @@ impl<'a> Session<'a> {
         self.rejected.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn drain(&mut self, id: &str, at: SystemTime) {
+    async fn drain(&mut self, id: &str, at: Option<SystemTime>) {
         if let Some(key) = self.known.get(id).and_then(|k| k.key.clone()) {
             self.send_timed(Update::Drain(key), at).await;
         }
     }
 
-    async fn forget(&mut self, id: &str, at: SystemTime) {
+    async fn forget(&mut self, id: &str, at: Option<SystemTime>) {
         if let Some(key) = self.known.remove(id).and_then(|k| k.key) {
             self.send_timed(Update::Remove(key), at).await;
         }
@@ -291,8 +293,14 @@ impl<'a> Session<'a> {
         }
     }
 
-    async fn send_timed(&self, update: Update, at: SystemTime) {
-        self.send(Input::Event { update, at }).await;
+    /// Sends `update`; with the engine event's time `at`, its delay to publication is
+    /// measured (`berth_discovery_convergence_seconds`).
+    async fn send_timed(&self, update: Update, at: Option<SystemTime>) {
+        let input = match at {
+            Some(at) => Input::Event { update, at },
+            None => Input::Update(update),
+        };
+        self.send(input).await;
     }
 
     async fn send(&self, input: Input) {
