@@ -167,3 +167,34 @@ pub async fn run(settings: Settings, tx: mpsc::Sender<Input>, rejected: Rejected
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_socket_is_a_clear_error() {
+        let err = connect(Some("unix:///nonexistent/docker.sock")).expect_err("no socket");
+        let text = explain(&err);
+        assert!(text.contains("unix:///nonexistent/docker.sock"), "{text}");
+        assert!(text.contains("socket not found"), "{text}");
+    }
+
+    #[test]
+    fn an_unsupported_scheme_says_what_is_valid() {
+        let err = connect(Some("ftp://host")).expect_err("bad scheme");
+        assert!(
+            err.to_string().contains("unix:///path/to/docker.sock"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn permission_problems_are_explained() {
+        let err = DockerError::Connect {
+            endpoint: "unix:///var/run/docker.sock".into(),
+            reason: "Permission denied (os error 13)".into(),
+        };
+        assert!(explain(&err).contains("docker group"));
+    }
+}

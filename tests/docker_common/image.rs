@@ -23,22 +23,36 @@ pub fn replica_binary() -> PathBuf {
 }
 
 fn build_replica() -> PathBuf {
-    if let Some(path) = std::env::var_os("BERTH_REPLICA_BIN") {
+    build_static("replica", "BERTH_REPLICA_BIN")
+}
+
+/// Path of berth itself built static, once per test process (for berth-in-a-container tests).
+pub fn berth_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| build_static("berth", "BERTH_STATIC_BIN"))
+        .clone()
+}
+
+/// Builds binary `bin` static, unless the environment variable `env_override` names a file.
+fn build_static(bin: &str, env_override: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env_override) {
         let path = PathBuf::from(path);
-        assert!(path.is_file(), "BERTH_REPLICA_BIN={path:?} is not a file");
+        assert!(path.is_file(), "{env_override}={path:?} is not a file");
         return path;
     }
     let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
     let started = Instant::now();
     let output = Command::new(env!("CARGO"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        // The same feature set for every binary, so they share one build of the library.
         .args([
             "build",
             "--release",
             "--features",
             "replica",
             "--bin",
-            "replica",
+            bin,
             "--target",
         ])
         .arg(&target)
@@ -52,20 +66,20 @@ fn build_replica() -> PathBuf {
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .expect("run cargo to build the replica");
+        .expect("run cargo to build a static binary");
     assert!(
         output.status.success(),
-        "building the static replica failed ({})",
+        "building the static {bin} failed ({})",
         output.status
     );
     let path = String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "replica")
+        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == bin)
         .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported no replica executable");
+        .unwrap_or_else(|| panic!("cargo reported no {bin} executable"));
     eprintln!(
-        "static replica ready in {:.1?}: {}",
+        "static {bin} ready in {:.1?}: {}",
         started.elapsed(),
         path.display()
     );
@@ -90,16 +104,21 @@ impl TestImage {
         Self::build_variant(run, "plain", false)
     }
 
+    /// berth itself, static, running `run --config /berth.yaml` with `config` as that file.
+    pub fn build_berth(run: &RunId, config: &str) -> TestImage {
+        let dockerfile = "FROM scratch\nCOPY berth /berth\nCOPY berth.yaml /berth.yaml\n\
+                          ENTRYPOINT [\"/berth\", \"run\", \"--config\", \"/berth.yaml\"]\n";
+        Self::build_image(
+            run,
+            "berth",
+            &berth_binary(),
+            "berth",
+            &[("berth.yaml", config)],
+            dockerfile,
+        )
+    }
+
     fn build_variant(run: &RunId, variant: &str, healthcheck: bool) -> TestImage {
-        let binary = replica_binary();
-        let dir = std::env::temp_dir().join(run.name(&format!("{variant}-context")));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create build context");
-        let context = ContextDir(dir);
-        let staged = context.0.join("replica");
-        if std::fs::hard_link(&binary, &staged).is_err() {
-            std::fs::copy(&binary, &staged).expect("copy replica into build context");
-        }
         let mut dockerfile = String::from("FROM scratch\nCOPY replica /replica\nEXPOSE 8080\n");
         if healthcheck {
             // Engine 20.10 rejects `--start-period=0s`; 0 is its default anyway.
@@ -108,6 +127,30 @@ impl TestImage {
             );
         }
         dockerfile.push_str("ENTRYPOINT [\"/replica\"]\n");
+        Self::build_image(run, variant, &replica_binary(), "replica", &[], &dockerfile)
+    }
+
+    /// Builds `<run id>:<variant>` from `binary` (staged as `name`), extra `files` and
+    /// `dockerfile`.
+    fn build_image(
+        run: &RunId,
+        variant: &str,
+        binary: &std::path::Path,
+        name: &str,
+        files: &[(&str, &str)],
+        dockerfile: &str,
+    ) -> TestImage {
+        let dir = std::env::temp_dir().join(run.name(&format!("{variant}-context")));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create build context");
+        let context = ContextDir(dir);
+        let staged = context.0.join(name);
+        if std::fs::hard_link(binary, &staged).is_err() {
+            std::fs::copy(binary, &staged).expect("copy the binary into the build context");
+        }
+        for (file, text) in files {
+            std::fs::write(context.0.join(file), text).expect("write a build context file");
+        }
         std::fs::write(context.0.join("Dockerfile"), dockerfile).expect("write Dockerfile");
 
         let tag = format!("{run}:{variant}");

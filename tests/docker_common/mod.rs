@@ -46,7 +46,7 @@ pub use container::{Container, ContainerBuilder};
 #[allow(unused_imports)]
 pub use http::{client, http_request, wait_until, HttpAnswer};
 #[allow(unused_imports)]
-pub use image::{replica_binary, TestImage, REPLICA_PORT};
+pub use image::{berth_binary, replica_binary, TestImage, REPLICA_PORT};
 #[allow(unused_imports)]
 pub use relay::SocketRelay;
 
