@@ -42,7 +42,7 @@ async fn replica_answers_its_name_on_its_address() {
             "true"
         );
         assert_eq!(
-            a.inspect("{{index .Config.Labels \"berth.test.run\"}}"),
+            a.inspect("{{index .Config.Labels \"berth-test.run\"}}"),
             run.as_str()
         );
 

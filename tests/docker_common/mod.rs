@@ -3,7 +3,7 @@
 //! The engine cannot pull images, so the harness builds its own: the static `replica` example
 //! (`testbed/replica.rs`) in a `FROM scratch` image, with or without a `HEALTHCHECK` that runs
 //! the same binary in probe mode. Everything a test creates is named with its [`RunId`] prefix
-//! and labelled `berth.test.run=<id>`; each handle removes its object on drop, and a [`Cleanup`]
+//! and labelled `berth-test.run=<id>`; each handle removes its object on drop, and a [`Cleanup`]
 //! guard removes whatever is still labelled with the run id (a test that panics half-way
 //! leaves nothing behind).
 //!
@@ -51,7 +51,7 @@ pub use image::{berth_binary, replica_binary, TestImage, REPLICA_PORT};
 pub use relay::SocketRelay;
 
 /// Label put on every container, network and image a test creates.
-pub const RUN_LABEL: &str = "berth.test.run";
+pub const RUN_LABEL: &str = "berth-test.run";
 
 /// Whether the `docker` CLI works and `docker info` reaches an engine (checked once).
 pub fn engine_available() -> bool {
@@ -141,12 +141,12 @@ impl RunId {
         format!("{}-{suffix}", self.0)
     }
 
-    /// `berth.test.run=<id>`, the value of `--label` for objects of this run.
+    /// `berth-test.run=<id>`, the value of `--label` for objects of this run.
     pub fn label(&self) -> String {
         format!("{RUN_LABEL}={}", self.0)
     }
 
-    /// `label=berth.test.run=<id>`, the value of `--filter` that finds them.
+    /// `label=berth-test.run=<id>`, the value of `--filter` that finds them.
     pub fn filter(&self) -> String {
         format!("label={}", self.label())
     }
