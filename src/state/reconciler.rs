@@ -17,13 +17,13 @@ use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::config::{Config, Protocol};
+use crate::config::Config;
 use crate::discovery::{EndpointSpec, ProviderId, ServiceSpec, Update};
 use crate::health::{Checker, Notify};
 use crate::metrics::{self as m, StatusCache};
 use crate::state::endpoint::{Endpoint, EndpointKey};
 use crate::state::route::RouteTableBuilder;
-use crate::state::snapshot::{ListenerRoutes, Service, ServiceRoute, Snapshot};
+use crate::state::snapshot::{Service, ServiceRoute, Snapshot};
 
 /// Quiet time that ends a burst of inputs.
 const COALESCE_QUIET: Duration = Duration::from_millis(2);
@@ -41,42 +41,6 @@ pub enum Input {
     },
     /// A new valid config: its request-path settings apply from the next snapshot.
     Config(Arc<Config>),
-}
-
-/// The listeners the data plane was started with, in index order.
-#[derive(Clone, Debug)]
-pub struct ListenerSet(Vec<(Arc<str>, Protocol)>);
-
-impl ListenerSet {
-    pub fn from_config(config: &Config) -> Self {
-        Self(
-            config
-                .listeners
-                .values()
-                .map(|l| (Arc::from(l.name.as_str()), l.protocol))
-                .collect(),
-        )
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn index_of(&self, name: &str) -> Option<usize> {
-        self.0.iter().position(|(n, _)| &**n == name)
-    }
-
-    fn http_indices(&self) -> impl Iterator<Item = usize> + '_ {
-        self.0
-            .iter()
-            .enumerate()
-            .filter(|(_, (_, p))| matches!(p, Protocol::Http | Protocol::Https))
-            .map(|(i, _)| i)
-    }
 }
 
 /// A provider's endpoint with the order in which it was last upserted.
@@ -443,14 +407,14 @@ impl Reconciler {
                 service: Arc::clone(service),
                 requests: counters.get(
                     m::REQUESTS_TOTAL,
-                    ("listener", &self.listeners.0[index].0),
+                    ("listener", self.listeners.name(index)),
                     ("service", &spec.name),
                 ),
             });
             if let Err(conflict) = builders[index].add(&spec.hosts, &spec.path, route) {
                 let problem = format!(
                     "route rejected on listener `{}`: {conflict}",
-                    self.listeners.0[index].0
+                    self.listeners.name(index)
                 );
                 warn!(service = %spec.name, "{problem}");
                 metrics::counter!(m::ROUTE_CONFLICTS_TOTAL).increment(1);
@@ -483,41 +447,9 @@ impl Reconciler {
     }
 }
 
-fn empty_snapshot(listeners: &ListenerSet, config: &Config) -> Snapshot {
-    let builders = (0..listeners.len())
-        .map(|_| RouteTableBuilder::new())
-        .collect();
-    Snapshot {
-        generation: 0,
-        listeners: listener_routes(listeners, config, builders),
-        services: Vec::new(),
-        warnings: BTreeMap::new(),
-        timeouts: config.defaults.timeouts.clone(),
-        shutdown_grace: config.defaults.drain,
-    }
-}
-
-fn listener_routes(
-    listeners: &ListenerSet,
-    config: &Config,
-    builders: Vec<RouteTableBuilder<Arc<ServiceRoute>>>,
-) -> Vec<ListenerRoutes> {
-    listeners
-        .0
-        .iter()
-        .zip(builders)
-        .map(|((name, _), builder)| ListenerRoutes {
-            name: Arc::clone(name),
-            trusted_ips: config
-                .listeners
-                .get(&**name)
-                .map(|l| l.trusted_ips.clone())
-                .unwrap_or_default(),
-            routes: builder.build(),
-            no_route: metrics::counter!(m::REQUESTS_TOTAL, "listener" => name.to_string(), "service" => "", "code" => "404"),
-        })
-        .collect()
-}
-
+mod listeners;
 #[cfg(test)]
 mod tests;
+
+pub use listeners::ListenerSet;
+use listeners::{empty_snapshot, listener_routes};
