@@ -426,3 +426,43 @@ async fn a_cut_event_stream_keeps_routes_and_resyncs_on_return() {
         vec!["second"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pause_excludes_hup_does_not_drain_and_network_changes_repick() {
+    if !require_engine() {
+        return;
+    }
+    let run = RunId::new();
+    let _cleanup = run.cleanup();
+    let image = TestImage::build_plain(&run);
+    let (net, other) = (Network::create(&run, "net"), Network::create(&run, "other"));
+    let b = Berth::start(&run, "unix:///var/run/docker.sock", None);
+    let p = replica(&run, &image, &b, "p", &net).start();
+    b.wait_routable("api", 1).await;
+
+    p.pause();
+    b.wait_routable("api", 0).await;
+    let doc = b.api("/api/services").await;
+    assert_eq!(doc["services"][0]["endpoints"][0]["reason"], "paused");
+    p.unpause();
+    b.wait_routable("api", 1).await;
+
+    p.kill("HUP");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        b.routable("api").await.len(),
+        1,
+        "HUP reloads, it does not drain"
+    );
+
+    // Joining a second network makes the choice ambiguous (no label, berth not in a
+    // container): the replica is rejected; leaving it again restores the route.
+    p.connect_network(&other);
+    b.wait_routable("api", 0).await;
+    p.disconnect_network(&other);
+    b.wait_routable("api", 1).await;
+    assert_eq!(
+        b.routable("api").await,
+        vec![format!("{}:{REPLICA_PORT}", p.ip(&net))]
+    );
+}
