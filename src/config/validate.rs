@@ -372,6 +372,7 @@ fn workers(p: &mut Problems, raw: Option<usize>) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::config::parse;
     use crate::config::test_support::{one, problems};
 
@@ -473,5 +474,43 @@ services:
             (c.log.level.as_str(), c.log.access_log, c.workers),
             ("debug", true, 3)
         );
+    }
+
+    #[test]
+    fn outlier_defaults_and_problems() {
+        let c = parse("workers: 1\n", "t").unwrap();
+        assert_eq!(c.defaults.outlier, Outlier::default());
+        assert_eq!(c.defaults.outlier.consecutive_failures, 5);
+        let c = parse(
+            "defaults:\n  outlier: { consecutive_failures: 0, base_ejection: 1s, max_ejected_percent: 100, gateway_errors_only: true }\n",
+            "t",
+        )
+        .unwrap();
+        let o = c.defaults.outlier;
+        assert_eq!(o.consecutive_failures, 0);
+        assert_eq!(o.base_ejection, Duration::from_secs(1));
+        assert_eq!(o.max_ejection, Duration::from_secs(300));
+        assert_eq!((o.max_ejected_percent, o.gateway_errors_only), (100, true));
+
+        let p = one("defaults:\n  outlier: { max_ejected_percent: 150 }\n");
+        assert_eq!(
+            (p.path.as_str(), p.line),
+            ("defaults.outlier.max_ejected_percent", Some(2))
+        );
+        assert!(p.message.contains("from 0 to 100"), "{}", p.message);
+        let p = one("defaults:\n  outlier:\n    base_ejection: 0s\n");
+        assert_eq!(
+            (p.path.as_str(), p.line),
+            ("defaults.outlier.base_ejection", Some(3))
+        );
+        let p = one("defaults:\n  outlier: { base_ejection: 1m, max_ejection: 10s }\n");
+        assert_eq!(p.path, "defaults.outlier.max_ejection");
+        assert!(
+            p.message.contains("shorter than base_ejection"),
+            "{}",
+            p.message
+        );
+        let p = one("defaults:\n  outlier: { consecutive: 3 }\n");
+        assert!(p.message.contains("consecutive_failures"), "{}", p.message);
     }
 }

@@ -95,7 +95,7 @@ fn epoch() -> Instant {
 }
 
 /// Nanoseconds since the process-wide epoch (the clock of every timestamp in an atomic).
-pub(crate) fn now_ns() -> u64 {
+pub fn now_ns() -> u64 {
     u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 

@@ -427,6 +427,29 @@ mod tests {
         assert!(!rebuilt.try_eject(&eps[1], 0), "cap of 1 reached");
     }
 
+    #[test]
+    fn concurrent_failures_never_exceed_the_cap() {
+        let eps = endpoints(8);
+        let s = Arc::new(service(1, 50, &eps));
+        let eps = Arc::new(eps);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let (s, eps) = (Arc::clone(&s), Arc::clone(&eps));
+                std::thread::spawn(move || {
+                    for i in 0..10_000 {
+                        s.observe(&eps[(i + t) % 8], 502);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        let ejected = eps.iter().filter(|e| e.is_ejected()).count();
+        assert_eq!(ejected, 4);
+        assert_eq!(s.ejected(), 4);
+    }
+
     #[derive(Clone, Debug)]
     enum Op {
         Outcome(usize, u16),
