@@ -187,6 +187,35 @@ pub struct Defaults {
     pub timeouts: Timeouts,
     /// `defaults.health`: the active check of static services and containers that set none.
     pub health: Option<HealthCheck>,
+    /// `defaults.outlier`: passive outlier detection of every service.
+    pub outlier: Outlier,
+}
+
+/// Passive outlier detection (`defaults.outlier`), see `state::outlier`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outlier {
+    /// Failures in a row that eject an endpoint; 0 turns detection off.
+    pub consecutive_failures: u32,
+    /// An ejection lasts `base_ejection` × the endpoint's ejection count ...
+    pub base_ejection: Duration,
+    /// ... and at most this.
+    pub max_ejection: Duration,
+    /// Most endpoints of a service ejected at once, in percent of its endpoints (0..=100).
+    pub max_ejected_percent: u8,
+    /// Count only gateway failures (connect errors, 502, 503, 504), not every 5xx.
+    pub gateway_errors_only: bool,
+}
+
+impl Default for Outlier {
+    fn default() -> Self {
+        Self {
+            consecutive_failures: 5,
+            base_ejection: Duration::from_secs(30),
+            max_ejection: Duration::from_secs(300),
+            max_ejected_percent: 50,
+            gateway_errors_only: false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

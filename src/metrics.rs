@@ -28,6 +28,7 @@ pub const DOCKER_REJECTED: &str = "berth_docker_rejected_containers";
 pub const DOCKER_EVENTS_TOTAL: &str = "berth_docker_events_total";
 pub const HEALTH_CHECKS_TOTAL: &str = "berth_health_checks_total";
 pub const ENDPOINT_HEALTHY: &str = "berth_endpoint_healthy";
+pub const EJECTIONS_TOTAL: &str = "berth_ejections_total";
 pub const PANIC_MODE_TOTAL: &str = "berth_panic_mode_total";
 pub const PANIC_MODE: &str = "berth_panic_mode";
 pub const DISCOVERY_CONVERGENCE_SECONDS: &str = "berth_discovery_convergence_seconds";

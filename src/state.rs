@@ -2,11 +2,13 @@
 //!
 //! # Layout
 //! - [`endpoint`]: per-endpoint atomics that outlive snapshots.
+//! - [`outlier`]: passive outlier detection (ejection of failing endpoints).
 //! - [`route`]: host then longest-path-prefix route tables.
 //! - [`snapshot`]: the immutable routing state the data plane reads.
 //! - [`reconciler`]: applies provider updates and publishes snapshots.
 
 pub mod endpoint;
+pub mod outlier;
 pub mod reconciler;
 pub mod route;
 pub mod snapshot;

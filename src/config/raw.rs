@@ -98,6 +98,19 @@ pub struct Defaults {
     pub drain: Option<Span>,
     pub timeouts: Option<Timeouts>,
     pub health: Option<Health>,
+    pub outlier: Option<Outlier>,
+}
+
+/// `defaults.outlier`: passive outlier detection.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outlier {
+    /// Failures in a row that eject; 0 turns detection off.
+    pub consecutive_failures: Option<u32>,
+    pub base_ejection: Option<Span>,
+    pub max_ejection: Option<Span>,
+    pub max_ejected_percent: Option<u32>,
+    pub gateway_errors_only: Option<bool>,
 }
 
 /// An active health check (`defaults.health`, a service's `health:`); a service's fields

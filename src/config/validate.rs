@@ -16,7 +16,9 @@ use super::health::health;
 use super::raw;
 use super::rules::check_name;
 use super::service::{check_route_clashes, services};
-use super::{Admin, Config, Defaults, Docker, Listener, Log, LogFormat, Protocol, Timeouts};
+use super::{
+    Admin, Config, Defaults, Docker, Listener, Log, LogFormat, Outlier, Protocol, Timeouts,
+};
 use crate::balance::Balance;
 
 /// Most worker threads a file may ask for.
@@ -265,9 +267,12 @@ pub(super) fn positive(
 }
 
 fn defaults(p: &mut Problems, raw: Option<raw::Defaults>) -> Defaults {
-    let (balance, retries, drain, t, h) = raw.map_or((None, None, None, None, None), |d| {
-        (d.balance, d.retries, d.drain, d.timeouts, d.health)
-    });
+    let (balance, retries, drain, t, h, o) =
+        raw.map_or((None, None, None, None, None, None), |d| {
+            (
+                d.balance, d.retries, d.drain, d.timeouts, d.health, d.outlier,
+            )
+        });
     let (connect, request, idle, header_read) = t.map_or((None, None, None, None), |t| {
         (t.connect, t.request, t.idle, t.header_read)
     });
@@ -283,7 +288,59 @@ fn defaults(p: &mut Problems, raw: Option<raw::Defaults>) -> Defaults {
             header_read: positive(p, "defaults.timeouts.header_read", header_read, secs(10)),
         },
         health: health(p, "defaults.health", h, None),
+        outlier: outlier(p, o),
     }
+}
+
+/// `defaults.outlier`: absent fields take `Outlier::default()`.
+fn outlier(p: &mut Problems, raw: Option<raw::Outlier>) -> Outlier {
+    let d = Outlier::default();
+    let Some(raw) = raw else { return d };
+    let base_ejection = positive_span(p, "defaults.outlier.base_ejection", raw.base_ejection)
+        .unwrap_or(d.base_ejection);
+    let max_ejection = positive_span(p, "defaults.outlier.max_ejection", raw.max_ejection)
+        .unwrap_or(d.max_ejection.max(base_ejection));
+    if max_ejection < base_ejection {
+        p.add(
+            "defaults.outlier.max_ejection",
+            format!(
+                "max_ejection {max_ejection:?} is shorter than base_ejection {base_ejection:?}: use at least the base"
+            ),
+        );
+    }
+    let max_ejected_percent = match raw.max_ejected_percent {
+        None => d.max_ejected_percent,
+        Some(pct) => u8::try_from(pct)
+            .ok()
+            .filter(|p| *p <= 100)
+            .unwrap_or_else(|| {
+                p.add(
+                    "defaults.outlier.max_ejected_percent",
+                    format!("{pct} is not a percentage: expected a whole number from 0 to 100"),
+                );
+                d.max_ejected_percent
+            }),
+    };
+    Outlier {
+        consecutive_failures: raw.consecutive_failures.unwrap_or(d.consecutive_failures),
+        base_ejection,
+        max_ejection,
+        max_ejected_percent,
+        gateway_errors_only: raw.gateway_errors_only.unwrap_or(d.gateway_errors_only),
+    }
+}
+
+/// A duration that must be positive; `None` when absent (or zero, reported).
+fn positive_span(p: &mut Problems, path: &str, d: Option<raw::Span>) -> Option<Duration> {
+    let d = d?.0;
+    if d.is_zero() {
+        p.add(
+            path,
+            "an ejection of 0 would not eject: use a positive duration like 30s",
+        );
+        return None;
+    }
+    Some(d)
 }
 
 fn log(raw: Option<raw::Log>) -> Log {
@@ -315,6 +372,7 @@ fn workers(p: &mut Problems, raw: Option<usize>) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::config::parse;
     use crate::config::test_support::{one, problems};
 
@@ -416,5 +474,43 @@ services:
             (c.log.level.as_str(), c.log.access_log, c.workers),
             ("debug", true, 3)
         );
+    }
+
+    #[test]
+    fn outlier_defaults_and_problems() {
+        let c = parse("workers: 1\n", "t").unwrap();
+        assert_eq!(c.defaults.outlier, Outlier::default());
+        assert_eq!(c.defaults.outlier.consecutive_failures, 5);
+        let c = parse(
+            "defaults:\n  outlier: { consecutive_failures: 0, base_ejection: 1s, max_ejected_percent: 100, gateway_errors_only: true }\n",
+            "t",
+        )
+        .unwrap();
+        let o = c.defaults.outlier;
+        assert_eq!(o.consecutive_failures, 0);
+        assert_eq!(o.base_ejection, Duration::from_secs(1));
+        assert_eq!(o.max_ejection, Duration::from_secs(300));
+        assert_eq!((o.max_ejected_percent, o.gateway_errors_only), (100, true));
+
+        let p = one("defaults:\n  outlier: { max_ejected_percent: 150 }\n");
+        assert_eq!(
+            (p.path.as_str(), p.line),
+            ("defaults.outlier.max_ejected_percent", Some(2))
+        );
+        assert!(p.message.contains("from 0 to 100"), "{}", p.message);
+        let p = one("defaults:\n  outlier:\n    base_ejection: 0s\n");
+        assert_eq!(
+            (p.path.as_str(), p.line),
+            ("defaults.outlier.base_ejection", Some(3))
+        );
+        let p = one("defaults:\n  outlier: { base_ejection: 1m, max_ejection: 10s }\n");
+        assert_eq!(p.path, "defaults.outlier.max_ejection");
+        assert!(
+            p.message.contains("shorter than base_ejection"),
+            "{}",
+            p.message
+        );
+        let p = one("defaults:\n  outlier: { consecutive: 3 }\n");
+        assert!(p.message.contains("consecutive_failures"), "{}", p.message);
     }
 }

@@ -232,6 +232,7 @@ impl Plan<'_> {
                     Err(e) => {
                         debug!(endpoint = %endpoint.label(), error = %e, "connect failed");
                         self.service.connect_errors.increment(1);
+                        self.service.observe(index, 502);
                         tried.push(index);
                         continue;
                     }
@@ -242,12 +243,14 @@ impl Plan<'_> {
             match tokio::time::timeout(timeout, sender.try_send_request(req)).await {
                 Err(_) => {
                     self.service.upstream_requests[index].increment(504);
+                    self.service.observe(index, 504);
                     return Err(ProxyError::Timeout);
                 }
                 Ok(Ok(mut response)) => {
                     let now = Instant::now();
                     endpoint.observe_latency_at(now.saturating_duration_since(self.start), now);
                     self.service.upstream_requests[index].increment(response.status().as_u16());
+                    self.service.observe(index, response.status().as_u16());
                     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                         if let Some(client) = client_upgrade {
                             spawn_tunnel(client, hyper::upgrade::on(&mut response));
@@ -274,6 +277,7 @@ impl Plan<'_> {
                     None => {
                         debug!(endpoint = %endpoint.label(), error = %e.error(), "upstream failed");
                         self.service.upstream_requests[index].increment(502);
+                        self.service.observe(index, 502);
                         return Err(ProxyError::Upstream);
                     }
                 },

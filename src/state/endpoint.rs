@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::discovery::{Availability, Health};
 use crate::health::HealthStatus;
+use crate::state::outlier::OutlierState;
 
 /// Identity of an endpoint: who declared it (container id, `static:<service>`) and where it is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,6 +57,8 @@ pub struct Endpoint {
     /// The active check's last results, for the admin API (written by the checker, never
     /// read on the hot path); `None` without an active check.
     health: Mutex<Option<HealthStatus>>,
+    /// Passive outlier detection's counters and ejection (`state::outlier`).
+    outlier: OutlierState,
 }
 
 /// Why an endpoint is excluded, one bit each; the first set bit in this order is the reason
@@ -67,16 +70,23 @@ const EXCLUDED_UNHEALTHY: u8 = 1 << 3;
 const EXCLUDED_HEALTH_STARTING: u8 = 1 << 4;
 /// Owned by the active checker (`health::checker`); the only bit panic mode ignores.
 const EXCLUDED_ACTIVE: u8 = 1 << 5;
+/// Owned by passive outlier detection (`state::outlier`); panic mode does not ignore it (the
+/// ejection cap keeps at least one endpoint of a service un-ejected).
+const EXCLUDED_EJECTED: u8 = 1 << 6;
 /// Bits owned by the provider's view of the endpoint (replaced on every upsert).
 const PROVIDER_BITS: u8 = EXCLUDED_PAUSED | EXCLUDED_UNHEALTHY | EXCLUDED_HEALTH_STARTING;
-const REASONS: [(u8, &str); 6] = [
+const REASONS: [(u8, &str); 7] = [
     (EXCLUDED_REMOVED, "removed"),
     (EXCLUDED_DRAINING, "draining"),
     (EXCLUDED_PAUSED, "paused"),
     (EXCLUDED_UNHEALTHY, "docker health: unhealthy"),
     (EXCLUDED_HEALTH_STARTING, "docker health: starting"),
     (EXCLUDED_ACTIVE, "active check: failing"),
+    (EXCLUDED_EJECTED, "ejected"),
 ];
+
+/// The reason [`Endpoint::exclusion_reason`] gives for an outlier ejection.
+pub const EJECTED_REASON: &str = "ejected";
 
 /// Process-wide monotonic origin for the timestamps stored in atomics.
 fn epoch() -> Instant {
@@ -84,7 +94,8 @@ fn epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
-fn now_ns() -> u64 {
+/// Nanoseconds since the process-wide epoch (the clock of every timestamp in an atomic).
+pub fn now_ns() -> u64 {
     u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
@@ -104,6 +115,7 @@ impl Endpoint {
             excluded: AtomicU8::new(0),
             origin: Mutex::new(Arc::from("")),
             health: Mutex::new(None),
+            outlier: OutlierState::default(),
         }
     }
 
@@ -277,6 +289,26 @@ impl Endpoint {
 
     pub fn set_health_status(&self, status: Option<HealthStatus>) {
         *self.health.lock().unwrap_or_else(|p| p.into_inner()) = status;
+    }
+
+    /// Passive outlier detection's state of this endpoint.
+    #[inline]
+    pub fn outlier(&self) -> &OutlierState {
+        &self.outlier
+    }
+
+    /// Sets or clears the outlier ejection's exclusion (only `state::outlier` calls this).
+    pub(crate) fn set_ejected(&self, ejected: bool) {
+        if ejected {
+            self.excluded.fetch_or(EXCLUDED_EJECTED, Relaxed);
+        } else {
+            self.excluded.fetch_and(!EXCLUDED_EJECTED, Relaxed);
+        }
+    }
+
+    /// True when outlier detection holds the endpoint out of rotation.
+    pub fn is_ejected(&self) -> bool {
+        self.excluded.load(Relaxed) & EXCLUDED_EJECTED != 0
     }
 
     /// True when a selector may pick this endpoint now.

@@ -22,6 +22,7 @@ use crate::discovery::{EndpointSpec, ProviderId, ServiceSpec, Update};
 use crate::health::{Checker, Notify};
 use crate::metrics::{self as m, StatusCache};
 use crate::state::endpoint::{Endpoint, EndpointKey};
+use crate::state::outlier;
 use crate::state::route::RouteTableBuilder;
 use crate::state::snapshot::{Service, ServiceRoute, Snapshot};
 
@@ -109,11 +110,25 @@ impl Reconciler {
         let Some(mut health_rx) = self.health_rx.take() else {
             return;
         };
+        let mut sweep = tokio::time::interval(outlier::SWEEP_EVERY);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ejections = outlier::ejections();
         loop {
             let first = tokio::select! {
                 first = rx.recv() => first,
                 Some(()) = health_rx.recv() => {
                     self.refresh();
+                    continue;
+                }
+                _ = sweep.tick() => {
+                    // Expired ejections return; new ones (from the data plane) and
+                    // returns refresh the gauges and panic flags.
+                    let returned = outlier::sweep(&self.published.load());
+                    let now = outlier::ejections();
+                    if returned || now != ejections {
+                        ejections = now;
+                        self.refresh();
+                    }
                     continue;
                 }
             };
@@ -323,7 +338,9 @@ impl Reconciler {
         let mut services = Vec::with_capacity(groups.len());
         let mut counters = self.counters.borrow_mut();
         for (spec, endpoints) in groups {
-            let service = Arc::new(Service::new(spec, endpoints, &mut counters));
+            let service = Service::new(spec, endpoints, &mut counters)
+                .with_outlier(self.config.defaults.outlier);
+            let service = Arc::new(service);
             let problems = self.add_routes(&mut builders, &service, &mut counters);
             if !problems.is_empty() {
                 warnings.insert(Arc::clone(&service.spec.name), problems);

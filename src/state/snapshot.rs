@@ -14,10 +14,11 @@ use ipnet::IpNet;
 use metrics::{Counter, Histogram};
 
 use crate::balance::{pick_ignoring_active, PickContext, Selector};
-use crate::config::Timeouts;
+use crate::config::{Outlier, Timeouts};
 use crate::discovery::ServiceSpec;
 use crate::metrics::{self as m, StatusCache, StatusCounters};
 use crate::state::endpoint::Endpoint;
+use crate::state::outlier::ServiceOutlier;
 use crate::state::route::RouteTable;
 
 /// Everything the data plane needs to route and proxy, at one instant.
@@ -68,6 +69,8 @@ pub struct Service {
     /// Panic mode (Envoy's): every endpoint is out, and some only by their active check;
     /// then `pick` ignores active checks. Set by the reconciler (`Service::should_panic`).
     pub panic: AtomicBool,
+    /// Passive outlier detection: settings, cap and ejected count (`state::outlier`).
+    pub outlier: ServiceOutlier,
 }
 
 impl Service {
@@ -89,7 +92,9 @@ impl Service {
                 )
             })
             .collect();
+        let outlier = ServiceOutlier::new(Outlier::default(), &spec.name, &endpoints);
         Self {
+            outlier,
             duration: metrics::histogram!(m::REQUEST_DURATION_SECONDS, "service" => name.clone()),
             connect_errors: metrics::counter!(m::UPSTREAM_CONNECT_ERRORS_TOTAL, "service" => name.clone()),
             retries: metrics::counter!(m::RETRIES_TOTAL, "service" => name),
@@ -98,6 +103,21 @@ impl Service {
             selector,
             upstream_requests,
             panic: AtomicBool::new(false),
+        }
+    }
+
+    /// The same service with outlier detection set to `settings` (default: `Outlier::default()`).
+    pub fn with_outlier(mut self, settings: Outlier) -> Self {
+        self.outlier.set_settings(settings, self.endpoints.len());
+        self
+    }
+
+    /// Records the outcome of a request to `self.endpoints[index]` for outlier detection:
+    /// the response's status, or 502 for a connect error or reset, 504 for a timeout.
+    #[inline]
+    pub fn observe(&self, index: usize, status: u16) {
+        if let Some(endpoint) = self.endpoints.get(index) {
+            self.outlier.observe(endpoint, status);
         }
     }
 

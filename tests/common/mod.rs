@@ -25,6 +25,8 @@ pub struct Backend {
     pub hits: Arc<AtomicUsize>,
     /// Status `/health` answers (200 unless changed with [`Backend::set_health`]).
     pub health: Arc<AtomicU16>,
+    /// Status every other path answers (0: normal answers; see [`Backend::set_status`]).
+    pub status: Arc<AtomicU16>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -36,6 +38,11 @@ impl Backend {
     /// Makes `/health` answer `status` from now on.
     pub fn set_health(&self, status: u16) {
         self.health.store(status, Ordering::Relaxed);
+    }
+
+    /// Makes every path but `/health` answer `status` (body: the name); 0 restores answers.
+    pub fn set_status(&self, status: u16) {
+        self.status.store(status, Ordering::Relaxed);
     }
 }
 
@@ -59,6 +66,8 @@ pub async fn backend(name: &'static str) -> Backend {
     let counter = Arc::clone(&hits);
     let health = Arc::new(AtomicU16::new(200));
     let health_status = Arc::clone(&health);
+    let status = Arc::new(AtomicU16::new(0));
+    let forced_status = Arc::clone(&status);
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -66,6 +75,7 @@ pub async fn backend(name: &'static str) -> Backend {
             };
             let counter = Arc::clone(&counter);
             let health_status = Arc::clone(&health_status);
+            let forced_status = Arc::clone(&forced_status);
             tokio::spawn(async move {
                 let service = service_fn(move |req: Request<Incoming>| {
                     let health = (req.uri().path() == "/health")
@@ -73,9 +83,11 @@ pub async fn backend(name: &'static str) -> Backend {
                     if health.is_none() {
                         counter.fetch_add(1, Ordering::Relaxed);
                     }
+                    let forced = forced_status.load(Ordering::Relaxed);
                     async move {
                         match health {
                             Some(status) => Ok(health_answer(status)),
+                            None if forced != 0 => Ok(forced_answer(name, forced)),
                             None => answer(name, req).await,
                         }
                     }
@@ -91,8 +103,17 @@ pub async fn backend(name: &'static str) -> Backend {
         addr,
         hits,
         health,
+        status,
         task,
     }
+}
+
+fn forced_answer(name: &'static str, status: u16) -> Response<BoxBody> {
+    let mut response = Response::new(BodyExt::boxed(Full::new(Bytes::from_static(
+        name.as_bytes(),
+    ))));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or_default();
+    response
 }
 
 fn health_answer(status: u16) -> Response<BoxBody> {

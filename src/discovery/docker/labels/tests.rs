@@ -89,6 +89,7 @@ fn env() -> Env {
                 header_read: Duration::from_secs(10),
             },
             health: None,
+            outlier: Default::default(),
         },
         http: vec!["web".into(), "internal".into()],
     }

@@ -1,0 +1,510 @@
+//! Passive outlier detection (data plane records outcomes, control plane un-ejects).
+//!
+//! Envoy's consecutive-failure detection, simplified. Every upstream outcome of a request is
+//! recorded on the endpoint ([`ServiceOutlier::observe`]): a failure adds one to the
+//! endpoint's consecutive-failure counter, a success resets it. Failures are gateway errors
+//! (connect errors, 502, 503, 504) and, unless `gateway_errors_only`, every other 5xx.
+//! When the counter reaches `consecutive_failures`, the endpoint is **ejected**: an exclusion
+//! bit (reason `ejected`) for `base_ejection × times_ejected`, at most `max_ejection`.
+//!
+//! - **Cap**: a service never has more than [`ejection_cap`] endpoints ejected at once:
+//!   `max_ejected_percent` of its endpoints rounded down, but at least one (Envoy's rule)
+//!   and never all of them (so ejection alone never empties a service); a service with one
+//!   endpoint is never ejected (there is nothing to fail over to). The cap is enforced by a
+//!   per-service atomic count that is reserved *before* an endpoint is claimed and released
+//!   *after* it is un-ejected, so the count is never below the number of ejected endpoints.
+//!   A snapshot rebuild recounts it from the endpoints' state (the `Arc<Endpoint>`s and
+//!   their ejections survive rebuilds).
+//! - **Return**: the reconciler sweeps the current snapshot every [`SWEEP_EVERY`]
+//!   ([`sweep`]) and clears expired ejections; the endpoint comes back with its
+//!   consecutive counter at zero.
+//! - **Decay**: each `base_ejection` that passes without an ejection after the endpoint
+//!   returned takes one off its `times_ejected`, so a long-healthy endpoint is ejected for
+//!   `base_ejection` again.
+//! - **Panic mode** ignores active checks only, not ejections: because of the cap an
+//!   ejection never takes out a service's last endpoint; when the others are out for their
+//!   active check, panic mode routes to those, never to an ejected one.
+//!
+//! Hot-path cost: a success is one relaxed load (and a store only after a failure); a
+//! failure is one `fetch_add`; an ejection (cold) a few compare-and-swaps. No lock, no
+//! allocation.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics::Counter;
+use tracing::info;
+
+use crate::config::Outlier;
+use crate::metrics as m;
+use crate::state::endpoint::{now_ns, Endpoint};
+use crate::state::snapshot::Snapshot;
+
+/// How often the reconciler returns endpoints whose ejection is over.
+pub const SWEEP_EVERY: Duration = Duration::from_millis(100);
+
+/// `until_ns` while an ejection is being set up (never expires).
+const CLAIMED: u64 = u64::MAX;
+
+/// Ejections since start, all services: the reconciler refreshes gauges when it moves.
+static EJECTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Number of ejections since the process started (all services).
+pub fn ejections() -> u64 {
+    EJECTIONS.load(Relaxed)
+}
+
+/// Per-endpoint outlier state, atomics only; lives on the `Arc<Endpoint>`.
+#[derive(Debug, Default)]
+pub struct OutlierState {
+    consecutive: AtomicU32,
+    times_ejected: AtomicU32,
+    /// 0: not ejected; [`CLAIMED`]: being ejected; else when it ends (`now_ns` clock).
+    until_ns: AtomicU64,
+    /// When `times_ejected` last changed or the endpoint returned (`now_ns` clock).
+    decay_stamp: AtomicU64,
+}
+
+impl OutlierState {
+    /// Failures in a row since the last success or return.
+    pub fn consecutive_failures(&self) -> u32 {
+        self.consecutive.load(Relaxed)
+    }
+
+    /// Ejections counted towards the next one's length (decays over time).
+    pub fn times_ejected(&self) -> u32 {
+        self.times_ejected.load(Relaxed)
+    }
+
+    /// When the current ejection ends (`now_ns` clock); `None` when not ejected.
+    pub fn ejected_until_ns(&self) -> Option<u64> {
+        match self.until_ns.load(Relaxed) {
+            0 => None,
+            until => Some(until),
+        }
+    }
+}
+
+/// Most endpoints of a service with `endpoints` endpoints that may be ejected at once.
+pub fn ejection_cap(endpoints: usize, max_ejected_percent: u8) -> u32 {
+    if endpoints < 2 || max_ejected_percent == 0 {
+        return 0;
+    }
+    let by_percent = endpoints * usize::from(max_ejected_percent.min(100)) / 100;
+    u32::try_from(by_percent.clamp(1, endpoints - 1)).unwrap_or(u32::MAX)
+}
+
+/// True when `status` (an upstream response's, or 502 for a connect error) is a failure.
+#[inline]
+fn is_failure(settings: &Outlier, status: u16) -> bool {
+    match status {
+        502..=504 => true,
+        500..=599 => !settings.gateway_errors_only,
+        _ => false,
+    }
+}
+
+/// A service's outlier detection: its settings, cap and count of ejected endpoints.
+#[derive(Debug)]
+pub struct ServiceOutlier {
+    settings: Outlier,
+    name: Arc<str>,
+    cap: u32,
+    /// Reserved ejection slots; never below the number of ejected endpoints.
+    ejected: AtomicU32,
+    /// `berth_ejections_total{service}`.
+    ejections: Counter,
+}
+
+impl ServiceOutlier {
+    /// Detection for a service of `endpoints` (counting those already ejected).
+    pub fn new(settings: Outlier, name: &Arc<str>, endpoints: &[Arc<Endpoint>]) -> Self {
+        let ejected = endpoints
+            .iter()
+            .filter(|e| e.outlier().until_ns.load(Relaxed) != 0)
+            .count();
+        Self {
+            settings,
+            name: Arc::clone(name),
+            cap: ejection_cap(endpoints.len(), settings.max_ejected_percent),
+            ejected: AtomicU32::new(u32::try_from(ejected).unwrap_or(u32::MAX)),
+            ejections: metrics::counter!(m::EJECTIONS_TOTAL, "service" => name.to_string()),
+        }
+    }
+
+    /// Replaces the settings (at build time, before the service is published).
+    pub fn set_settings(&mut self, settings: Outlier, endpoints: usize) {
+        self.settings = settings;
+        self.cap = ejection_cap(endpoints, settings.max_ejected_percent);
+    }
+
+    pub fn settings(&self) -> &Outlier {
+        &self.settings
+    }
+
+    /// Most endpoints that may be ejected at once.
+    pub fn cap(&self) -> u32 {
+        self.cap
+    }
+
+    /// Ejection slots in use (the number of ejected endpoints, or briefly one more).
+    pub fn ejected(&self) -> u32 {
+        self.ejected.load(Relaxed)
+    }
+
+    /// Records one upstream outcome of `endpoint`: a response's status, or 502 for a
+    /// connect error or a reset. Ejects the endpoint when it reaches the threshold.
+    #[inline]
+    pub fn observe(&self, endpoint: &Endpoint, status: u16) {
+        if self.settings.consecutive_failures == 0 {
+            return;
+        }
+        let state = endpoint.outlier();
+        if !is_failure(&self.settings, status) {
+            if state.consecutive.load(Relaxed) != 0 {
+                state.consecutive.store(0, Relaxed);
+            }
+            return;
+        }
+        let failures = state.consecutive.fetch_add(1, Relaxed).saturating_add(1);
+        if failures >= self.settings.consecutive_failures {
+            self.try_eject(endpoint, now_ns());
+        }
+    }
+
+    /// Ejects `endpoint` at `now` (`now_ns` clock) unless it already is or the service is
+    /// at its cap; true when it did.
+    #[cold]
+    pub fn try_eject(&self, endpoint: &Endpoint, now: u64) -> bool {
+        let state = endpoint.outlier();
+        if state.until_ns.load(Relaxed) != 0 {
+            return false;
+        }
+        let cap = self.cap;
+        if self
+            .ejected
+            .fetch_update(Relaxed, Relaxed, |n| (n < cap).then_some(n + 1))
+            .is_err()
+        {
+            return false;
+        }
+        if state
+            .until_ns
+            .compare_exchange(0, CLAIMED, Relaxed, Relaxed)
+            .is_err()
+        {
+            self.ejected.fetch_sub(1, Relaxed);
+            return false;
+        }
+        let times = state.times_ejected.fetch_add(1, Relaxed).saturating_add(1);
+        let length = self
+            .settings
+            .base_ejection
+            .saturating_mul(times)
+            .min(self.settings.max_ejection);
+        let length_ns = u64::try_from(length.as_nanos()).unwrap_or(u64::MAX);
+        state
+            .until_ns
+            .store(now.saturating_add(length_ns).min(CLAIMED - 1), Relaxed);
+        state.decay_stamp.store(now, Relaxed);
+        state.consecutive.store(0, Relaxed);
+        endpoint.set_ejected(true);
+        self.ejections.increment(1);
+        EJECTIONS.fetch_add(1, Relaxed);
+        info!(
+            service = %self.name,
+            endpoint = %endpoint.label(),
+            failures = self.settings.consecutive_failures,
+            times,
+            seconds = length.as_secs_f64(),
+            "ejected: consecutive failures"
+        );
+        true
+    }
+
+    /// Returns `endpoints` whose ejection is over at `now` and decays ejection counts;
+    /// true when an endpoint returned. Called by one task (the reconciler).
+    pub fn sweep(&self, endpoints: &[Arc<Endpoint>], now: u64) -> bool {
+        let base_ns = u64::try_from(self.settings.base_ejection.as_nanos()).unwrap_or(u64::MAX);
+        let mut returned = false;
+        for endpoint in endpoints {
+            let state = endpoint.outlier();
+            match state.until_ns.load(Relaxed) {
+                0 => {
+                    let times = state.times_ejected.load(Relaxed);
+                    let since = now.saturating_sub(state.decay_stamp.load(Relaxed));
+                    if times > 0 && since >= base_ns {
+                        state.times_ejected.store(times - 1, Relaxed);
+                        state.decay_stamp.store(now, Relaxed);
+                    }
+                }
+                until if until != CLAIMED && now >= until => {
+                    // Bit first, then the slot: the count never drops below the ejected.
+                    endpoint.set_ejected(false);
+                    state.consecutive.store(0, Relaxed);
+                    state.decay_stamp.store(now, Relaxed);
+                    state.until_ns.store(0, Relaxed);
+                    let _ = self
+                        .ejected
+                        .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+                    info!(service = %self.name, endpoint = %endpoint.label(), "ejection over");
+                    returned = true;
+                }
+                _ => {}
+            }
+        }
+        returned
+    }
+}
+
+/// Sweeps every service of `snapshot` at the current time; true when an endpoint returned.
+pub fn sweep(snapshot: &Snapshot) -> bool {
+    let now = now_ns();
+    let mut returned = false;
+    for service in &snapshot.services {
+        returned |= service.outlier.sweep(&service.endpoints, now);
+    }
+    returned
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::endpoint::EndpointKey;
+    use proptest::prelude::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn endpoints(n: usize) -> Vec<Arc<Endpoint>> {
+        (0..n)
+            .map(|i| {
+                let key = EndpointKey {
+                    source: "t".into(),
+                    addr: format!("127.0.0.1:{}", 1000 + i).parse().expect("address"),
+                };
+                Arc::new(Endpoint::new(key, 1))
+            })
+            .collect()
+    }
+
+    fn settings(failures: u32, percent: u8) -> Outlier {
+        Outlier {
+            consecutive_failures: failures,
+            base_ejection: Duration::from_millis(300),
+            max_ejection: Duration::from_millis(1000),
+            max_ejected_percent: percent,
+            gateway_errors_only: false,
+        }
+    }
+
+    fn service(failures: u32, percent: u8, eps: &[Arc<Endpoint>]) -> ServiceOutlier {
+        ServiceOutlier::new(settings(failures, percent), &Arc::from("svc"), eps)
+    }
+
+    #[test]
+    fn cap_is_percent_but_at_least_one_and_never_all() {
+        assert_eq!(ejection_cap(0, 50), 0);
+        assert_eq!(ejection_cap(1, 100), 0, "a lone endpoint is never ejected");
+        assert_eq!(ejection_cap(2, 50), 1);
+        assert_eq!(ejection_cap(3, 50), 1);
+        assert_eq!(ejection_cap(10, 10), 1);
+        assert_eq!(ejection_cap(10, 5), 1, "at least one");
+        assert_eq!(ejection_cap(10, 0), 0, "0% turns ejection off");
+        assert_eq!(ejection_cap(4, 100), 3, "never all");
+    }
+
+    #[test]
+    fn consecutive_failures_eject_and_a_success_resets() {
+        let eps = endpoints(3);
+        let s = service(3, 50, &eps);
+        s.observe(&eps[0], 500);
+        s.observe(&eps[0], 502);
+        s.observe(&eps[0], 200);
+        s.observe(&eps[0], 404);
+        assert_eq!(eps[0].outlier().consecutive_failures(), 0);
+        s.observe(&eps[0], 503);
+        s.observe(&eps[0], 500);
+        assert!(eps[0].is_routable());
+        s.observe(&eps[0], 504);
+        assert!(eps[0].is_ejected() && !eps[0].is_routable());
+        assert_eq!(eps[0].exclusion_reason(), Some("ejected"));
+        assert_eq!(eps[0].outlier().times_ejected(), 1);
+        assert_eq!(s.ejected(), 1);
+    }
+
+    #[test]
+    fn gateway_errors_only_ignores_plain_5xx() {
+        let eps = endpoints(2);
+        let mut cfg = settings(2, 50);
+        cfg.gateway_errors_only = true;
+        let s = ServiceOutlier::new(cfg, &Arc::from("svc"), &eps);
+        for _ in 0..10 {
+            s.observe(&eps[0], 500);
+        }
+        assert!(eps[0].is_routable());
+        s.observe(&eps[0], 502);
+        s.observe(&eps[0], 504);
+        assert!(eps[0].is_ejected());
+    }
+
+    #[test]
+    fn zero_failures_disables() {
+        let eps = endpoints(2);
+        let s = service(0, 50, &eps);
+        for _ in 0..100 {
+            s.observe(&eps[0], 502);
+        }
+        assert!(eps[0].is_routable());
+    }
+
+    #[test]
+    fn ejection_grows_with_times_ejected_up_to_the_max_and_returns() {
+        let eps = endpoints(2);
+        let s = service(1, 50, &eps);
+        let e = &eps[0];
+        let mut now = 1_000 * MS;
+        let mut lengths = Vec::new();
+        for _ in 0..5 {
+            assert!(s.try_eject(e, now));
+            let until = e.outlier().ejected_until_ns().expect("ejected");
+            lengths.push((until - now) / MS);
+            assert!(!s.sweep(&eps, until - 1), "not before its time");
+            assert!(e.is_ejected());
+            assert!(s.sweep(&eps, until));
+            assert!(e.is_routable() && s.ejected() == 0);
+            now = until + MS;
+        }
+        assert_eq!(lengths, [300, 600, 900, 1000, 1000]);
+    }
+
+    #[test]
+    fn times_ejected_decays_every_base_without_ejection() {
+        let eps = endpoints(2);
+        let s = service(1, 50, &eps);
+        let e = &eps[0];
+        let mut now = 0;
+        for _ in 0..3 {
+            s.try_eject(e, now);
+            now = e.outlier().ejected_until_ns().expect("ejected");
+            s.sweep(&eps, now);
+        }
+        assert_eq!(e.outlier().times_ejected(), 3);
+        s.sweep(&eps, now + 299 * MS);
+        assert_eq!(e.outlier().times_ejected(), 3);
+        s.sweep(&eps, now + 300 * MS);
+        assert_eq!(e.outlier().times_ejected(), 2);
+        s.sweep(&eps, now + 600 * MS);
+        s.sweep(&eps, now + 900 * MS);
+        assert_eq!(e.outlier().times_ejected(), 0);
+        s.try_eject(e, now + 1000 * MS);
+        let until = e.outlier().ejected_until_ns().expect("ejected");
+        assert_eq!(
+            until - (now + 1000 * MS),
+            300 * MS,
+            "back to the base length"
+        );
+    }
+
+    #[test]
+    fn cap_holds_with_two_failing_endpoints() {
+        let eps = endpoints(2);
+        let s = service(2, 50, &eps);
+        for _ in 0..10 {
+            s.observe(&eps[0], 500);
+            s.observe(&eps[1], 500);
+        }
+        assert_eq!(eps.iter().filter(|e| e.is_ejected()).count(), 1);
+    }
+
+    #[test]
+    fn a_rebuilt_service_counts_ejected_endpoints() {
+        let eps = endpoints(3);
+        let s = service(1, 50, &eps);
+        assert!(s.try_eject(&eps[0], 0));
+        let rebuilt = service(1, 50, &eps);
+        assert_eq!(rebuilt.ejected(), 1);
+        assert!(!rebuilt.try_eject(&eps[1], 0), "cap of 1 reached");
+    }
+
+    #[test]
+    fn concurrent_failures_never_exceed_the_cap() {
+        let eps = endpoints(8);
+        let s = Arc::new(service(1, 50, &eps));
+        let eps = Arc::new(eps);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let (s, eps) = (Arc::clone(&s), Arc::clone(&eps));
+                std::thread::spawn(move || {
+                    for i in 0..10_000 {
+                        s.observe(&eps[(i + t) % 8], 502);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        let ejected = eps.iter().filter(|e| e.is_ejected()).count();
+        assert_eq!(ejected, 4);
+        assert_eq!(s.ejected(), 4);
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Outcome(usize, u16),
+        Advance(u64),
+    }
+
+    fn op(n: usize) -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..n, prop::sample::select(vec![200u16, 404, 500, 502, 503, 504]))
+                .prop_map(|(i, s)| Op::Outcome(i, s)),
+            1 => (0u64..2_000).prop_map(|ms| Op::Advance(ms * MS)),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the outcomes and however time passes, never more endpoints ejected
+        /// than the cap, and the service's count matches the ejected endpoints.
+        #[test]
+        fn never_more_than_the_cap_ejected(
+            n in 1usize..8,
+            percent in 0u8..=100,
+            failures in 1u32..4,
+            ops in prop::collection::vec(op(8), 0..300),
+        ) {
+            let eps = endpoints(n);
+            let s = service(failures, percent, &eps);
+            let cap = ejection_cap(n, percent) as usize;
+            let mut now = 0;
+            for op in ops {
+                match op {
+                    Op::Outcome(i, status) => {
+                        let e = &eps[i % n];
+                        let state = e.outlier();
+                        // `observe` with an injected clock.
+                        if is_failure(&s.settings, status) {
+                            let f = state.consecutive.fetch_add(1, Relaxed) + 1;
+                            if f >= failures {
+                                s.try_eject(e, now);
+                            }
+                        } else {
+                            state.consecutive.store(0, Relaxed);
+                        }
+                    }
+                    Op::Advance(d) => {
+                        now += d;
+                        s.sweep(&eps, now);
+                    }
+                }
+                let ejected = eps.iter().filter(|e| e.is_ejected()).count();
+                prop_assert!(ejected <= cap, "{ejected} ejected, cap {cap}");
+                prop_assert_eq!(ejected, s.ejected() as usize);
+                if n >= 1 {
+                    prop_assert!(eps.iter().any(|e| e.is_routable()));
+                }
+            }
+        }
+    }
+}
