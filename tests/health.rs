@@ -4,24 +4,9 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{backend, client, yaml};
-
-fn temp_config(text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("berth-health-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("berth.yaml");
-    std::fs::write(&path, text).expect("write config");
-    path
-}
-
-fn replace(path: &PathBuf, text: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).expect("write temp");
-    std::fs::rename(&tmp, path).expect("rename");
-}
+use common::{backend, client, replace_file, temp_config, yaml};
 
 /// The bodies (backend names, or `status NNN`) of `n` requests to `url`.
 async fn answers(http: &reqwest::Client, url: &str, n: usize) -> Vec<String> {
@@ -69,7 +54,7 @@ async fn failing_backend_leaves_returns_survives_reload_and_panic_mode_serves() 
             a.addr, b.addr, c.addr
         ))
     };
-    let path = temp_config(&text("/other"));
+    let path = temp_config("health", &text("/other"));
     let config = berth::config::load(&path).expect("valid config");
     let server = berth::server::Server::start(config, Some(path.clone())).expect("start");
     let web = format!("http://{}", server.listener("web").expect("web"));
@@ -92,7 +77,7 @@ async fn failing_backend_leaves_returns_survives_reload_and_panic_mode_serves() 
     );
 
     // Reload with an unrelated change: b stays out, no flap.
-    replace(&path, &text("/elsewhere"));
+    replace_file(&path, &text("/elsewhere"));
     wait_for(&http, &format!("{web}/elsewhere"), "the reload", only("c")).await;
     let after = answers(&http, &url, 40).await;
     assert!(

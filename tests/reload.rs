@@ -2,27 +2,11 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{backend, client, yaml};
-
-fn temp_config(text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("berth-reload-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("berth.yaml");
-    std::fs::write(&path, text).expect("write config");
-    path
-}
-
-/// Rewrites the file the way editors do: write a new file, rename it over the old one.
-fn replace(path: &PathBuf, text: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).expect("write temp");
-    std::fs::rename(&tmp, path).expect("rename");
-}
+use common::{backend, client, replace_file, temp_config, yaml};
 
 async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -40,7 +24,7 @@ async fn edits_apply_under_load_without_a_failed_request() {
             "  s: {{ listener: web, balance: round_robin, backends: [{list}] }}\n"
         ))
     };
-    let path = temp_config(&service(&format!("\"{}\"", a.addr)));
+    let path = temp_config("reload", &service(&format!("\"{}\"", a.addr)));
     let config = berth::config::load(&path).expect("valid config");
     let server = berth::server::Server::start(config, Some(path.clone())).expect("start");
     let url = format!("http://{}/slow?ms=5", server.listener("web").expect("web"));
@@ -64,11 +48,11 @@ async fn edits_apply_under_load_without_a_failed_request() {
     }
 
     wait_until("traffic on a", || a.hits() > 50).await;
-    replace(&path, &service(&format!("\"{}\", \"{}\"", a.addr, b.addr)));
+    replace_file(&path, &service(&format!("\"{}\", \"{}\"", a.addr, b.addr)));
     wait_until("b added", || b.hits() > 50).await;
 
     // An invalid edit is refused; both backends keep serving.
-    replace(
+    replace_file(
         &path,
         &service(&format!("{{ address: \"{}\", weight: 0 }}", a.addr)),
     );
@@ -81,7 +65,7 @@ async fn edits_apply_under_load_without_a_failed_request() {
     );
 
     // Removing a drains it: its in-flight requests finish, new ones go to b only.
-    replace(&path, &service(&format!("\"{}\"", b.addr)));
+    replace_file(&path, &service(&format!("\"{}\"", b.addr)));
     tokio::time::sleep(Duration::from_millis(400)).await;
     let a_after = a.hits();
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -242,3 +242,19 @@ pub fn rss_kib() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// Writes `text` to a fresh `berth.yaml` in a temp directory named after `tag` and this process.
+pub fn temp_config(tag: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("berth-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("berth.yaml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// Rewrites `path` the way editors do: write a new file, rename it over the old one.
+pub fn replace_file(path: &std::path::Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).expect("write temp");
+    std::fs::rename(&tmp, path).expect("rename");
+}
