@@ -1,0 +1,142 @@
+//! Unit tests of `validate`.
+
+use super::*;
+use crate::config::parse;
+use crate::config::test_support::{one, problems};
+
+#[test]
+fn absent_sections_get_the_design_defaults() {
+    let c = parse("", "t.yaml").unwrap();
+    assert_eq!(c.listeners["web"].address.to_string(), "0.0.0.0:8080");
+    assert_eq!(c.admin.address.to_string(), "127.0.0.1:9900");
+    assert!(c.docker.enabled && !c.docker.exposed_by_default);
+    assert_eq!(c.docker.label_prefix, "berth");
+    assert_eq!(c.defaults.retries, 2);
+    assert_eq!(c.defaults.timeouts.request.as_secs(), 60);
+    assert!(c.workers >= 1);
+}
+
+#[test]
+fn every_problem_is_collected_with_its_position() {
+    let src = "\
+listeners:
+  web: { address: 0.0.0.0:8080 }
+  other: { address: 0.0.0.0:8080 }
+services:
+  a:
+    listener: webb
+    path: api
+    backends: []
+";
+    let all = problems(src);
+    let got: Vec<_> = all.iter().map(|p| (p.path.as_str(), p.line)).collect();
+    assert_eq!(
+        got,
+        [
+            ("listeners.web.address", Some(2)),
+            ("services.a.listener", Some(6)),
+            ("services.a.path", Some(7)),
+            ("services.a.backends", Some(8)),
+        ]
+    );
+    assert!(all[0]
+        .message
+        .contains("listener `other` (listeners.other.address)"));
+    assert!(all[1]
+        .message
+        .contains("known listeners: other, web (did you mean `web`?)"));
+}
+
+#[test]
+fn admin_and_wildcards_clash() {
+    let p = one("listeners: { web: { address: 0.0.0.0:9900 } }\n");
+    assert_eq!(p.path, "admin.address");
+    assert!(p.message.contains("overlaps 0.0.0.0:9900"), "{}", p.message);
+    let ok = "listeners: { a: { address: 127.0.0.1:0 }, b: { address: 127.0.0.1:0 } }\n";
+    assert!(parse(ok, "t").is_ok());
+    let v6 = "listeners: { a: { address: \"[::]:80\" }, b: { address: 0.0.0.0:81 } }\n";
+    assert!(parse(v6, "t").is_ok());
+}
+
+#[test]
+fn unsupported_protocols_say_so() {
+    let p = one("listeners:\n  s:\n    address: 0.0.0.0:8443\n    protocol: https\n    tls: { certificates: [{ cert: a.pem, key: a.key }] }\n");
+    assert_eq!((p.path.as_str(), p.line), ("listeners.s.protocol", Some(4)));
+    assert_eq!(
+        p.message,
+        "protocol `https` is not supported yet by this build; use http"
+    );
+    let p = one("listeners: { w: { address: 0.0.0.0:1, tls: { certificates: [] } } }\n");
+    assert_eq!(p.path, "listeners.w.tls");
+}
+
+#[test]
+fn duplicate_names_are_found_at_the_second_key() {
+    let p = one("services:\n  a: { backends: [127.0.0.1:1] }\n  a: { backends: [127.0.0.1:2] }\n");
+    assert_eq!((p.line, p.column), (Some(3), Some(3)));
+    assert!(p.message.contains("defined twice"), "{}", p.message);
+}
+
+#[test]
+fn other_sections() {
+    assert_eq!(one("workers: 5000\n").path, "workers");
+    assert_eq!(
+        one("docker: { endpoint: /var/run/docker.sock }\n").path,
+        "docker.endpoint"
+    );
+    assert_eq!(
+        one("docker: { label_prefix: berth. }\n").path,
+        "docker.label_prefix"
+    );
+    assert_eq!(
+        one("defaults: { timeouts: { connect: 0s } }\n").path,
+        "defaults.timeouts.connect"
+    );
+    let c = parse(
+        "log: { level: debug, format: json, access_log: true }\nworkers: 3\n",
+        "t",
+    )
+    .unwrap();
+    assert_eq!(
+        (c.log.level.as_str(), c.log.access_log, c.workers),
+        ("debug", true, 3)
+    );
+}
+
+#[test]
+fn outlier_defaults_and_problems() {
+    let c = parse("workers: 1\n", "t").unwrap();
+    assert_eq!(c.defaults.outlier, Outlier::default());
+    assert_eq!(c.defaults.outlier.consecutive_failures, 5);
+    let c = parse(
+            "defaults:\n  outlier: { consecutive_failures: 0, base_ejection: 1s, max_ejected_percent: 100, gateway_errors_only: true }\n",
+            "t",
+        )
+        .unwrap();
+    let o = c.defaults.outlier;
+    assert_eq!(o.consecutive_failures, 0);
+    assert_eq!(o.base_ejection, Duration::from_secs(1));
+    assert_eq!(o.max_ejection, Duration::from_secs(300));
+    assert_eq!((o.max_ejected_percent, o.gateway_errors_only), (100, true));
+
+    let p = one("defaults:\n  outlier: { max_ejected_percent: 150 }\n");
+    assert_eq!(
+        (p.path.as_str(), p.line),
+        ("defaults.outlier.max_ejected_percent", Some(2))
+    );
+    assert!(p.message.contains("from 0 to 100"), "{}", p.message);
+    let p = one("defaults:\n  outlier:\n    base_ejection: 0s\n");
+    assert_eq!(
+        (p.path.as_str(), p.line),
+        ("defaults.outlier.base_ejection", Some(3))
+    );
+    let p = one("defaults:\n  outlier: { base_ejection: 1m, max_ejection: 10s }\n");
+    assert_eq!(p.path, "defaults.outlier.max_ejection");
+    assert!(
+        p.message.contains("shorter than base_ejection"),
+        "{}",
+        p.message
+    );
+    let p = one("defaults:\n  outlier: { consecutive: 3 }\n");
+    assert!(p.message.contains("consecutive_failures"), "{}", p.message);
+}
