@@ -24,6 +24,7 @@ use ipnet::IpNet;
 
 use crate::balance::Balance;
 use crate::health::HealthCheck;
+use crate::state::retry_budget::BudgetSettings;
 
 mod error;
 mod health;
@@ -189,6 +190,8 @@ pub struct Defaults {
     pub health: Option<HealthCheck>,
     /// `defaults.outlier`: passive outlier detection of every service.
     pub outlier: Outlier,
+    /// `defaults.retry_budget`: the share of requests each service may retry.
+    pub retry_budget: BudgetSettings,
 }
 
 /// Passive outlier detection (`defaults.outlier`), see `state::outlier`.

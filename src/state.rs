@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`endpoint`]: per-endpoint atomics that outlive snapshots.
 //! - [`outlier`]: passive outlier detection (ejection of failing endpoints).
+//! - [`retry_budget`]: retries as a bounded share of requests, per service.
 //! - [`route`]: host then longest-path-prefix route tables.
 //! - [`snapshot`]: the immutable routing state the data plane reads.
 //! - [`reconciler`]: applies provider updates and publishes snapshots.
@@ -10,5 +11,6 @@
 pub mod endpoint;
 pub mod outlier;
 pub mod reconciler;
+pub mod retry_budget;
 pub mod route;
 pub mod snapshot;

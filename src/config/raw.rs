@@ -99,6 +99,16 @@ pub struct Defaults {
     pub timeouts: Option<Timeouts>,
     pub health: Option<Health>,
     pub outlier: Option<Outlier>,
+    pub retry_budget: Option<RetryBudget>,
+}
+
+/// `defaults.retry_budget`: retries as a share of requests.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBudget {
+    pub percent: Option<u32>,
+    pub min_retries: Option<u32>,
+    pub window: Option<Span>,
 }
 
 /// `defaults.outlier`: passive outlier detection.

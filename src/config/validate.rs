@@ -20,6 +20,7 @@ use super::{
     Admin, Config, Defaults, Docker, Listener, Log, LogFormat, Outlier, Protocol, Timeouts,
 };
 use crate::balance::Balance;
+use crate::state::retry_budget::BudgetSettings;
 
 /// Most worker threads a file may ask for.
 const MAX_WORKERS: usize = 1024;
@@ -267,10 +268,16 @@ pub(super) fn positive(
 }
 
 fn defaults(p: &mut Problems, raw: Option<raw::Defaults>) -> Defaults {
-    let (balance, retries, drain, t, h, o) =
-        raw.map_or((None, None, None, None, None, None), |d| {
+    let (balance, retries, drain, t, h, o, b) =
+        raw.map_or((None, None, None, None, None, None, None), |d| {
             (
-                d.balance, d.retries, d.drain, d.timeouts, d.health, d.outlier,
+                d.balance,
+                d.retries,
+                d.drain,
+                d.timeouts,
+                d.health,
+                d.outlier,
+                d.retry_budget,
             )
         });
     let (connect, request, idle, header_read) = t.map_or((None, None, None, None), |t| {
@@ -289,7 +296,46 @@ fn defaults(p: &mut Problems, raw: Option<raw::Defaults>) -> Defaults {
         },
         health: health(p, "defaults.health", h, None),
         outlier: outlier(p, o),
+        retry_budget: retry_budget(p, b),
     }
+}
+
+/// `defaults.retry_budget`: absent fields take `BudgetSettings::default()`.
+fn retry_budget(p: &mut Problems, raw: Option<raw::RetryBudget>) -> BudgetSettings {
+    let d = BudgetSettings::default();
+    let Some(raw) = raw else { return d };
+    let percent = match raw.percent {
+        None => d.percent,
+        Some(pct) => percentage(p, "defaults.retry_budget.percent", pct).unwrap_or(d.percent),
+    };
+    let window = match raw.window {
+        Some(w) if w.0.is_zero() => {
+            p.add(
+                "defaults.retry_budget.window",
+                "a window of 0 would count nothing: use a positive duration like 10s",
+            );
+            d.window
+        }
+        Some(w) => w.0,
+        None => d.window,
+    };
+    BudgetSettings {
+        percent,
+        min_retries: raw.min_retries.unwrap_or(d.min_retries),
+        window,
+    }
+}
+
+/// A whole percentage (0..=100) at `path`; `None` (reported) otherwise.
+fn percentage(p: &mut Problems, path: &str, pct: u32) -> Option<u8> {
+    let valid = u8::try_from(pct).ok().filter(|p| *p <= 100);
+    if valid.is_none() {
+        p.add(
+            path,
+            format!("{pct} is not a percentage: expected a whole number from 0 to 100"),
+        );
+    }
+    valid
 }
 
 /// `defaults.outlier`: absent fields take `Outlier::default()`.
@@ -310,16 +356,8 @@ fn outlier(p: &mut Problems, raw: Option<raw::Outlier>) -> Outlier {
     }
     let max_ejected_percent = match raw.max_ejected_percent {
         None => d.max_ejected_percent,
-        Some(pct) => u8::try_from(pct)
-            .ok()
-            .filter(|p| *p <= 100)
-            .unwrap_or_else(|| {
-                p.add(
-                    "defaults.outlier.max_ejected_percent",
-                    format!("{pct} is not a percentage: expected a whole number from 0 to 100"),
-                );
-                d.max_ejected_percent
-            }),
+        Some(pct) => percentage(p, "defaults.outlier.max_ejected_percent", pct)
+            .unwrap_or(d.max_ejected_percent),
     };
     Outlier {
         consecutive_failures: raw.consecutive_failures.unwrap_or(d.consecutive_failures),

@@ -1,10 +1,14 @@
 //! Proxying one HTTP request (data plane).
 //!
 //! Per request: one snapshot load, a route match, a selector pick, header edits in place, and
-//! the request streamed to an upstream connection from the worker's pool. A connect failure
-//! is retried on a *different* endpoint (up to the service's `retries`); a pooled connection
-//! that turned out closed before the request was written is replaced without counting as a
-//! retry. Once a request has been written it is never retried (its body is gone).
+//! the request streamed to an upstream connection from the worker's pool.
+//!
+//! Retries go to a *different* endpoint, up to the service's `retries` and within its retry
+//! budget (`state::retry_budget`): after a connect failure, and after a connection that
+//! failed before any response when the request is idempotent and has no body (its head is
+//! kept for that, [`Replay`]). A pooled connection that turned out closed before the request
+//! was written is replaced without counting as a retry. A request with a body, or not
+//! idempotent, is never sent twice once written; a timeout is never retried.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -12,9 +16,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use http::header::{HeaderValue, HOST};
-use http::{Request, Response, StatusCode, Uri, Version};
-use http_body_util::Either;
+use http::header::{HeaderMap, HeaderValue, HOST};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http_body::Body;
+use http_body_util::{Either, Empty};
 use hyper::body::Incoming;
 use tracing::debug;
 
@@ -24,7 +29,8 @@ use crate::proxy::body::{Exchange, UpstreamBody};
 use crate::proxy::conn::Activity;
 use crate::proxy::error::{ProxyBody, ProxyError};
 use crate::proxy::headers::{self, Forwarded};
-use crate::proxy::pool;
+use crate::proxy::pool::{self, RequestBody};
+use crate::state::endpoint;
 use crate::state::route;
 use crate::state::snapshot::{Service, Snapshot};
 
@@ -194,6 +200,71 @@ impl Tried {
     }
 }
 
+/// Where and how one attempt is sent.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    /// The endpoint's index in the service.
+    index: usize,
+    upgrade: bool,
+    replay: Option<&'a Replay>,
+}
+
+/// The head of an idempotent request without a body, kept to send it again on another
+/// endpoint when its connection fails before a response (the upstream may have closed a
+/// keep-alive connection as the request went out, or died).
+struct Replay {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+}
+
+impl Replay {
+    /// A copy of `req`'s head when it may be replayed: idempotent, no body, not an
+    /// `Upgrade`, and the service retries.
+    fn of(req: &Request<Incoming>, upgrade: bool, retries: u8) -> Option<Self> {
+        let replayable =
+            retries > 0 && !upgrade && req.method().is_idempotent() && req.body().is_end_stream();
+        replayable.then(|| Self {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            headers: req.headers().clone(),
+        })
+    }
+
+    /// A new request with the kept head and an empty body.
+    fn request(&self) -> Request<RequestBody> {
+        let mut req = Request::new(Either::Right(Empty::new()));
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.uri.clone();
+        *req.headers_mut() = self.headers.clone();
+        req
+    }
+}
+
+/// What became of one attempt on one endpoint.
+enum Attempt {
+    /// The answer to give the client (a response, or an error that is not retried).
+    Done(Result<Response<ProxyBody>, ProxyError>),
+    /// Send `req` again, where `next` says.
+    Again {
+        req: Request<RequestBody>,
+        next: Next,
+    },
+}
+
+/// Where the next attempt of a request goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// The same endpoint (its pooled connection had closed before the request was written).
+    Same,
+    /// Another endpoint (a retry).
+    Other,
+    /// Another endpoint if there is one, else the same one on a new connection (a replay
+    /// after a reused keep-alive connection failed: the upstream closed it as the request
+    /// went out, which says nothing about the endpoint).
+    OtherElseSame,
+}
+
 impl Plan<'_> {
     async fn forward(
         &self,
@@ -201,86 +272,49 @@ impl Plan<'_> {
         mut req: Request<Incoming>,
     ) -> Result<Response<ProxyBody>, ProxyError> {
         let upgrade = headers::is_upgrade(req.headers());
-        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let mut client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         self.rewrite(cx, &mut req, upgrade);
+        let now_ns = endpoint::ns_at(self.start);
+        self.service.count_request(now_ns);
+        let replay = Replay::of(&req, upgrade, self.service.spec.retries);
+        let mut req = req.map(Either::Left);
         let mut tried = Tried::default();
         let mut stale = 0;
+        let mut fallback: Option<usize> = None;
         let attempts = usize::from(self.service.spec.retries).min(MAX_TRIES - 1) + 1;
-        let mut req = req;
         while tried.len < attempts {
             let ctx = PickContext {
                 client_ip: cx.peer.ip(),
                 headers: req.headers(),
             };
-            let Some(index) = self.service.pick(&ctx, tried.as_slice()) else {
+            let picked = self.service.pick(&ctx, tried.as_slice());
+            let same = fallback
+                .take()
+                .filter(|i| self.service.endpoints[*i].is_routable());
+            let Some(index) = picked.or(same) else {
                 break;
             };
             if tried.len > 0 {
+                if !self.service.try_retry(now_ns) {
+                    debug!(service = %self.service.spec.name, "retry budget exhausted");
+                    return Err(ProxyError::Upstream);
+                }
                 self.service.retries.increment(1);
             }
-            let endpoint = &self.service.endpoints[index];
-            let pooled = if upgrade {
-                None
-            } else {
-                pool::checkout(endpoint, self.idle_timeout).await
+            let on = Target {
+                index,
+                upgrade,
+                replay: replay.as_ref(),
             };
-            let reused = pooled.is_some();
-            let mut sender = match pooled {
-                Some(s) => s,
-                None => match pool::connect(endpoint.addr(), self.connect_timeout, upgrade).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        debug!(endpoint = %endpoint.label(), error = %e, "connect failed");
-                        self.service.connect_errors.increment(1);
-                        self.service.observe(index, 502);
+            match self.attempt(on, req, &mut client_upgrade, &mut stale).await {
+                Attempt::Done(answer) => return answer,
+                Attempt::Again { req: again, next } => {
+                    req = again;
+                    if next != Next::Same {
                         tried.push(index);
-                        continue;
                     }
-                },
-            };
-            let in_flight = endpoint.begin_request();
-            let timeout = self.service.spec.request_timeout;
-            match tokio::time::timeout(timeout, sender.try_send_request(req)).await {
-                Err(_) => {
-                    self.service.upstream_requests[index].increment(504);
-                    self.service.observe(index, 504);
-                    return Err(ProxyError::Timeout);
+                    fallback = (next == Next::OtherElseSame).then_some(index);
                 }
-                Ok(Ok(mut response)) => {
-                    let now = Instant::now();
-                    endpoint.observe_latency_at(now.saturating_duration_since(self.start), now);
-                    self.service.upstream_requests[index].increment(response.status().as_u16());
-                    self.service.observe(index, response.status().as_u16());
-                    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-                        if let Some(client) = client_upgrade {
-                            spawn_tunnel(client, hyper::upgrade::on(&mut response));
-                        }
-                        return Ok(response.map(|b| Either::Left(UpstreamBody::new(b, None))));
-                    }
-                    headers::strip_hop_by_hop(response.headers_mut(), false);
-                    let exchange = (!upgrade).then_some(Exchange {
-                        sender,
-                        in_flight,
-                        since: self.start,
-                    });
-                    return Ok(response.map(|b| Either::Left(UpstreamBody::new(b, exchange))));
-                }
-                Ok(Err(mut e)) => match e.take_message() {
-                    Some(unsent) if reused && stale < MAX_STALE => {
-                        stale += 1;
-                        req = unsent;
-                    }
-                    Some(unsent) => {
-                        tried.push(index);
-                        req = unsent;
-                    }
-                    None => {
-                        debug!(endpoint = %endpoint.label(), error = %e.error(), "upstream failed");
-                        self.service.upstream_requests[index].increment(502);
-                        self.service.observe(index, 502);
-                        return Err(ProxyError::Upstream);
-                    }
-                },
             }
         }
         Err(if tried.len == 0 {
@@ -288,6 +322,110 @@ impl Plan<'_> {
         } else {
             ProxyError::Upstream
         })
+    }
+
+    /// Sends `req` to one endpoint and says what became of it.
+    async fn attempt(
+        &self,
+        on: Target<'_>,
+        req: Request<RequestBody>,
+        client_upgrade: &mut Option<hyper::upgrade::OnUpgrade>,
+        stale: &mut usize,
+    ) -> Attempt {
+        let (index, endpoint) = (on.index, &self.service.endpoints[on.index]);
+        let pooled = match on.upgrade {
+            true => None,
+            false => pool::checkout(endpoint, self.idle_timeout).await,
+        };
+        let reused = pooled.is_some();
+        let mut sender = match pooled {
+            Some(s) => s,
+            None => match pool::connect(endpoint.addr(), self.connect_timeout, on.upgrade).await {
+                Ok(s) => s,
+                Err(e) => {
+                    debug!(endpoint = %endpoint.label(), error = %e, "connect failed");
+                    self.service.connect_errors.increment(1);
+                    self.service.observe(index, 502);
+                    return Attempt::Again {
+                        req,
+                        next: Next::Other,
+                    };
+                }
+            },
+        };
+        let in_flight = endpoint.begin_request();
+        let timeout = self.service.spec.request_timeout;
+        let sent = match tokio::time::timeout(timeout, sender.try_send_request(req)).await {
+            Ok(sent) => sent,
+            Err(_) => {
+                self.service.upstream_requests[index].increment(504);
+                self.service.observe(index, 504);
+                return Attempt::Done(Err(ProxyError::Timeout));
+            }
+        };
+        match sent {
+            Ok(response) => {
+                let exchange = (!on.upgrade).then_some(Exchange {
+                    sender,
+                    in_flight,
+                    since: self.start,
+                });
+                Attempt::Done(Ok(self.respond(index, response, exchange, client_upgrade)))
+            }
+            Err(mut e) => match e.take_message() {
+                Some(unsent) if reused && *stale < MAX_STALE => {
+                    *stale += 1;
+                    Attempt::Again {
+                        req: unsent,
+                        next: Next::Same,
+                    }
+                }
+                Some(unsent) => Attempt::Again {
+                    req: unsent,
+                    next: Next::Other,
+                },
+                None => {
+                    debug!(endpoint = %endpoint.label(), error = %e.error(), "upstream failed");
+                    self.service.upstream_requests[index].increment(502);
+                    self.service.observe(index, 502);
+                    let next = match reused {
+                        true => Next::OtherElseSame,
+                        false => Next::Other,
+                    };
+                    match on.replay {
+                        Some(replay) => Attempt::Again {
+                            req: replay.request(),
+                            next,
+                        },
+                        None => Attempt::Done(Err(ProxyError::Upstream)),
+                    }
+                }
+            },
+        }
+    }
+
+    /// Records an upstream's response and turns it into the client's.
+    fn respond(
+        &self,
+        index: usize,
+        mut response: Response<Incoming>,
+        exchange: Option<Exchange>,
+        client_upgrade: &mut Option<hyper::upgrade::OnUpgrade>,
+    ) -> Response<ProxyBody> {
+        let now = Instant::now();
+        let endpoint = &self.service.endpoints[index];
+        endpoint.observe_latency_at(now.saturating_duration_since(self.start), now);
+        let status = response.status().as_u16();
+        self.service.upstream_requests[index].increment(status);
+        self.service.observe(index, status);
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            if let Some(client) = client_upgrade.take() {
+                spawn_tunnel(client, hyper::upgrade::on(&mut response));
+            }
+            return response.map(|b| Either::Left(UpstreamBody::new(b, None)));
+        }
+        headers::strip_hop_by_hop(response.headers_mut(), false);
+        response.map(|b| Either::Left(UpstreamBody::new(b, exchange)))
     }
 
     /// Edits the request in place for the upstream: origin-form URI (prefix stripped),

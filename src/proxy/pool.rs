@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -22,7 +21,11 @@ use crate::state::endpoint::Endpoint;
 /// Idle connections kept per endpoint per worker; more are closed when returned.
 const MAX_IDLE_PER_ENDPOINT: usize = 512;
 
-pub type Sender = SendRequest<Incoming>;
+/// A request body sent upstream: the client's, or nothing (a replayed body-less request).
+pub type RequestBody =
+    http_body_util::Either<hyper::body::Incoming, http_body_util::Empty<bytes::Bytes>>;
+
+pub type Sender = SendRequest<RequestBody>;
 
 struct Idle {
     endpoint: Arc<Endpoint>,

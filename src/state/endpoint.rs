@@ -99,6 +99,12 @@ pub fn now_ns() -> u64 {
     u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// `at` on the clock of [`now_ns`], for a caller that already read the time.
+#[inline]
+pub fn ns_at(at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX)
+}
+
 impl Endpoint {
     /// A fresh endpoint: routable, idle, weight as given (clamped to at least 1).
     pub fn new(key: EndpointKey, weight: u32) -> Self {
@@ -192,8 +198,7 @@ impl Endpoint {
     /// [`Self::observe_latency`] with the clock already read by the caller (`now`).
     pub fn observe_latency_at(&self, rtt: Duration, now: Instant) {
         let rtt_ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX).max(1);
-        let now =
-            u64::try_from(now.saturating_duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX);
+        let now = ns_at(now);
         let old = self.decayed(now);
         let last = self.ewma_stamp.swap(now, Relaxed);
         let next = if rtt_ns > old {

@@ -24,7 +24,7 @@ use crate::metrics::{self as m, StatusCache};
 use crate::state::endpoint::{Endpoint, EndpointKey};
 use crate::state::outlier;
 use crate::state::route::RouteTableBuilder;
-use crate::state::snapshot::{Service, ServiceRoute, Snapshot};
+use crate::state::snapshot::{Service, ServiceRoute, ServiceShared, Snapshot};
 
 /// Quiet time that ends a burst of inputs.
 const COALESCE_QUIET: Duration = Duration::from_millis(2);
@@ -64,6 +64,8 @@ pub struct Reconciler {
     gauged_services: Vec<Arc<str>>,
     /// Status counters reused across rebuilds (registering them dominates a rebuild).
     counters: RefCell<StatusCache>,
+    /// Per-service state kept across rebuilds (retry budget), by service name.
+    shared: RefCell<HashMap<Arc<str>, Arc<ServiceShared>>>,
     /// One active checker per endpoint with a check; kept across rebuilds while unchanged.
     checkers: HashMap<EndpointKey, Checker>,
     /// Checkers wake the reconciler through this after a health flip.
@@ -88,6 +90,7 @@ impl Reconciler {
             seq: 0,
             gauged_services: Vec::new(),
             counters: RefCell::default(),
+            shared: RefCell::default(),
             checkers: HashMap::new(),
             health_tx,
             health_rx: Some(health_rx),
@@ -337,9 +340,15 @@ impl Reconciler {
         let mut warnings: BTreeMap<Arc<str>, Vec<String>> = BTreeMap::new();
         let mut services = Vec::with_capacity(groups.len());
         let mut counters = self.counters.borrow_mut();
+        let mut shared = self.shared.borrow_mut();
+        let mut kept = HashMap::with_capacity(groups.len());
         for (spec, endpoints) in groups {
+            let state = shared.remove(&spec.name).unwrap_or_default();
+            kept.insert(Arc::clone(&spec.name), Arc::clone(&state));
+            let defaults = &self.config.defaults;
             let service = Service::new(spec, endpoints, &mut counters)
-                .with_outlier(self.config.defaults.outlier);
+                .with_outlier(defaults.outlier)
+                .with_shared(state, defaults.retry_budget);
             let service = Arc::new(service);
             let problems = self.add_routes(&mut builders, &service, &mut counters);
             if !problems.is_empty() {
@@ -348,6 +357,7 @@ impl Reconciler {
             services.push(service);
         }
         counters.sweep();
+        *shared = kept;
         let listeners = listener_routes(&self.listeners, &self.config, builders);
         services.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
         Snapshot {

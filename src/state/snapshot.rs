@@ -19,6 +19,7 @@ use crate::discovery::ServiceSpec;
 use crate::metrics::{self as m, StatusCache, StatusCounters};
 use crate::state::endpoint::Endpoint;
 use crate::state::outlier::ServiceOutlier;
+use crate::state::retry_budget::{BudgetSettings, RetryBudget};
 use crate::state::route::RouteTable;
 
 /// Everything the data plane needs to route and proxy, at one instant.
@@ -71,6 +72,16 @@ pub struct Service {
     pub panic: AtomicBool,
     /// Passive outlier detection: settings, cap and ejected count (`state::outlier`).
     pub outlier: ServiceOutlier,
+    /// `defaults.retry_budget`, applied to `shared.budget`.
+    pub budget: BudgetSettings,
+    /// State that outlives this snapshot (the reconciler keeps it by service name).
+    pub shared: Arc<ServiceShared>,
+}
+
+/// Per-service state that outlives snapshots, like an `Arc<Endpoint>` does per endpoint.
+#[derive(Debug, Default)]
+pub struct ServiceShared {
+    pub budget: RetryBudget,
 }
 
 impl Service {
@@ -103,6 +114,30 @@ impl Service {
             selector,
             upstream_requests,
             panic: AtomicBool::new(false),
+            budget: BudgetSettings::default(),
+            shared: Arc::default(),
+        }
+    }
+
+    /// The same service sharing `shared` (its state from earlier snapshots) and counting
+    /// retries against `budget`.
+    pub fn with_shared(mut self, shared: Arc<ServiceShared>, budget: BudgetSettings) -> Self {
+        self.shared = shared;
+        self.budget = budget;
+        self
+    }
+
+    /// True when the service may retry: it has retries and its budget allows one more now
+    /// (then counted).
+    pub fn try_retry(&self, now_ns: u64) -> bool {
+        self.spec.retries > 0 && self.shared.budget.try_retry(now_ns, &self.budget)
+    }
+
+    /// Counts a request against the retry budget (only services that retry count).
+    #[inline]
+    pub fn count_request(&self, now_ns: u64) {
+        if self.spec.retries > 0 {
+            self.shared.budget.count_request(now_ns, &self.budget);
         }
     }
 

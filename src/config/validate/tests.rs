@@ -140,3 +140,28 @@ fn outlier_defaults_and_problems() {
     let p = one("defaults:\n  outlier: { consecutive: 3 }\n");
     assert!(p.message.contains("consecutive_failures"), "{}", p.message);
 }
+
+#[test]
+fn retry_budget_defaults_and_problems() {
+    let c = parse("", "t.yaml").unwrap();
+    assert_eq!(c.defaults.retry_budget, BudgetSettings::default());
+    assert_eq!(c.defaults.retry_budget.percent, 20);
+    let c = parse(
+        "defaults:\n  retry_budget: { percent: 50, min_retries: 0, window: 30s }\n",
+        "t.yaml",
+    )
+    .unwrap();
+    let b = c.defaults.retry_budget;
+    assert_eq!((b.percent, b.min_retries, b.window.as_secs()), (50, 0, 30));
+    let p = one("defaults:\n  retry_budget: { percent: 120 }\n");
+    assert_eq!(
+        (p.path.as_str(), p.line),
+        ("defaults.retry_budget.percent", Some(2))
+    );
+    assert!(p.message.contains("0 to 100"), "{}", p.message);
+    let p = one("defaults:\n  retry_budget:\n    window: 0s\n");
+    assert_eq!(
+        (p.path.as_str(), p.line),
+        ("defaults.retry_budget.window", Some(3))
+    );
+}

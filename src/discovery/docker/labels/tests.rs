@@ -90,6 +90,7 @@ fn env() -> Env {
             },
             health: None,
             outlier: Default::default(),
+            retry_budget: Default::default(),
         },
         http: vec!["web".into(), "internal".into()],
     }
