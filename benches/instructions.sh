@@ -8,7 +8,8 @@
 # backends (examples/backend.rs), then off; total instructions ÷ N is printed. Kernel work
 # (syscalls, loopback) is not counted: compare with benches/compare.sh for the whole cost.
 #
-# Usage: bash benches/instructions.sh          Tuning: N=5000
+# Usage: bash benches/instructions.sh          Tuning: N=5000, BERTH=path/to/berth (a build to
+#        compare; default: the release build of this tree)
 set -euo pipefail
 
 N=${N:-5000}
@@ -23,6 +24,7 @@ if ((${#missing[@]})); then
         { echo "instructions.sh: missing ${missing[*]}" >&2; exit 2; }
 fi
 (cd "$ROOT" && cargo build --release --quiet --bin berth --example backend)
+BERTH=${BERTH:-$ROOT/target/release/berth}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/berth-instr.XXXXXX")
 PIDS=()
@@ -72,7 +74,7 @@ count() {
 }
 
 hap=$(count haproxy haproxy -db -f "$WORK/haproxy.cfg" | awk '{print $2}')
-brt=$(count berth "$ROOT/target/release/berth" run --config "$WORK/berth.yaml" | awk '{print $2}')
+brt=$(count berth "$BERTH" run --config "$WORK/berth.yaml" | awk '{print $2}')
 echo "| proxy | user-space instructions per request |"
 echo "| --- | ---: |"
 echo "| HAProxy $(haproxy -v | head -1 | awk '{print $3}') | $hap |"

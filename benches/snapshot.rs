@@ -57,6 +57,7 @@ fn service(i: usize) -> Arc<ServiceSpec> {
         request_timeout: Duration::from_secs(60),
         drain: Duration::from_secs(10),
         health: None,
+        resilience: Default::default(),
     })
 }
 

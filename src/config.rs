@@ -192,6 +192,64 @@ pub struct Defaults {
     pub outlier: Outlier,
     /// `defaults.retry_budget`: the share of requests each service may retry.
     pub retry_budget: BudgetSettings,
+    /// `defaults.limits`: circuit breaking of every service.
+    pub limits: Limits,
+    /// `defaults.slow_start`: how long a new endpoint takes to reach its full weight.
+    pub slow_start: Duration,
+}
+
+impl Defaults {
+    /// The failure policy of a service that overrides nothing.
+    pub fn resilience(&self) -> Resilience {
+        Resilience {
+            outlier: self.outlier,
+            limits: self.limits,
+            slow_start: self.slow_start,
+        }
+    }
+}
+
+/// A service's failure policy besides health checks: passive outlier detection, circuit
+/// breaking and slow start. From `defaults`, overridden per service (a static service's
+/// `outlier:`, `limits:`, `slow_start:`; the labels `outlier.*`, `limits.*`, `slow_start`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resilience {
+    pub outlier: Outlier,
+    pub limits: Limits,
+    /// 0: a new endpoint gets its full weight at once.
+    pub slow_start: Duration,
+}
+
+impl Default for Resilience {
+    fn default() -> Self {
+        Self {
+            outlier: Outlier::default(),
+            limits: Limits::default(),
+            slow_start: DEFAULT_SLOW_START,
+        }
+    }
+}
+
+/// `defaults.slow_start` when absent.
+pub const DEFAULT_SLOW_START: Duration = Duration::from_secs(10);
+
+/// Circuit breaking, see `state::queue`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Requests one endpoint serves at once; 0: no limit.
+    pub max_in_flight: u32,
+    /// Requests that may wait for a free endpoint when every one is at `max_in_flight`
+    /// (each for at most the connect timeout); 0: none wait.
+    pub max_pending: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 0,
+            max_pending: 100,
+        }
+    }
 }
 
 /// Passive outlier detection (`defaults.outlier`), see `state::outlier`.
@@ -244,6 +302,8 @@ pub struct StaticService {
     pub drain: Duration,
     /// Its `health:` over `defaults.health`; `None`: no active check.
     pub health: Option<HealthCheck>,
+    /// Its `outlier:`, `limits:` and `slow_start:` over the defaults'.
+    pub resilience: Resilience,
     pub backends: Vec<Backend>,
 }
 

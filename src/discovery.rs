@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::balance::Balance;
+use crate::config::Resilience;
 use crate::health::HealthCheck;
 use crate::state::endpoint::EndpointKey;
 
@@ -38,6 +39,8 @@ pub struct ServiceSpec {
     pub drain: Duration,
     /// The active health check of every endpoint of the service; `None`: none.
     pub health: Option<HealthCheck>,
+    /// Outlier detection, circuit breaking and slow start.
+    pub resilience: Resilience,
 }
 
 /// A container's own health check state, as the engine reports it.

@@ -16,6 +16,7 @@ pub const REQUEST_DURATION_SECONDS: &str = "berth_request_duration_seconds";
 pub const UPSTREAM_REQUESTS_TOTAL: &str = "berth_upstream_requests_total";
 pub const UPSTREAM_CONNECT_ERRORS_TOTAL: &str = "berth_upstream_connect_errors_total";
 pub const RETRIES_TOTAL: &str = "berth_retries_total";
+pub const CIRCUIT_OPEN_TOTAL: &str = "berth_circuit_open_total";
 pub const ENDPOINTS: &str = "berth_endpoints";
 pub const CONNECTIONS_ACTIVE: &str = "berth_connections_active";
 pub const CONNECTIONS_CLOSED_TOTAL: &str = "berth_connections_closed_total";

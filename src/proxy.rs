@@ -4,6 +4,7 @@
 //! - [`listener`]: sockets, worker threads (one current-thread runtime each), shutdown.
 //! - [`conn`]: client connection idle and header-read timeouts.
 //! - [`http`]: one request: route, pick, rewrite, forward, retry.
+//! - [`admit`]: the endpoint of one attempt, under in-flight limits (circuit breaking).
 //! - [`headers`]: hop-by-hop removal and `X-Forwarded-*`.
 //! - [`pool`]: per-worker, per-endpoint upstream connection pools.
 //! - [`body`]: the streamed upstream response body that returns its connection to the pool.
@@ -11,6 +12,7 @@
 //! - [`error`]: the responses a client sees when proxying fails.
 
 pub mod access_log;
+pub mod admit;
 pub mod body;
 pub mod conn;
 pub mod error;

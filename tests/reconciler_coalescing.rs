@@ -45,6 +45,7 @@ fn upsert(i: usize) -> Input {
                     request_timeout: Duration::from_secs(60),
                     drain: Duration::from_secs(10),
                     health: None,
+                    resilience: Default::default(),
                 }),
                 availability: Availability::default(),
                 origin: format!("container c{i}").into(),

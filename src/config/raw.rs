@@ -90,7 +90,7 @@ pub struct Docker {
     pub label_prefix: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
     pub balance: Option<BalanceSpec>,
@@ -100,6 +100,16 @@ pub struct Defaults {
     pub health: Option<Health>,
     pub outlier: Option<Outlier>,
     pub retry_budget: Option<RetryBudget>,
+    pub limits: Option<Limits>,
+    pub slow_start: Option<Span>,
+}
+
+/// `limits:` (defaults or a service): circuit breaking.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub max_in_flight: Option<u32>,
+    pub max_pending: Option<u32>,
 }
 
 /// `defaults.retry_budget`: retries as a share of requests.
@@ -111,7 +121,7 @@ pub struct RetryBudget {
     pub window: Option<Span>,
 }
 
-/// `defaults.outlier`: passive outlier detection.
+/// `outlier:` (defaults or a service): passive outlier detection.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Outlier {
@@ -161,6 +171,9 @@ pub struct Service {
     pub timeout: Option<Span>,
     pub drain: Option<Span>,
     pub health: Option<Health>,
+    pub outlier: Option<Outlier>,
+    pub limits: Option<Limits>,
+    pub slow_start: Option<Span>,
     pub backends: Option<Vec<Backend>>,
 }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use super::health::health;
 use super::raw;
 use super::rules::{check_host, check_name, check_path, suggest};
-use super::validate::{positive, Problems};
+use super::validate::{positive, resilience, Problems};
 use super::{Backend, Defaults, Listener, Protocol, StaticService};
 
 pub(super) fn services(
@@ -73,6 +73,12 @@ fn service(
             &format!("{path}.health"),
             s.health,
             defaults.health.as_ref(),
+        ),
+        resilience: resilience(
+            p,
+            &path,
+            (s.outlier, s.limits, s.slow_start),
+            &defaults.resilience(),
         ),
         backends: backends(p, &path, name, s.backends.unwrap_or_default()),
     }

@@ -17,7 +17,8 @@ use super::raw;
 use super::rules::check_name;
 use super::service::{check_route_clashes, services};
 use super::{
-    Admin, Config, Defaults, Docker, Listener, Log, LogFormat, Outlier, Protocol, Timeouts,
+    Admin, Config, Defaults, Docker, Limits, Listener, Log, LogFormat, Outlier, Protocol,
+    Resilience, Timeouts, DEFAULT_SLOW_START,
 };
 use crate::balance::Balance;
 use crate::state::retry_budget::BudgetSettings;
@@ -268,35 +269,80 @@ pub(super) fn positive(
 }
 
 fn defaults(p: &mut Problems, raw: Option<raw::Defaults>) -> Defaults {
-    let (balance, retries, drain, t, h, o, b) =
-        raw.map_or((None, None, None, None, None, None, None), |d| {
-            (
-                d.balance,
-                d.retries,
-                d.drain,
-                d.timeouts,
-                d.health,
-                d.outlier,
-                d.retry_budget,
-            )
+    let raw = raw.unwrap_or_default();
+    let (connect, request, idle, header_read) =
+        raw.timeouts.map_or((None, None, None, None), |t| {
+            (t.connect, t.request, t.idle, t.header_read)
         });
-    let (connect, request, idle, header_read) = t.map_or((None, None, None, None), |t| {
-        (t.connect, t.request, t.idle, t.header_read)
-    });
     let secs = Duration::from_secs;
     Defaults {
-        balance: balance.map_or(Balance::LeastRequest, |b| b.0),
-        retries: retries.map_or(2, |r| r.0),
-        drain: drain.map_or(secs(10), |d| d.0),
+        balance: raw.balance.map_or(Balance::LeastRequest, |b| b.0),
+        retries: raw.retries.map_or(2, |r| r.0),
+        drain: raw.drain.map_or(secs(10), |d| d.0),
         timeouts: Timeouts {
             connect: positive(p, "defaults.timeouts.connect", connect, secs(2)),
             request: positive(p, "defaults.timeouts.request", request, secs(60)),
             idle: positive(p, "defaults.timeouts.idle", idle, secs(90)),
             header_read: positive(p, "defaults.timeouts.header_read", header_read, secs(10)),
         },
-        health: health(p, "defaults.health", h, None),
-        outlier: outlier(p, o),
-        retry_budget: retry_budget(p, b),
+        health: health(p, "defaults.health", raw.health, None),
+        outlier: outlier(p, "defaults.outlier", raw.outlier, &Outlier::default()),
+        retry_budget: retry_budget(p, raw.retry_budget),
+        limits: limits(raw.limits, &Limits::default()),
+        slow_start: raw.slow_start.map_or(DEFAULT_SLOW_START, |s| s.0),
+    }
+}
+
+/// A service's (or the defaults') failure policy: each block over `base`, field by field.
+pub(super) fn resilience(
+    p: &mut Problems,
+    path: &str,
+    (o, l, s): (Option<raw::Outlier>, Option<raw::Limits>, Option<raw::Span>),
+    base: &Resilience,
+) -> Resilience {
+    Resilience {
+        outlier: outlier(p, &format!("{path}.outlier"), o, &base.outlier),
+        limits: limits(l, &base.limits),
+        slow_start: s.map_or(base.slow_start, |s| s.0),
+    }
+}
+
+/// `limits:`: absent fields take `base`'s.
+fn limits(raw: Option<raw::Limits>, base: &Limits) -> Limits {
+    let Some(raw) = raw else { return *base };
+    Limits {
+        max_in_flight: raw.max_in_flight.unwrap_or(base.max_in_flight),
+        max_pending: raw.max_pending.unwrap_or(base.max_pending),
+    }
+}
+
+/// An `outlier:` block at `path`: absent fields take `base`'s.
+fn outlier(p: &mut Problems, path: &str, raw: Option<raw::Outlier>, base: &Outlier) -> Outlier {
+    let d = *base;
+    let Some(raw) = raw else { return d };
+    let base_ejection = positive_span(p, &format!("{path}.base_ejection"), raw.base_ejection)
+        .unwrap_or(d.base_ejection);
+    let max_ejection = positive_span(p, &format!("{path}.max_ejection"), raw.max_ejection)
+        .unwrap_or(d.max_ejection.max(base_ejection));
+    if max_ejection < base_ejection {
+        p.add(
+            format!("{path}.max_ejection"),
+            format!(
+                "max_ejection {max_ejection:?} is shorter than base_ejection {base_ejection:?}: use at least the base"
+            ),
+        );
+    }
+    let max_ejected_percent = match raw.max_ejected_percent {
+        None => d.max_ejected_percent,
+        Some(pct) => percentage(p, &format!("{path}.max_ejected_percent"), pct)
+            .unwrap_or(d.max_ejected_percent),
+    };
+    Outlier {
+        consecutive_failures: raw.consecutive_failures.unwrap_or(d.consecutive_failures),
+        base_ejection,
+        max_ejection,
+        max_ejected_percent,
+        gateway_errors_only: raw.gateway_errors_only.unwrap_or(d.gateway_errors_only),
     }
 }
 
@@ -336,36 +382,6 @@ fn percentage(p: &mut Problems, path: &str, pct: u32) -> Option<u8> {
         );
     }
     valid
-}
-
-/// `defaults.outlier`: absent fields take `Outlier::default()`.
-fn outlier(p: &mut Problems, raw: Option<raw::Outlier>) -> Outlier {
-    let d = Outlier::default();
-    let Some(raw) = raw else { return d };
-    let base_ejection = positive_span(p, "defaults.outlier.base_ejection", raw.base_ejection)
-        .unwrap_or(d.base_ejection);
-    let max_ejection = positive_span(p, "defaults.outlier.max_ejection", raw.max_ejection)
-        .unwrap_or(d.max_ejection.max(base_ejection));
-    if max_ejection < base_ejection {
-        p.add(
-            "defaults.outlier.max_ejection",
-            format!(
-                "max_ejection {max_ejection:?} is shorter than base_ejection {base_ejection:?}: use at least the base"
-            ),
-        );
-    }
-    let max_ejected_percent = match raw.max_ejected_percent {
-        None => d.max_ejected_percent,
-        Some(pct) => percentage(p, "defaults.outlier.max_ejected_percent", pct)
-            .unwrap_or(d.max_ejected_percent),
-    };
-    Outlier {
-        consecutive_failures: raw.consecutive_failures.unwrap_or(d.consecutive_failures),
-        base_ejection,
-        max_ejection,
-        max_ejected_percent,
-        gateway_errors_only: raw.gateway_errors_only.unwrap_or(d.gateway_errors_only),
-    }
 }
 
 /// A duration that must be positive; `None` when absent (or zero, reported).

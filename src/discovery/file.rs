@@ -42,6 +42,7 @@ fn endpoints(service: &StaticService) -> Vec<EndpointSpec> {
         request_timeout: service.request_timeout,
         drain: service.drain,
         health: service.health.clone(),
+        resilience: service.resilience,
     });
     let source: Arc<str> = format!("static:{}", service.name).into();
     let origin: Arc<str> = format!("static service {}", service.name).into();

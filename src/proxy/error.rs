@@ -9,6 +9,7 @@ use http::{Response, StatusCode};
 use http_body_util::{Either, Full};
 
 use crate::proxy::body::UpstreamBody;
+use crate::state::queue::Refusal;
 
 /// The body of every response berth sends: streamed from upstream, or generated here.
 pub type ProxyBody = Either<UpstreamBody, Full<Bytes>>;
@@ -24,13 +25,16 @@ pub enum ProxyError {
     Upstream,
     /// Upstream too slow to answer (504).
     Timeout,
+    /// Every endpoint at its in-flight limit and no room or time to wait (503 +
+    /// `Retry-After`).
+    OverLimit(std::sync::Arc<str>, Refusal),
 }
 
 impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NoRoute => StatusCode::NOT_FOUND,
-            Self::NoHealthyEndpoint(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NoHealthyEndpoint(_) | Self::OverLimit(..) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream => StatusCode::BAD_GATEWAY,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -44,6 +48,10 @@ impl ProxyError {
             }
             Self::Upstream => Bytes::from_static(b"upstream error\n"),
             Self::Timeout => Bytes::from_static(b"upstream timeout\n"),
+            Self::OverLimit(name, why) => Bytes::from(format!(
+                "service {name} is over its limits ({})\n",
+                why.as_str()
+            )),
         }
     }
 
@@ -56,7 +64,7 @@ impl ProxyError {
             CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
-        if matches!(self, Self::NoHealthyEndpoint(_)) {
+        if matches!(self, Self::NoHealthyEndpoint(_) | Self::OverLimit(..)) {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
@@ -89,6 +97,13 @@ mod tests {
         assert_eq!(
             text(ProxyError::Timeout).await,
             (504, "upstream timeout\n".into())
+        );
+        assert_eq!(
+            text(ProxyError::OverLimit("api".into(), Refusal::QueueTimeout)).await,
+            (
+                503,
+                "service api is over its limits (queue_timeout)\n".into()
+            )
         );
     }
 

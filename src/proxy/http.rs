@@ -25,12 +25,13 @@ use tracing::debug;
 
 use crate::balance::PickContext;
 use crate::proxy::access_log;
+use crate::proxy::admit::{admit, Admitted};
 use crate::proxy::body::{Exchange, UpstreamBody};
 use crate::proxy::conn::Activity;
 use crate::proxy::error::{ProxyBody, ProxyError};
 use crate::proxy::headers::{self, Forwarded};
 use crate::proxy::pool::{self, RequestBody};
-use crate::state::endpoint;
+use crate::state::endpoint::{self, InFlight};
 use crate::state::route;
 use crate::state::snapshot::{Service, Snapshot};
 
@@ -287,11 +288,15 @@ impl Plan<'_> {
                 client_ip: cx.peer.ip(),
                 headers: req.headers(),
             };
-            let picked = self.service.pick(&ctx, tried.as_slice());
-            let same = fallback
-                .take()
-                .filter(|i| self.service.endpoints[*i].is_routable());
-            let Some(index) = picked.or(same) else {
+            let admitted = admit(
+                self.service,
+                &ctx,
+                tried.as_slice(),
+                fallback.take(),
+                self.connect_timeout,
+            )
+            .await?;
+            let Some(Admitted { index, in_flight }) = admitted else {
                 break;
             };
             if tried.len > 0 {
@@ -306,7 +311,8 @@ impl Plan<'_> {
                 upgrade,
                 replay: replay.as_ref(),
             };
-            match self.attempt(on, req, &mut client_upgrade, &mut stale).await {
+            let sent = self.attempt(on, in_flight, req, &mut client_upgrade, &mut stale);
+            match sent.await {
                 Attempt::Done(answer) => return answer,
                 Attempt::Again { req: again, next } => {
                     req = again;
@@ -328,6 +334,7 @@ impl Plan<'_> {
     async fn attempt(
         &self,
         on: Target<'_>,
+        in_flight: InFlight,
         req: Request<RequestBody>,
         client_upgrade: &mut Option<hyper::upgrade::OnUpgrade>,
         stale: &mut usize,
@@ -353,7 +360,6 @@ impl Plan<'_> {
                 }
             },
         };
-        let in_flight = endpoint.begin_request();
         let timeout = self.service.spec.request_timeout;
         let sent = match tokio::time::timeout(timeout, sender.try_send_request(req)).await {
             Ok(sent) => sent,

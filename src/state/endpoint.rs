@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use crate::discovery::{Availability, Health};
 use crate::health::HealthStatus;
 use crate::state::outlier::OutlierState;
+use crate::state::queue::Queue;
 
 /// Identity of an endpoint: who declared it (container id, `static:<service>`) and where it is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -171,7 +172,22 @@ impl Endpoint {
     /// Marks one request as started; the guard ends it when dropped.
     pub fn begin_request(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Relaxed);
-        InFlight(Arc::clone(self))
+        InFlight {
+            endpoint: Arc::clone(self),
+            queue: None,
+        }
+    }
+
+    /// Starts a request only while fewer than `limit` are in flight (circuit breaking); the
+    /// guard gives the slot back to `queue`'s waiters when dropped.
+    pub fn try_begin_request(self: &Arc<Self>, limit: u32, queue: &Arc<Queue>) -> Option<InFlight> {
+        self.in_flight
+            .fetch_update(Relaxed, Relaxed, |n| (n < limit).then_some(n + 1))
+            .ok()?;
+        Some(InFlight {
+            endpoint: Arc::clone(self),
+            queue: Some(Arc::clone(queue)),
+        })
     }
 
     /// Current peak-EWMA latency estimate in nanoseconds, decayed to now; 0 when unknown.
@@ -332,19 +348,26 @@ impl Endpoint {
     }
 }
 
-/// An in-flight request on an endpoint; decrements the counter when dropped.
+/// An in-flight request on an endpoint; decrements the counter when dropped (and, under a
+/// limit, wakes a request waiting for the slot).
 #[derive(Debug)]
-pub struct InFlight(Arc<Endpoint>);
+pub struct InFlight {
+    endpoint: Arc<Endpoint>,
+    queue: Option<Arc<Queue>>,
+}
 
 impl InFlight {
     pub fn endpoint(&self) -> &Arc<Endpoint> {
-        &self.0
+        &self.endpoint
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Relaxed);
+        self.endpoint.in_flight.fetch_sub(1, Relaxed);
+        if let Some(queue) = &self.queue {
+            queue.release();
+        }
     }
 }
 

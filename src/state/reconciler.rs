@@ -345,10 +345,10 @@ impl Reconciler {
         for (spec, endpoints) in groups {
             let state = shared.remove(&spec.name).unwrap_or_default();
             kept.insert(Arc::clone(&spec.name), Arc::clone(&state));
-            let defaults = &self.config.defaults;
+            let outlier = spec.resilience.outlier;
             let service = Service::new(spec, endpoints, &mut counters)
-                .with_outlier(defaults.outlier)
-                .with_shared(state, defaults.retry_budget);
+                .with_outlier(outlier)
+                .with_shared(state, self.config.defaults.retry_budget);
             let service = Arc::new(service);
             let problems = self.add_routes(&mut builders, &service, &mut counters);
             if !problems.is_empty() {

@@ -19,6 +19,7 @@ use crate::discovery::ServiceSpec;
 use crate::metrics::{self as m, StatusCache, StatusCounters};
 use crate::state::endpoint::Endpoint;
 use crate::state::outlier::ServiceOutlier;
+use crate::state::queue::Queue;
 use crate::state::retry_budget::{BudgetSettings, RetryBudget};
 use crate::state::route::RouteTable;
 
@@ -67,6 +68,9 @@ pub struct Service {
     pub duration: Histogram,
     pub connect_errors: Counter,
     pub retries: Counter,
+    /// `circuit_open_total{service,reason}`, by [`Refusal`](crate::state::queue::Refusal):
+    /// `max_pending`, `queue_timeout`.
+    pub circuit_open: [Counter; 2],
     /// Panic mode (Envoy's): every endpoint is out, and some only by their active check;
     /// then `pick` ignores active checks. Set by the reconciler (`Service::should_panic`).
     pub panic: AtomicBool,
@@ -82,6 +86,8 @@ pub struct Service {
 #[derive(Debug, Default)]
 pub struct ServiceShared {
     pub budget: RetryBudget,
+    /// Requests waiting for an endpoint under `limits.max_in_flight` (circuit breaking).
+    pub queue: Arc<Queue>,
 }
 
 impl Service {
@@ -108,6 +114,10 @@ impl Service {
             outlier,
             duration: metrics::histogram!(m::REQUEST_DURATION_SECONDS, "service" => name.clone()),
             connect_errors: metrics::counter!(m::UPSTREAM_CONNECT_ERRORS_TOTAL, "service" => name.clone()),
+            circuit_open: [
+                metrics::counter!(m::CIRCUIT_OPEN_TOTAL, "service" => name.clone(), "reason" => "max_pending"),
+                metrics::counter!(m::CIRCUIT_OPEN_TOTAL, "service" => name.clone(), "reason" => "queue_timeout"),
+            ],
             retries: metrics::counter!(m::RETRIES_TOTAL, "service" => name),
             spec,
             endpoints,

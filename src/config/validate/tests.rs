@@ -165,3 +165,29 @@ fn retry_budget_defaults_and_problems() {
         ("defaults.retry_budget.window", Some(3))
     );
 }
+
+#[test]
+fn services_override_the_resilience_defaults() {
+    let src = "defaults:\n  outlier: { consecutive_failures: 7 }\n  limits: { max_in_flight: 10 }\n  slow_start: 30s\n\
+               services:\n  a: { backends: [127.0.0.1:1] }\n  \
+               b: { path: /b, outlier: { base_ejection: 1s }, limits: { max_pending: 0 }, slow_start: 0s, backends: [127.0.0.1:2] }\n";
+    let c = parse(src, "t.yaml").unwrap();
+    let (a, b) = (c.services["a"].resilience, c.services["b"].resilience);
+    assert_eq!(a, c.defaults.resilience());
+    assert_eq!((a.limits.max_in_flight, a.limits.max_pending), (10, 100));
+    assert_eq!(a.slow_start.as_secs(), 30);
+    assert_eq!(
+        b.outlier.consecutive_failures, 7,
+        "fields not set come from the defaults"
+    );
+    assert_eq!(b.outlier.base_ejection.as_secs(), 1);
+    assert_eq!((b.limits.max_in_flight, b.limits.max_pending), (10, 0));
+    assert!(b.slow_start.is_zero());
+    let p = one(
+        "services:\n  a:\n    outlier: { max_ejected_percent: 101 }\n    backends: [127.0.0.1:1]\n",
+    );
+    assert_eq!(
+        (p.path.as_str(), p.line),
+        ("services.a.outlier.max_ejected_percent", Some(3))
+    );
+}

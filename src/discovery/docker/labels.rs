@@ -18,7 +18,8 @@
 //! - Route conflicts between services are not decided here (the reconciler sees all
 //!   services); everything that depends on this container alone is.
 //!
-//! Submodules: `reader` (label lookup and value parsers), `health` (`health.*`).
+//! Submodules: `reader` (label lookup and value parsers), `health` (`health.*`), `resilience`
+//! (`outlier.*`, `limits.*`, `slow_start`).
 //! Invariants: no engine calls, no I/O; never panics on any input.
 
 use std::collections::BTreeSet;
@@ -38,6 +39,7 @@ use crate::state::endpoint::EndpointKey;
 
 mod health;
 mod reader;
+mod resilience;
 #[cfg(test)]
 mod tests;
 
@@ -51,7 +53,7 @@ pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const DEFAULT_WEIGHT: u32 = 1;
 
 /// Every label suffix berth knows, in DESIGN.md's order.
-pub const KNOWN: [&str; 21] = [
+pub const KNOWN: [&str; 29] = [
     "enable",
     "service",
     "port",
@@ -73,6 +75,14 @@ pub const KNOWN: [&str; 21] = [
     "retries",
     "timeout.request",
     "drain",
+    resilience::SUFFIXES[0],
+    resilience::SUFFIXES[1],
+    resilience::SUFFIXES[2],
+    resilience::SUFFIXES[3],
+    resilience::SUFFIXES[4],
+    resilience::SUFFIXES[5],
+    resilience::SUFFIXES[6],
+    resilience::SUFFIXES[7],
 ];
 
 /// What the evaluation depends on besides the container: the config, and berth's own place.
@@ -218,6 +228,7 @@ fn service_spec(
     let retries = labels.parse("retries", int_in(0, 5));
     let request_timeout = labels.parse("timeout.request", positive_duration);
     let drain = labels.parse("drain", duration);
+    let resilience = resilience::parse(labels, &defaults.resilience());
     Some(ServiceSpec {
         name: Arc::from(name?.as_str()),
         listeners,
@@ -231,6 +242,7 @@ fn service_spec(
         request_timeout: request_timeout.unwrap_or(defaults.timeouts.request),
         drain: drain.unwrap_or(defaults.drain),
         health: None,
+        resilience,
     })
 }
 

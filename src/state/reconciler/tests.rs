@@ -29,6 +29,7 @@ fn spec(service: &str, id: &str, port: u16, path: &str) -> EndpointSpec {
             request_timeout: Duration::from_secs(60),
             drain: Duration::from_secs(10),
             health: None,
+            resilience: Default::default(),
         }),
         availability: Availability::default(),
         origin: "test".into(),

@@ -91,6 +91,8 @@ fn env() -> Env {
             health: None,
             outlier: Default::default(),
             retry_budget: Default::default(),
+            limits: Default::default(),
+            slow_start: crate::config::DEFAULT_SLOW_START,
         },
         http: vec!["web".into(), "internal".into()],
     }

@@ -24,6 +24,7 @@ fn minimal_container_gets_every_default() {
         request_timeout: secs(60),
         drain: secs(10),
         health: None,
+        resilience: Default::default(),
     };
     assert_eq!(*a.endpoint.service, want);
     assert_eq!(&*a.endpoint.key.source, ID);
@@ -163,7 +164,10 @@ fn unknown_labels_without_a_near_one_list_the_known_ones() {
         reason.starts_with("unknown label berth.frobnicate: remove it; known labels: enable, "),
         "{reason}"
     );
-    assert!(reason.ends_with("timeout.request, drain"), "{reason}");
+    assert!(
+        reason.ends_with("limits.max_pending, slow_start"),
+        "{reason}"
+    );
 }
 
 #[test]

@@ -169,3 +169,58 @@ fn drain() {
         "label berth.drain=soon: expected a duration with a unit like 500ms, 30s, 2m"
     );
 }
+
+// ---- outlier.*, limits.*, slow_start ----
+
+#[test]
+fn resilience_defaults_when_unset() {
+    assert_eq!(
+        service(container()).resilience,
+        crate::config::Resilience::default()
+    );
+}
+
+#[test]
+fn resilience_labels_override_the_defaults() {
+    let s = service(
+        container()
+            .label("berth.outlier.consecutive_failures", "3")
+            .label("berth.outlier.base_ejection", "2s")
+            .label("berth.outlier.max_ejected_percent", "100")
+            .label("berth.outlier.gateway_errors_only", "true")
+            .label("berth.limits.max_in_flight", "50")
+            .label("berth.limits.max_pending", "0")
+            .label("berth.slow_start", "0s"),
+    );
+    let r = s.resilience;
+    assert_eq!(r.outlier.consecutive_failures, 3);
+    assert_eq!(r.outlier.base_ejection, secs(2));
+    assert_eq!(r.outlier.max_ejection, secs(300), "the default max is kept");
+    assert_eq!(r.outlier.max_ejected_percent, 100);
+    assert!(r.outlier.gateway_errors_only);
+    assert_eq!((r.limits.max_in_flight, r.limits.max_pending), (50, 0));
+    assert_eq!(r.slow_start, Duration::ZERO);
+}
+
+#[test]
+fn resilience_bad_values_reject() {
+    assert!(
+        rejected(container().label("berth.outlier.max_ejected_percent", "150"))
+            .contains("berth.outlier.max_ejected_percent=150"),
+    );
+    assert!(rejected(
+        container()
+            .label("berth.outlier.base_ejection", "1m")
+            .label("berth.outlier.max_ejection", "10s")
+    )
+    .contains("shorter than the base ejection"));
+    assert!(
+        rejected(container().label("berth.limits.max_in_flight", "-1"))
+            .contains("berth.limits.max_in_flight")
+    );
+    assert!(rejected(container().label("berth.slow_start", "soon")).contains("berth.slow_start"));
+    assert!(
+        rejected(container().label("berth.limit.max_in_flight", "3"))
+            .contains("did you mean berth.limits.max_in_flight")
+    );
+}

@@ -1,0 +1,80 @@
+//! Choosing the endpoint of one attempt, under the service's limits (data plane).
+//!
+//! Without `limits.max_in_flight` this is the selector's pick and an in-flight count. With
+//! it, a slot is taken on the picked endpoint, else on any other routable one with room;
+//! when all are full the request waits in the service's queue (`state::queue`) for at most
+//! the connect timeout, or is refused at once when `max_pending` requests already wait.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::balance::PickContext;
+use crate::proxy::error::ProxyError;
+use crate::state::endpoint::InFlight;
+use crate::state::snapshot::Service;
+
+/// The endpoint an attempt goes to, with its slot taken.
+pub struct Admitted {
+    /// The endpoint's index in the service.
+    pub index: usize,
+    pub in_flight: InFlight,
+}
+
+/// Picks an endpoint not in `tried` (else `fallback`, while it is routable) and takes a slot
+/// on it, waiting up to `queue_timeout` when every endpoint is at its limit. `Ok(None)` when
+/// no routable endpoint is left.
+pub async fn admit(
+    service: &Service,
+    ctx: &PickContext<'_>,
+    tried: &[usize],
+    fallback: Option<usize>,
+    queue_timeout: Duration,
+) -> Result<Option<Admitted>, ProxyError> {
+    let choose = || {
+        let same = fallback.filter(|i| service.endpoints[*i].is_routable());
+        service.pick(ctx, tried).or(same)
+    };
+    let Some(index) = choose() else {
+        return Ok(None);
+    };
+    let limits = service.spec.resilience.limits;
+    if limits.max_in_flight == 0 {
+        let in_flight = service.endpoints[index].begin_request();
+        return Ok(Some(Admitted { index, in_flight }));
+    }
+    if let Some(admitted) = take(service, index, limits.max_in_flight, tried) {
+        return Ok(Some(admitted));
+    }
+    let deadline = Instant::now() + queue_timeout;
+    let queue = &service.shared.queue;
+    let waited = queue.wait_for(limits.max_pending, deadline, || match choose() {
+        None => Some(None),
+        Some(i) => take(service, i, limits.max_in_flight, tried).map(Some),
+    });
+    waited.await.map_err(|why| {
+        service.circuit_open[why.index()].increment(1);
+        ProxyError::OverLimit(std::sync::Arc::clone(&service.spec.name), why)
+    })
+}
+
+/// A slot on endpoint `index`, else on the first other routable endpoint not in `tried`
+/// that has room.
+fn take(service: &Service, index: usize, limit: u32, tried: &[usize]) -> Option<Admitted> {
+    let queue = &service.shared.queue;
+    if let Some(in_flight) = service.endpoints[index].try_begin_request(limit, queue) {
+        return Some(Admitted { index, in_flight });
+    }
+    service
+        .endpoints
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| !tried.contains(i) && e.is_routable())
+        .find_map(|(i, e)| {
+            let in_flight = e.try_begin_request(limit, queue)?;
+            Some(Admitted {
+                index: i,
+                in_flight,
+            })
+        })
+}
