@@ -142,6 +142,12 @@ impl Selector {
         Self { algorithm }
     }
 
+    /// True for selectors slow start applies to: not consistent hashing, whose point is that
+    /// a key keeps its endpoint.
+    pub fn ramps(&self) -> bool {
+        !matches!(self.algorithm, Algorithm::Hash(_))
+    }
+
     /// Index into `endpoints` of the endpoint to use, skipping indices in `tried`;
     /// `None` when no routable endpoint is left. `endpoints` must be the slice, in the same
     /// order, that the selector was built from.
@@ -177,6 +183,45 @@ fn scan_from(endpoints: &[Arc<Endpoint>], start: usize, tried: &[usize]) -> Opti
         .chain(0..start)
         .find(|&i| eligible(endpoints, i, tried))
 }
+
+/// Least share of its weight an endpoint gets at the start of its slow start (Envoy's
+/// `min_weight_percent` default).
+const RAMP_FLOOR: f64 = 0.1;
+
+/// Slow start (see `Service::pick`): `picked` began ramping up `since_ns` ago on a window of
+/// `window_ns`. The pick stands with probability equal to the share of the window passed (at
+/// least [`RAMP_FLOOR`]); otherwise the selector picks once more without it, so a new or
+/// recovered endpoint's share of requests grows linearly over the window. Once the window
+/// has passed the ramp is ended on the endpoint, and later picks skip this.
+#[cold]
+#[inline(never)]
+pub fn ramp_pick(
+    selector: &Selector,
+    endpoints: &[Arc<Endpoint>],
+    ctx: &PickContext<'_>,
+    tried: &[usize],
+    (picked, since_ns, window_ns): (usize, u64, u64),
+) -> usize {
+    let elapsed = crate::state::endpoint::now_ns().saturating_sub(since_ns);
+    if elapsed >= window_ns {
+        endpoints[picked].set_ramp_since_ns(0);
+        return picked;
+    }
+    let share = (elapsed as f64 / window_ns as f64).max(RAMP_FLOOR);
+    let draw = rng::with(|r| r.next_u64()) as f64 / u64::MAX as f64;
+    if draw < share || tried.len() >= MAX_RAMP_TRIED {
+        return picked;
+    }
+    let mut without = [0usize; MAX_RAMP_TRIED + 1];
+    without[..tried.len()].copy_from_slice(tried);
+    without[tried.len()] = picked;
+    selector
+        .pick(endpoints, ctx, &without[..=tried.len()])
+        .unwrap_or(picked)
+}
+
+/// Most tried endpoints a slow-start re-pick copies (a request tries at most 6).
+const MAX_RAMP_TRIED: usize = 8;
 
 /// Panic mode's pick (see `Service::pick`): an endpoint excluded by nothing but its active
 /// check, not in `tried`, from a random start. Lock-free and allocation-free like `pick`.

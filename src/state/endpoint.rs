@@ -60,6 +60,9 @@ pub struct Endpoint {
     health: Mutex<Option<HealthStatus>>,
     /// Passive outlier detection's counters and ejection (`state::outlier`).
     outlier: OutlierState,
+    /// Slow start: when (on the [`now_ns`] clock) the endpoint last became routable as new or
+    /// recovered; 0 once its ramp is over (`balance::ramp_pick`).
+    ramp_since_ns: AtomicU64,
 }
 
 /// Why an endpoint is excluded, one bit each; the first set bit in this order is the reason
@@ -123,7 +126,19 @@ impl Endpoint {
             origin: Mutex::new(Arc::from("")),
             health: Mutex::new(None),
             outlier: OutlierState::default(),
+            ramp_since_ns: AtomicU64::new(now_ns().max(1)),
         }
+    }
+
+    /// When the endpoint's slow start began; 0 when it is not ramping up.
+    #[inline]
+    pub fn ramp_since_ns(&self) -> u64 {
+        self.ramp_since_ns.load(Relaxed)
+    }
+
+    /// Starts the slow start over from `at_ns` (a recovery), or ends it with 0.
+    pub fn set_ramp_since_ns(&self, at_ns: u64) {
+        self.ramp_since_ns.store(at_ns, Relaxed);
     }
 
     pub fn id(&self) -> u64 {
@@ -274,9 +289,15 @@ impl Endpoint {
             Health::Starting => EXCLUDED_HEALTH_STARTING,
             Health::Unhealthy => EXCLUDED_UNHEALTHY,
         };
-        let _ = self
+        let old = self
             .excluded
-            .fetch_update(Relaxed, Relaxed, |old| Some(old & !PROVIDER_BITS | bits));
+            .fetch_update(Relaxed, Relaxed, |old| Some(old & !PROVIDER_BITS | bits))
+            .unwrap_or_else(|old| old);
+        let sick = EXCLUDED_UNHEALTHY | EXCLUDED_HEALTH_STARTING;
+        if old & sick != 0 && bits & sick == 0 {
+            // Docker health recovered: ramp up again.
+            self.set_ramp_since_ns(now_ns().max(1));
+        }
     }
 
     /// Sets or clears the active check's exclusion; true when that changed it.
@@ -286,7 +307,12 @@ impl Endpoint {
         } else {
             self.excluded.fetch_and(!EXCLUDED_ACTIVE, Relaxed)
         };
-        (old & EXCLUDED_ACTIVE != 0) != failing
+        let changed = (old & EXCLUDED_ACTIVE != 0) != failing;
+        if changed && !failing {
+            // The active check passes again: ramp up again.
+            self.set_ramp_since_ns(now_ns().max(1));
+        }
+        changed
     }
 
     /// True when the active check holds the endpoint out of rotation.

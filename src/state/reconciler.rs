@@ -349,6 +349,7 @@ impl Reconciler {
             let service = Service::new(spec, endpoints, &mut counters)
                 .with_outlier(outlier)
                 .with_shared(state, self.config.defaults.retry_budget);
+            service.end_shared_ramps();
             let service = Arc::new(service);
             let problems = self.add_routes(&mut builders, &service, &mut counters);
             if !problems.is_empty() {

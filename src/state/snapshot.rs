@@ -13,7 +13,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use metrics::{Counter, Histogram};
 
-use crate::balance::{pick_ignoring_active, PickContext, Selector};
+use crate::balance::{pick_ignoring_active, ramp_pick, PickContext, Selector};
 use crate::config::{Outlier, Timeouts};
 use crate::discovery::ServiceSpec;
 use crate::metrics::{self as m, StatusCache, StatusCounters};
@@ -76,6 +76,8 @@ pub struct Service {
     pub panic: AtomicBool,
     /// Passive outlier detection: settings, cap and ejected count (`state::outlier`).
     pub outlier: ServiceOutlier,
+    /// Slow start window in nanoseconds; 0 when off (or for a hash selector).
+    pub slow_start_ns: u64,
     /// `defaults.retry_budget`, applied to `shared.budget`.
     pub budget: BudgetSettings,
     /// State that outlives this snapshot (the reconciler keeps it by service name).
@@ -99,6 +101,10 @@ impl Service {
     ) -> Self {
         let name = spec.name.to_string();
         let selector = Selector::new(&spec.balance, &endpoints);
+        let slow_start_ns = match selector.ramps() {
+            true => u64::try_from(spec.resilience.slow_start.as_nanos()).unwrap_or(u64::MAX),
+            false => 0,
+        };
         let upstream_requests = endpoints
             .iter()
             .map(|e| {
@@ -124,6 +130,7 @@ impl Service {
             selector,
             upstream_requests,
             panic: AtomicBool::new(false),
+            slow_start_ns,
             budget: BudgetSettings::default(),
             shared: Arc::default(),
         }
@@ -171,10 +178,16 @@ impl Service {
     /// to an endpoint excluded by nothing but its active check.
     #[inline]
     pub fn pick(&self, ctx: &PickContext<'_>, tried: &[usize]) -> Option<usize> {
-        match self.selector.pick(&self.endpoints, ctx, tried) {
+        let picked = match self.selector.pick(&self.endpoints, ctx, tried) {
             None if self.panic.load(Relaxed) => pick_ignoring_active(&self.endpoints, tried),
             found => found,
+        }?;
+        let since = self.endpoints[picked].ramp_since_ns();
+        if since == 0 || self.slow_start_ns == 0 {
+            return Some(picked);
         }
+        let ramp = (picked, since, self.slow_start_ns);
+        Some(ramp_pick(&self.selector, &self.endpoints, ctx, tried, ramp))
     }
 
     /// True when the service should be in panic mode: it has endpoints, none is routable,
@@ -186,6 +199,15 @@ impl Service {
                 .endpoints
                 .iter()
                 .any(|e| e.is_active_failing() && e.is_routable_ignoring_active())
+    }
+
+    /// Ends the slow start of every endpoint when all of them are ramping up (a new
+    /// service, or all replaced at once): a ramp only means something next to endpoints
+    /// already at full weight.
+    pub fn end_shared_ramps(&self) {
+        if self.endpoints.iter().all(|e| e.ramp_since_ns() != 0) {
+            self.endpoints.iter().for_each(|e| e.set_ramp_since_ns(0));
+        }
     }
 
     /// Number of endpoints a selector may pick now.
