@@ -9,7 +9,8 @@
 # (syscalls, loopback) is not counted: compare with benches/compare.sh for the whole cost.
 #
 # Usage: bash benches/instructions.sh          Tuning: N=5000, BERTH=path/to/berth (a build to
-#        compare; default: the release build of this tree)
+#        compare; default: the release build of this tree), KEEP=dir (keep the callgrind
+#        outputs there, for callgrind_annotate)
 set -euo pipefail
 
 N=${N:-5000}
@@ -31,6 +32,7 @@ PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ -n "${KEEP:-}" ]; then cp "$WORK"/*.out* "$KEEP"/; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT

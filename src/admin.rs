@@ -1,5 +1,6 @@
 //! The admin listener (control plane): `/metrics`, `/healthz`, `/api/services`,
-//! `/api/rejected`.
+//! `/api/rejected`, and `POST /api/services/{service}/endpoints/{endpoint}/drain` (or
+//! `/undrain`), where `{endpoint}` is an address, a container id or a container name.
 //!
 //! Runs on the control-plane runtime, never on a worker. Reads the same published snapshot as
 //! the data plane; renders Prometheus text through the installed recorder.
@@ -18,9 +19,11 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tracing::debug;
 
 use crate::discovery::docker::RejectedList;
+use crate::state::reconciler::Input;
 use crate::state::snapshot::Snapshot;
 
 mod api;
@@ -34,6 +37,8 @@ pub struct Admin {
     pub snapshots: Arc<ArcSwap<Snapshot>>,
     pub prometheus: PrometheusHandle,
     pub rejected: RejectedList,
+    /// Into the reconciler: an admin drain asks for a republish.
+    pub inputs: mpsc::Sender<Input>,
 }
 
 impl Admin {
@@ -67,6 +72,9 @@ impl Admin {
     }
 
     fn route(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+        if let Some((service, endpoint, drained)) = drain_target(req.uri().path()) {
+            return self.drain(req, service, endpoint, drained);
+        }
         match req.uri().path() {
             "/metrics" => reply(
                 StatusCode::OK,
@@ -87,6 +95,48 @@ impl Admin {
                 "text/plain",
                 "not found\n".to_owned(),
             ),
+        }
+    }
+}
+
+/// `(service, endpoint, drain?)` of `/api/services/{service}/endpoints/{endpoint}/drain`
+/// (`true`) or `.../undrain` (`false`).
+fn drain_target(path: &str) -> Option<(&str, &str, bool)> {
+    let rest = path.strip_prefix("/api/services/")?;
+    let (service, rest) = rest.split_once("/endpoints/")?;
+    let (endpoint, action) = rest.rsplit_once('/')?;
+    let drained = match action {
+        "drain" => true,
+        "undrain" => false,
+        _ => return None,
+    };
+    Some((service, endpoint, drained))
+}
+
+impl Admin {
+    /// Drains or undrains the endpoints that match, then asks for a republish so workers
+    /// close their idle connections to them.
+    fn drain(
+        &self,
+        req: &Request<Incoming>,
+        service: &str,
+        endpoint: &str,
+        drained: bool,
+    ) -> Response<Full<Bytes>> {
+        if req.method() != http::Method::POST {
+            return reply(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                "use POST\n".to_owned(),
+            );
+        }
+        match api::drain(&self.snapshots.load(), service, endpoint, drained) {
+            Ok(body) => {
+                // A full queue means a publish is coming anyway.
+                let _ = self.inputs.try_send(Input::Republish);
+                reply(StatusCode::OK, "application/json", body)
+            }
+            Err(msg) => reply(StatusCode::NOT_FOUND, "text/plain", msg),
         }
     }
 }

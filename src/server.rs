@@ -86,13 +86,14 @@ impl Server {
                 source,
             })?;
         let rejected = RejectedList::default();
+        let (stop_control, stopped) = oneshot::channel();
+        let (inputs, rx) = mpsc::channel(INPUT_QUEUE);
         let admin = Admin {
             snapshots,
             prometheus,
             rejected: Arc::clone(&rejected),
+            inputs: inputs.clone(),
         };
-        let (stop_control, stopped) = oneshot::channel();
-        let (inputs, rx) = mpsc::channel(INPUT_QUEUE);
         let plane = ControlPlane {
             reconciler,
             rx,

@@ -2,8 +2,10 @@
 //!
 //! `/api/services` lists every service with its settings, the routes it holds on each
 //! listener, its endpoints with state, in-flight count, latency estimate and active-check results
-//! (plus whether the service is in panic mode), outlier ejections (reason, until when), and any
-//! problem found while building (a rejected route, an unknown listener).
+//! (plus whether the service is in panic mode), outlier ejections (reason, until when), circuit
+//! breaking limits and waiting requests, the retry budget's window, slow starts, and any
+//! problem found while building (a rejected route, an unknown listener). [`drain`] serves the
+//! admin drain.
 
 use serde::Serialize;
 
@@ -36,6 +38,12 @@ struct ServiceDoc<'a> {
     panic_mode: bool,
     /// Passive outlier detection: settings, cap and endpoints ejected now.
     outlier: OutlierDoc,
+    /// Circuit breaking: the limits and the requests waiting now.
+    limits: LimitsDoc,
+    /// The retry budget: settings and the window's counts.
+    retry_budget: BudgetDoc,
+    /// How long a new or recovered endpoint takes to reach its full share; 0: off.
+    slow_start_ms: u128,
     endpoints: Vec<EndpointDoc<'a>>,
     warnings: &'a [String],
 }
@@ -61,6 +69,36 @@ struct EndpointDoc<'a> {
     consecutive_failures: u32,
     /// Ejections counted towards the next one's length (decays).
     times_ejected: u32,
+    /// Time left in its slow start, in milliseconds; absent when not ramping up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slow_start_remaining_ms: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct LimitsDoc {
+    /// 0: no limit.
+    max_in_flight: u32,
+    max_pending: u32,
+    waiting: u32,
+}
+
+#[derive(Serialize)]
+struct BudgetDoc {
+    percent: u8,
+    min_retries: u32,
+    window_ms: u128,
+    /// Requests and retries counted in the current window.
+    requests: u64,
+    retries: u64,
+}
+
+fn slow_start_remaining_ms(s: &Service, e: &Endpoint) -> Option<u64> {
+    let since = e.ramp_since_ns();
+    if since == 0 || s.slow_start_ns == 0 {
+        return None;
+    }
+    let end = since.saturating_add(s.slow_start_ns);
+    Some(end.checked_sub(now_ns())? / 1_000_000)
 }
 
 #[derive(Serialize)]
@@ -106,6 +144,50 @@ pub fn rejected(list: &RejectedList) -> String {
         .expect("serializable document")
 }
 
+/// Drains (or undrains) the endpoints of `service` whose address, source (container id) or
+/// origin (container name) is `endpoint`; the JSON of what changed, or why nothing matched.
+pub fn drain(
+    snapshot: &Snapshot,
+    service: &str,
+    endpoint: &str,
+    drained: bool,
+) -> Result<String, String> {
+    let s = snapshot
+        .services
+        .iter()
+        .find(|s| &*s.spec.name == service)
+        .ok_or_else(|| format!("no service {service}\n"))?;
+    let matched: Vec<&std::sync::Arc<Endpoint>> = s
+        .endpoints
+        .iter()
+        .filter(|e| {
+            &**e.label() == endpoint || &*e.key().source == endpoint || &*e.origin() == endpoint
+        })
+        .collect();
+    if matched.is_empty() {
+        return Err(format!(
+            "service {service} has no endpoint {endpoint} (give its address, container id or name)\n"
+        ));
+    }
+    let doc: Vec<serde_json::Value> = matched
+        .iter()
+        .map(|e| {
+            let changed = e.set_admin_drain(drained);
+            serde_json::json!({
+                "address": &**e.label(),
+                "origin": &*e.origin(),
+                "changed": changed,
+                "reason": e.exclusion_reason(),
+            })
+        })
+        .collect();
+    // Invariant: plain strings and booleans; serializing cannot fail.
+    Ok(
+        serde_json::to_string_pretty(&serde_json::json!({ "service": service, "endpoints": doc }))
+            .expect("serializable document"),
+    )
+}
+
 /// The `/api/services` document.
 pub fn services(snapshot: &Snapshot) -> String {
     let doc = ServicesDoc {
@@ -144,6 +226,22 @@ fn service<'a>(snapshot: &'a Snapshot, s: &'a Service) -> ServiceDoc<'a> {
                 ejected: s.outlier.ejected(),
             }
         },
+        limits: LimitsDoc {
+            max_in_flight: spec.resilience.limits.max_in_flight,
+            max_pending: spec.resilience.limits.max_pending,
+            waiting: s.shared.queue.waiting(),
+        },
+        retry_budget: {
+            let (requests, retries) = s.shared.budget.totals(now_ns(), &s.budget);
+            BudgetDoc {
+                percent: s.budget.percent,
+                min_retries: s.budget.min_retries,
+                window_ms: s.budget.window.as_millis(),
+                requests,
+                retries,
+            }
+        },
+        slow_start_ms: u128::from(s.slow_start_ns / 1_000_000),
         endpoints: s
             .endpoints
             .iter()
@@ -172,6 +270,7 @@ fn service<'a>(snapshot: &'a Snapshot, s: &'a Service) -> ServiceDoc<'a> {
                     ejection: ejection(e),
                     consecutive_failures: e.outlier().consecutive_failures(),
                     times_ejected: e.outlier().times_ejected(),
+                    slow_start_remaining_ms: slow_start_remaining_ms(s, e),
                 }
             })
             .collect(),

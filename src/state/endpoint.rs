@@ -77,11 +77,14 @@ const EXCLUDED_ACTIVE: u8 = 1 << 5;
 /// Owned by passive outlier detection (`state::outlier`); panic mode does not ignore it (the
 /// ejection cap keeps at least one endpoint of a service un-ejected).
 const EXCLUDED_EJECTED: u8 = 1 << 6;
+/// Set and cleared through the admin API only (`POST .../drain`, `.../undrain`).
+const EXCLUDED_ADMIN: u8 = 1 << 7;
 /// Bits owned by the provider's view of the endpoint (replaced on every upsert).
 const PROVIDER_BITS: u8 = EXCLUDED_PAUSED | EXCLUDED_UNHEALTHY | EXCLUDED_HEALTH_STARTING;
-const REASONS: [(u8, &str); 7] = [
+const REASONS: [(u8, &str); 8] = [
     (EXCLUDED_REMOVED, "removed"),
     (EXCLUDED_DRAINING, "draining"),
+    (EXCLUDED_ADMIN, "drained by admin"),
     (EXCLUDED_PAUSED, "paused"),
     (EXCLUDED_UNHEALTHY, "docker health: unhealthy"),
     (EXCLUDED_HEALTH_STARTING, "docker health: starting"),
@@ -263,6 +266,18 @@ impl Endpoint {
     /// No new picks; in-flight requests finish; pooled connections close.
     pub fn drain(&self) {
         self.excluded.fetch_or(EXCLUDED_DRAINING, Relaxed);
+    }
+
+    /// Sets or clears the admin API's drain; true when that changed it. Like a drain: no new
+    /// picks, pooled connections close after their current request; unlike one, undone by
+    /// `false`.
+    pub fn set_admin_drain(&self, drained: bool) -> bool {
+        let old = if drained {
+            self.excluded.fetch_or(EXCLUDED_ADMIN, Relaxed)
+        } else {
+            self.excluded.fetch_and(!EXCLUDED_ADMIN, Relaxed)
+        };
+        (old & EXCLUDED_ADMIN != 0) != drained
     }
 
     pub fn is_draining(&self) -> bool {
@@ -456,6 +471,18 @@ mod tests {
         assert_eq!(e.exclusion_reason(), Some("draining"));
         e.mark_removed();
         assert_eq!(e.exclusion_reason(), Some("removed"));
+    }
+
+    #[test]
+    fn admin_drain_is_undone_by_admin_only() {
+        let e = ep();
+        assert!(e.set_admin_drain(true));
+        assert!(!e.set_admin_drain(true));
+        assert_eq!(e.exclusion_reason(), Some("drained by admin"));
+        e.set_availability(Availability::default());
+        assert!(!e.is_routable(), "provider updates keep the admin drain");
+        assert!(e.set_admin_drain(false));
+        assert!(e.is_routable());
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub enum Input {
     },
     /// A new valid config: its request-path settings apply from the next snapshot.
     Config(Arc<Config>),
+    /// Endpoint state changed outside the reconciler (an admin drain): publish a new
+    /// generation, so workers drop the idle connections of endpoints no longer routable.
+    Republish,
 }
 
 /// A provider's endpoint with the order in which it was last upserted.
@@ -171,6 +174,7 @@ impl Reconciler {
     pub fn apply(&mut self, input: Input) {
         match input {
             Input::Config(config) => self.config = config,
+            Input::Republish => {}
             Input::Update(update) | Input::Event { update, .. } => self.apply_update(update),
         }
     }
