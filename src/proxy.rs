@@ -7,6 +7,7 @@
 //! - [`admit`]: the endpoint of one attempt, under in-flight limits (circuit breaking).
 //! - [`headers`]: hop-by-hop removal and `X-Forwarded-*`.
 //! - [`pool`]: per-worker, per-endpoint upstream connection pools.
+//! - [`replay`]: the kept head of a request that may be sent again.
 //! - [`body`]: the streamed upstream response body that returns its connection to the pool.
 //! - [`access_log`]: the optional access log, written off the hot path.
 //! - [`error`]: the responses a client sees when proxying fails.
@@ -20,3 +21,4 @@ pub mod headers;
 pub mod http;
 pub mod listener;
 pub mod pool;
+pub mod replay;

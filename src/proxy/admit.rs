@@ -21,41 +21,62 @@ pub struct Admitted {
     pub in_flight: InFlight,
 }
 
-/// Picks an endpoint not in `tried` (else `fallback`, while it is routable) and takes a slot
-/// on it, waiting up to `queue_timeout` when every endpoint is at its limit. `Ok(None)` when
-/// no routable endpoint is left.
-pub async fn admit(
+/// The endpoint of a service without `limits.max_in_flight`: not in `tried` (else
+/// `fallback`, while it is routable), its in-flight count started. `None` when no routable
+/// endpoint is left.
+#[inline]
+pub fn unlimited(
+    service: &Service,
+    ctx: &PickContext<'_>,
+    tried: &[usize],
+    fallback: Option<usize>,
+) -> Option<Admitted> {
+    let index = choose(service, ctx, tried, fallback)?;
+    let in_flight = service.endpoints[index].begin_request();
+    Some(Admitted { index, in_flight })
+}
+
+/// Like [`unlimited`] under `limits.max_in_flight`: takes a slot on the endpoint, waiting up
+/// to `queue_timeout` when every endpoint is at its limit. `Ok(None)` when no routable
+/// endpoint is left.
+pub async fn limited(
     service: &Service,
     ctx: &PickContext<'_>,
     tried: &[usize],
     fallback: Option<usize>,
     queue_timeout: Duration,
 ) -> Result<Option<Admitted>, ProxyError> {
-    let choose = || {
-        let same = fallback.filter(|i| service.endpoints[*i].is_routable());
-        service.pick(ctx, tried).or(same)
-    };
-    let Some(index) = choose() else {
+    let Some(index) = choose(service, ctx, tried, fallback) else {
         return Ok(None);
     };
     let limits = service.spec.resilience.limits;
-    if limits.max_in_flight == 0 {
-        let in_flight = service.endpoints[index].begin_request();
-        return Ok(Some(Admitted { index, in_flight }));
-    }
     if let Some(admitted) = take(service, index, limits.max_in_flight, tried) {
         return Ok(Some(admitted));
     }
     let deadline = Instant::now() + queue_timeout;
     let queue = &service.shared.queue;
-    let waited = queue.wait_for(limits.max_pending, deadline, || match choose() {
-        None => Some(None),
-        Some(i) => take(service, i, limits.max_in_flight, tried).map(Some),
+    let waited = queue.wait_for(limits.max_pending, deadline, || {
+        match choose(service, ctx, tried, fallback) {
+            None => Some(None),
+            Some(i) => take(service, i, limits.max_in_flight, tried).map(Some),
+        }
     });
     waited.await.map_err(|why| {
         service.circuit_open[why.index()].increment(1);
         ProxyError::OverLimit(std::sync::Arc::clone(&service.spec.name), why)
     })
+}
+
+/// The selector's pick not in `tried`, else `fallback` while it is routable.
+#[inline]
+fn choose(
+    service: &Service,
+    ctx: &PickContext<'_>,
+    tried: &[usize],
+    fallback: Option<usize>,
+) -> Option<usize> {
+    let same = fallback.filter(|i| service.endpoints[*i].is_routable());
+    service.pick(ctx, tried).or(same)
 }
 
 /// A slot on endpoint `index`, else on the first other routable endpoint not in `tried`

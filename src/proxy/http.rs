@@ -6,7 +6,7 @@
 //! Retries go to a *different* endpoint, up to the service's `retries` and within its retry
 //! budget (`state::retry_budget`): after a connect failure, and after a connection that
 //! failed before any response when the request is idempotent and has no body (its head is
-//! kept for that, [`Replay`]). A pooled connection that turned out closed before the request
+//! kept for that, `proxy::replay`). A pooled connection that turned out closed before the request
 //! was written is replaced without counting as a retry. A request with a body, or not
 //! idempotent, is never sent twice once written; a timeout is never retried.
 
@@ -16,21 +16,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use http::header::{HeaderMap, HeaderValue, HOST};
-use http::{Method, Request, Response, StatusCode, Uri, Version};
-use http_body::Body;
-use http_body_util::{Either, Empty};
+use http::header::{HeaderValue, HOST};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::Either;
 use hyper::body::Incoming;
 use tracing::debug;
 
 use crate::balance::PickContext;
 use crate::proxy::access_log;
-use crate::proxy::admit::{admit, Admitted};
+use crate::proxy::admit::{self, Admitted};
 use crate::proxy::body::{Exchange, UpstreamBody};
 use crate::proxy::conn::Activity;
 use crate::proxy::error::{ProxyBody, ProxyError};
 use crate::proxy::headers::{self, Forwarded};
 use crate::proxy::pool::{self, RequestBody};
+use crate::proxy::replay::Replay;
 use crate::state::endpoint::{self, InFlight};
 use crate::state::route;
 use crate::state::snapshot::{Service, Snapshot};
@@ -210,38 +210,6 @@ struct Target<'a> {
     replay: Option<&'a Replay>,
 }
 
-/// The head of an idempotent request without a body, kept to send it again on another
-/// endpoint when its connection fails before a response (the upstream may have closed a
-/// keep-alive connection as the request went out, or died).
-struct Replay {
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-}
-
-impl Replay {
-    /// A copy of `req`'s head when it may be replayed: idempotent, no body, not an
-    /// `Upgrade`, and the service retries.
-    fn of(req: &Request<Incoming>, upgrade: bool, retries: u8) -> Option<Self> {
-        let replayable =
-            retries > 0 && !upgrade && req.method().is_idempotent() && req.body().is_end_stream();
-        replayable.then(|| Self {
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            headers: req.headers().clone(),
-        })
-    }
-
-    /// A new request with the kept head and an empty body.
-    fn request(&self) -> Request<RequestBody> {
-        let mut req = Request::new(Either::Right(Empty::new()));
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = self.uri.clone();
-        *req.headers_mut() = self.headers.clone();
-        req
-    }
-}
-
 /// What became of one attempt on one endpoint.
 enum Attempt {
     /// The answer to give the client (a response, or an error that is not retried).
@@ -288,14 +256,14 @@ impl Plan<'_> {
                 client_ip: cx.peer.ip(),
                 headers: req.headers(),
             };
-            let admitted = admit(
-                self.service,
-                &ctx,
-                tried.as_slice(),
-                fallback.take(),
-                self.connect_timeout,
-            )
-            .await?;
+            let (tried_now, same) = (tried.as_slice(), fallback.take());
+            let admitted = match self.service.spec.resilience.limits.max_in_flight {
+                0 => admit::unlimited(self.service, &ctx, tried_now, same),
+                _ => {
+                    let queue_timeout = self.connect_timeout;
+                    admit::limited(self.service, &ctx, tried_now, same, queue_timeout).await?
+                }
+            };
             let Some(Admitted { index, in_flight }) = admitted else {
                 break;
             };
