@@ -9,11 +9,20 @@
 //! - `GET /slow?ms=N` → sleeps N ms, then answers like `/`.
 //! - `GET /health` → 200 `ok`, or 503 `unhealthy`.
 //! - `POST /health/fail`, `POST /health/ok` → flip the health state.
+//! - `POST /fail/N` (N a status, e.g. 500) → from now on every GET but `/health` answers N
+//!   (body and `x-replica` = `NAME`, as usual); `POST /fail/off` → normal answers again.
+//! - `POST /hang` → from now on every GET but `/health` is read and then held without an
+//!   answer until `POST /hang/off` (then it is answered normally, if anyone still listens).
+//!   For request timeouts: the connection stays open and silent.
+//! - The switches answer 200 with the new state; `/health` and the switches themselves are
+//!   never failed or held.
 //! - `replica probe` → GET `http://127.0.0.1:$PORT/health` with std only (no runtime), exit 0
 //!   on 200, else 1. The test image's `HEALTHCHECK` runs this.
 //!
 //! Environment: `PORT` (8080), `NAME` (the hostname from `/etc/hostname`, which in a
-//! container is the id prefix), `START_UNHEALTHY=1`.
+//! container is the id prefix), `START_UNHEALTHY=1`, `LISTEN_DELAY_MS` (wait that long before
+//! binding the port, like a service that is slow to start; 0), `STOP_DELAY_MS` (after
+//! SIGTERM/SIGINT keep accepting and serving that long before draining, like a pre-stop sleep; 0).
 //!
 //! Built static (`-C target-feature=+crt-static`) so it runs in a `FROM scratch` image; it makes
 //! no DNS lookups.
@@ -22,7 +31,7 @@
 use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,6 +54,10 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 struct State {
     name: String,
     healthy: AtomicBool,
+    /// Status every GET but `/health` answers; 0: normal answers.
+    fail: AtomicU16,
+    /// `true` while GETs but `/health` are held unanswered.
+    hang: watch::Sender<bool>,
 }
 
 fn port() -> u16 {
@@ -52,6 +65,14 @@ fn port() -> u16 {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(8080)
+}
+
+/// A number of milliseconds (or anything) from the environment; 0 when unset or invalid.
+fn env_u64(key: &str) -> u64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn name() -> String {
@@ -132,7 +153,11 @@ async fn serve() -> std::io::Result<()> {
     let state = Arc::new(State {
         name: name(),
         healthy: AtomicBool::new(std::env::var("START_UNHEALTHY").as_deref() != Ok("1")),
+        fail: AtomicU16::new(0),
+        hang: watch::Sender::new(false),
     });
+    // A slow starter: `LISTEN_DELAY_MS` before the port is bound (connects are refused).
+    tokio::time::sleep(Duration::from_millis(env_u64("LISTEN_DELAY_MS"))).await;
     let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port()))).await?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -145,10 +170,23 @@ async fn serve() -> std::io::Result<()> {
         listener.local_addr()?
     );
 
+    // After SIGTERM/SIGINT, keep serving for `STOP_DELAY_MS` (like a pre-stop sleep).
+    let stop_delay = Duration::from_millis(env_u64("STOP_DELAY_MS"));
+    let stop_timer = tokio::time::sleep(Duration::from_secs(365 * 24 * 3600));
+    tokio::pin!(stop_timer);
+    let mut signalled: Option<&'static str> = None;
     let signal_name = loop {
         tokio::select! {
-            _ = sigterm.recv() => break "SIGTERM",
-            _ = sigint.recv() => break "SIGINT",
+            biased;
+            () = &mut stop_timer, if signalled.is_some() => break signalled.unwrap_or("signal"),
+            _ = sigterm.recv(), if signalled.is_none() => {
+                signalled = Some("SIGTERM");
+                stop_timer.as_mut().reset(tokio::time::Instant::now() + stop_delay);
+            }
+            _ = sigint.recv(), if signalled.is_none() => {
+                signalled = Some("SIGINT");
+                stop_timer.as_mut().reset(tokio::time::Instant::now() + stop_delay);
+            }
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
@@ -224,6 +262,44 @@ async fn route(req: &Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
         (&Method::POST, "/health/ok") => {
             state.healthy.store(true, Ordering::Relaxed);
             text(StatusCode::OK, "ok", state)
+        }
+        (&Method::POST, "/fail/off") => {
+            state.fail.store(0, Ordering::Relaxed);
+            text(StatusCode::OK, "fail off", state)
+        }
+        (&Method::POST, path) if path.starts_with("/fail/") => {
+            match path["/fail/".len()..]
+                .parse::<u16>()
+                .ok()
+                .and_then(|n| StatusCode::from_u16(n).ok())
+            {
+                Some(status) => {
+                    state.fail.store(status.as_u16(), Ordering::Relaxed);
+                    text(StatusCode::OK, &format!("fail {}", status.as_u16()), state)
+                }
+                None => text(
+                    StatusCode::BAD_REQUEST,
+                    "want /fail/<status> or /fail/off",
+                    state,
+                ),
+            }
+        }
+        (&Method::POST, "/hang") => {
+            state.hang.send_replace(true);
+            text(StatusCode::OK, "hang", state)
+        }
+        (&Method::POST, "/hang/off") => {
+            state.hang.send_replace(false);
+            text(StatusCode::OK, "hang off", state)
+        }
+        (&Method::GET, _) if *state.hang.borrow() => {
+            let _ = state.hang.subscribe().wait_for(|hang| !*hang).await;
+            text(StatusCode::OK, &state.name, state)
+        }
+        (&Method::GET, _) if state.fail.load(Ordering::Relaxed) != 0 => {
+            let status = StatusCode::from_u16(state.fail.load(Ordering::Relaxed))
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            text(status, &state.name, state)
         }
         (&Method::GET, "/slow") => {
             let ms = req

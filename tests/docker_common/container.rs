@@ -266,6 +266,18 @@ impl Container {
         assert_eq!(answer.status, 200, "POST {path} to {}", self.name);
     }
 
+    /// `POST path` to the replica directly (e.g. `/fail/500`, `/fail/off`, `/hang`,
+    /// `/hang/off`; see `testbed/replica.rs`); panics unless it answers 200.
+    pub fn post(&self, path: &str) {
+        let answer = http_request(self.addr(), "POST", path, Duration::from_secs(2))
+            .unwrap_or_else(|e| panic!("POST {path} to {}: {e}", self.name));
+        assert_eq!(
+            answer.status, 200,
+            "POST {path} to {}: {}",
+            self.name, answer.body
+        );
+    }
+
     /// `docker logs` (stdout and stderr).
     pub fn logs(&self) -> String {
         let output = std::process::Command::new("docker")

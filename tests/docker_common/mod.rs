@@ -25,13 +25,18 @@
 //! }
 //! ```
 //!
+//! [`Berth`] runs berth in-process against the engine with a label prefix of its own (and,
+//! if asked, a watched config file); [`Load`] is a load generator that records every answer.
+//!
 //! Engine calls go through the `docker` CLI (blocking; fine on a multi-thread test runtime).
 #![allow(dead_code)]
 
 mod container;
 mod http;
 mod image;
+mod load;
 mod relay;
+mod server;
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
@@ -48,7 +53,11 @@ pub use http::{client, http_request, wait_until, HttpAnswer};
 #[allow(unused_imports)]
 pub use image::{berth_binary, replica_binary, TestImage, REPLICA_PORT};
 #[allow(unused_imports)]
+pub use load::{Load, LoadReport, Record};
+#[allow(unused_imports)]
 pub use relay::SocketRelay;
+#[allow(unused_imports)]
+pub use server::{Berth, EndpointView, CONVERGE};
 
 /// Label put on every container, network and image a test creates.
 pub const RUN_LABEL: &str = "berth-test.run";
