@@ -100,9 +100,16 @@ async fn idempotent_request_is_retried_on_another_endpoint() {
     let (url, admin) = (common::base(&server), format!("http://{}", server.admin));
     let http = client();
     for _ in 0..10 {
-        let r = http.get(format!("{url}/x")).send().await.expect("get");
+        let r = http
+            .get(format!("{url}/headers"))
+            .send()
+            .await
+            .expect("get");
         assert_eq!(r.status(), 200);
-        assert_eq!(r.text().await.expect("body"), "good");
+        let echoed = r.text().await.expect("body");
+        // A replayed request is rewritten like the original.
+        assert!(echoed.contains("x-forwarded-for: 127.0.0.1"), "{echoed}");
+        assert!(echoed.contains("host: 127.0.0.1:"), "{echoed}");
     }
     let dropped = dropped.load(Ordering::Relaxed);
     assert!(

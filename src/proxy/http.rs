@@ -204,6 +204,7 @@ impl Tried {
 /// Where and how one attempt is sent.
 #[derive(Clone, Copy)]
 struct Target<'a> {
+    cx: &'a ConnContext,
     /// The endpoint's index in the service.
     index: usize,
     upgrade: bool,
@@ -242,10 +243,11 @@ impl Plan<'_> {
     ) -> Result<Response<ProxyBody>, ProxyError> {
         let upgrade = headers::is_upgrade(req.headers());
         let mut client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        // Copied before the rewrite, which has fewer headers to copy; a replay is rewritten.
+        let replay = Replay::of(&req, upgrade, self.service.spec.retries);
         self.rewrite(cx, &mut req, upgrade);
         let now_ns = endpoint::ns_at(self.start);
         self.service.count_request(now_ns);
-        let replay = Replay::of(&req, upgrade, self.service.spec.retries);
         let mut req = req.map(Either::Left);
         let mut tried = Tried::default();
         let mut stale = 0;
@@ -275,6 +277,7 @@ impl Plan<'_> {
                 self.service.retries.increment(1);
             }
             let on = Target {
+                cx,
                 index,
                 upgrade,
                 replay: replay.as_ref(),
@@ -368,7 +371,7 @@ impl Plan<'_> {
                     };
                     match on.replay {
                         Some(replay) => Attempt::Again {
-                            req: replay.request(),
+                            req: self.replayed(on.cx, replay),
                             next,
                         },
                         None => Attempt::Done(Err(ProxyError::Upstream)),
@@ -402,9 +405,16 @@ impl Plan<'_> {
         response.map(|b| Either::Left(UpstreamBody::new(b, exchange)))
     }
 
+    /// The kept head of a failed request, rewritten for the upstream like the original.
+    fn replayed(&self, cx: &ConnContext, replay: &Replay) -> Request<RequestBody> {
+        let mut req = replay.request();
+        self.rewrite(cx, &mut req, false);
+        req
+    }
+
     /// Edits the request in place for the upstream: origin-form URI (prefix stripped),
     /// HTTP/1.1, `Host` kept, hop-by-hop removed, forwarding headers set.
-    fn rewrite(&self, cx: &ConnContext, req: &mut Request<Incoming>, upgrade: bool) {
+    fn rewrite<B>(&self, cx: &ConnContext, req: &mut Request<B>, upgrade: bool) {
         let sent_host = req.headers().get(HOST).cloned();
         // HTTP/2 carries the host in `:authority`; HTTP/1.1 upstreams need a `Host` header.
         let authority = sent_host.is_none().then(|| {
