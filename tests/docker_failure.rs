@@ -83,11 +83,6 @@ async fn send(http: &reqwest::Client, url: &str, n: usize) -> Vec<(u16, String)>
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "berth defect (src/proxy/http.rs): the replica closes its idle keep-alive connections \
-            on SIGTERM before berth reads the engine's `kill` event (Docker logs it after \
-            signalling), and a request already written to such a connection is answered 502, \
-            never retried (4 of 8 runs lost 1-3 requests here); also a new replica may be \
-            ejected as it starts (see slow_starting_replica_...)"]
 async fn rolling_deploy_under_load_loses_no_request() {
     if !require_engine() {
         return;
@@ -271,7 +266,8 @@ async fn replica_answering_500s_is_ejected_and_returns_when_recovered() {
     let net = Network::create(&run, "net");
     let b = Berth::start(
         &run,
-        "defaults: { balance: round_robin, \
+        // Exact round-robin shares from the start: no slow start.
+        "defaults: { balance: round_robin, slow_start: 0s, \
          outlier: { consecutive_failures: 5, base_ejection: 1s } }\n",
     );
     let http = client();
@@ -346,7 +342,8 @@ async fn hanging_replica_costs_504s_only_until_it_is_ejected() {
     let net = Network::create(&run, "net");
     let b = Berth::start(
         &run,
-        "defaults: { balance: round_robin, \
+        // Exact round-robin shares from the start: no slow start.
+        "defaults: { balance: round_robin, slow_start: 0s, \
          outlier: { consecutive_failures: 5, base_ejection: 3s } }\n",
     );
     let http = client();
@@ -562,9 +559,6 @@ async fn failing_health_survives_reload_and_unrelated_start_without_a_flap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "berth defect (src/state/outlier.rs): connects refused by a container that does not \
-            listen yet count as outlier failures, so under load a slow starter is ejected \
-            for base_ejection (30 s) the moment it starts"]
 async fn slow_starting_replica_takes_traffic_as_soon_as_it_listens() {
     if !require_engine() {
         return;

@@ -18,6 +18,9 @@
 //! - **Return**: the reconciler sweeps the current snapshot every [`SWEEP_EVERY`]
 //!   ([`sweep`]) and clears expired ejections; the endpoint comes back with its
 //!   consecutive counter at zero.
+//! - **Not yet an outlier**: until an endpoint's first successful answer (a container whose
+//!   process is not listening yet), its ejections are based on at most [`UNPROVEN_BASE`]
+//!   instead of `base_ejection`, so it is tried again soon.
 //! - **Decay**: each `base_ejection` that passes without an ejection after the endpoint
 //!   returned takes one off its `times_ejected`, so a long-healthy endpoint is ejected for
 //!   `base_ejection` again.
@@ -47,6 +50,14 @@ pub const SWEEP_EVERY: Duration = Duration::from_millis(100);
 /// `until_ns` while an ejection is being set up (never expires).
 const CLAIMED: u64 = u64::MAX;
 
+/// Flag in `consecutive` until the endpoint's first successful answer: an endpoint that has
+/// never answered (a container whose process is not listening yet) is not yet an outlier.
+const UNPROVEN: u32 = 1 << 31;
+
+/// Base ejection of an endpoint that has never answered: it is retried soon, not after
+/// `base_ejection` (the length still grows with each ejection).
+const UNPROVEN_BASE: Duration = Duration::from_secs(1);
+
 /// Ejections since start, all services: the reconciler refreshes gauges when it moves.
 static EJECTIONS: AtomicU64 = AtomicU64::new(0);
 
@@ -56,8 +67,9 @@ pub fn ejections() -> u64 {
 }
 
 /// Per-endpoint outlier state, atomics only; lives on the `Arc<Endpoint>`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct OutlierState {
+    /// Failures in a row, plus [`UNPROVEN`] until the first success.
     consecutive: AtomicU32,
     times_ejected: AtomicU32,
     /// 0: not ejected; [`CLAIMED`]: being ejected; else when it ends (`now_ns` clock).
@@ -66,10 +78,26 @@ pub struct OutlierState {
     decay_stamp: AtomicU64,
 }
 
+impl Default for OutlierState {
+    fn default() -> Self {
+        Self {
+            consecutive: AtomicU32::new(UNPROVEN),
+            times_ejected: AtomicU32::new(0),
+            until_ns: AtomicU64::new(0),
+            decay_stamp: AtomicU64::new(0),
+        }
+    }
+}
+
 impl OutlierState {
     /// Failures in a row since the last success or return.
     pub fn consecutive_failures(&self) -> u32 {
-        self.consecutive.load(Relaxed)
+        self.consecutive.load(Relaxed) & !UNPROVEN
+    }
+
+    /// True until the endpoint's first successful answer.
+    pub fn unproven(&self) -> bool {
+        self.consecutive.load(Relaxed) & UNPROVEN != 0
     }
 
     /// Ejections counted towards the next one's length (decays over time).
@@ -167,7 +195,7 @@ impl ServiceOutlier {
             }
             return;
         }
-        let failures = state.consecutive.fetch_add(1, Relaxed).saturating_add(1);
+        let failures = state.consecutive.fetch_add(1, Relaxed).saturating_add(1) & !UNPROVEN;
         if failures >= self.settings.consecutive_failures {
             self.try_eject(endpoint, now_ns());
         }
@@ -198,17 +226,18 @@ impl ServiceOutlier {
             return false;
         }
         let times = state.times_ejected.fetch_add(1, Relaxed).saturating_add(1);
-        let length = self
-            .settings
-            .base_ejection
-            .saturating_mul(times)
-            .min(self.settings.max_ejection);
+        let unproven = state.unproven();
+        let base = match unproven {
+            true => self.settings.base_ejection.min(UNPROVEN_BASE),
+            false => self.settings.base_ejection,
+        };
+        let length = base.saturating_mul(times).min(self.settings.max_ejection);
         let length_ns = u64::try_from(length.as_nanos()).unwrap_or(u64::MAX);
         state
             .until_ns
             .store(now.saturating_add(length_ns).min(CLAIMED - 1), Relaxed);
         state.decay_stamp.store(now, Relaxed);
-        state.consecutive.store(0, Relaxed);
+        state.consecutive.fetch_and(UNPROVEN, Relaxed);
         endpoint.set_ejected(true);
         self.ejections.increment(1);
         EJECTIONS.fetch_add(1, Relaxed);
@@ -217,6 +246,7 @@ impl ServiceOutlier {
             endpoint = %endpoint.label(),
             failures = self.settings.consecutive_failures,
             times,
+            unproven,
             seconds = length.as_secs_f64(),
             "ejected: consecutive failures"
         );
@@ -242,7 +272,7 @@ impl ServiceOutlier {
                 until if until != CLAIMED && now >= until => {
                     // Bit first, then the slot: the count never drops below the ejected.
                     endpoint.set_ejected(false);
-                    state.consecutive.store(0, Relaxed);
+                    state.consecutive.fetch_and(UNPROVEN, Relaxed);
                     state.decay_stamp.store(now, Relaxed);
                     state.until_ns.store(0, Relaxed);
                     let _ = self

@@ -237,3 +237,37 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_endpoint_that_never_answered_is_ejected_briefly() {
+    let eps = endpoints(2);
+    let mut s = service(2, 50, &eps);
+    s.set_settings(
+        Outlier {
+            base_ejection: Duration::from_secs(30),
+            max_ejection: Duration::from_secs(300),
+            ..settings(2, 50)
+        },
+        eps.len(),
+    );
+    assert!(eps[0].outlier().unproven());
+    s.observe(&eps[0], 502);
+    s.observe(&eps[0], 502);
+    let until = eps[0].outlier().ejected_until_ns().expect("ejected");
+    assert!(until - now_ns() <= 1_000 * MS, "1 s, not 30 s");
+    assert!(
+        eps[0].outlier().unproven(),
+        "still unproven after the ejection"
+    );
+    s.sweep(&eps, until);
+    assert!(eps[0].is_routable());
+    s.observe(&eps[0], 200);
+    assert!(!eps[0].outlier().unproven());
+    s.observe(&eps[0], 502);
+    s.observe(&eps[0], 502);
+    let until = eps[0].outlier().ejected_until_ns().expect("ejected again");
+    assert!(
+        until - now_ns() > 50_000 * MS,
+        "a proven endpoint gets base × 2 = 60 s"
+    );
+}
