@@ -58,6 +58,7 @@ fn service(i: usize) -> Arc<ServiceSpec> {
         drain: Duration::from_secs(10),
         health: None,
         resilience: Default::default(),
+        upstream: Default::default(),
     })
 }
 

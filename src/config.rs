@@ -35,10 +35,12 @@ pub mod rules;
 mod scalar;
 mod service;
 mod summary;
+pub mod upstream;
 mod validate;
 
 pub use error::{ConfigError, Problem};
 pub use locate::locate;
+pub use upstream::{Upstream, UpstreamProtocol};
 
 /// The configuration used when no file is given (see DESIGN.md, "Configuration").
 pub const EMBEDDED_DEFAULT: &str = include_str!("config/default.yaml");
@@ -304,6 +306,8 @@ pub struct StaticService {
     pub health: Option<HealthCheck>,
     /// Its `outlier:`, `limits:` and `slow_start:` over the defaults'.
     pub resilience: Resilience,
+    /// How berth talks to the backends.
+    pub upstream: Upstream,
     pub backends: Vec<Backend>,
 }
 

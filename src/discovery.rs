@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::balance::Balance;
-use crate::config::Resilience;
+use crate::config::{Resilience, Upstream};
 use crate::health::HealthCheck;
 use crate::state::endpoint::EndpointKey;
 
@@ -41,6 +41,8 @@ pub struct ServiceSpec {
     pub health: Option<HealthCheck>,
     /// Outlier detection, circuit breaking and slow start.
     pub resilience: Resilience,
+    /// The protocol spoken to the endpoints.
+    pub upstream: Upstream,
 }
 
 /// A container's own health check state, as the engine reports it.

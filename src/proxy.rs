@@ -6,6 +6,7 @@
 //! - [`http`]: one request: route, pick, rewrite, forward, retry.
 //! - [`admit`]: the endpoint of one attempt, under in-flight limits (circuit breaking).
 //! - [`headers`]: hop-by-hop removal and `X-Forwarded-*`.
+//! - [`h2`]: what changes in a request to an HTTP/2 upstream.
 //! - [`pool`]: per-worker, per-endpoint upstream connection pools.
 //! - [`replay`]: the kept head of a request that may be sent again.
 //! - [`body`]: the streamed upstream response body that returns its connection to the pool.
@@ -17,6 +18,7 @@ pub mod admit;
 pub mod body;
 pub mod conn;
 pub mod error;
+pub mod h2;
 pub mod headers;
 pub mod http;
 pub mod listener;

@@ -46,6 +46,7 @@ fn upsert(i: usize) -> Input {
                     drain: Duration::from_secs(10),
                     health: None,
                     resilience: Default::default(),
+                    upstream: Default::default(),
                 }),
                 availability: Availability::default(),
                 origin: format!("container c{i}").into(),

@@ -32,6 +32,7 @@ fn service(balance: Balance) -> Service {
             slow_start: Duration::from_secs(1),
             ..Resilience::default()
         },
+        upstream: Default::default(),
     });
     let endpoints = (1..=2)
         .map(|i| {

@@ -32,6 +32,8 @@ struct ServiceDoc<'a> {
     strip_prefix: bool,
     balance: String,
     retries: u8,
+    /// `http1` or `h2`.
+    upstream_protocol: &'static str,
     /// The active check, e.g. `http GET /healthz status 200-399 every 10s (...)`.
     health_check: Option<String>,
     /// Every endpoint fails its active check: routing to all of them anyway.
@@ -212,6 +214,7 @@ fn service<'a>(snapshot: &'a Snapshot, s: &'a Service) -> ServiceDoc<'a> {
         strip_prefix: spec.strip_prefix,
         balance: spec.balance.to_string(),
         retries: spec.retries,
+        upstream_protocol: spec.upstream.protocol.as_str(),
         health_check: spec.health.as_ref().map(ToString::to_string),
         panic_mode: s.panic.load(Relaxed),
         outlier: {

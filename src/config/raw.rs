@@ -174,6 +174,8 @@ pub struct Service {
     pub outlier: Option<Outlier>,
     pub limits: Option<Limits>,
     pub slow_start: Option<Span>,
+    /// `http1` (default) or `h2`.
+    pub upstream_protocol: Option<super::upstream::UpstreamProtocol>,
     pub backends: Option<Vec<Backend>>,
 }
 

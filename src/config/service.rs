@@ -12,7 +12,7 @@ use super::health::health;
 use super::raw;
 use super::rules::{check_host, check_name, check_path, suggest};
 use super::validate::{positive, resilience, Problems};
-use super::{Backend, Defaults, Listener, Protocol, StaticService};
+use super::{Backend, Defaults, Listener, Protocol, StaticService, Upstream};
 
 pub(super) fn services(
     p: &mut Problems,
@@ -80,6 +80,9 @@ fn service(
             (s.outlier, s.limits, s.slow_start),
             &defaults.resilience(),
         ),
+        upstream: Upstream {
+            protocol: s.upstream_protocol.unwrap_or_default(),
+        },
         backends: backends(p, &path, name, s.backends.unwrap_or_default()),
     }
 }
@@ -210,6 +213,17 @@ mod tests {
         assert_eq!(a.balance.to_string(), "round_robin");
         assert_eq!((b.retries, b.request_timeout.as_secs()), (0, 1));
         assert_eq!(a.backends[0].weight.get(), 1);
+    }
+
+    #[test]
+    fn upstream_protocol_defaults_to_http1() {
+        use crate::config::UpstreamProtocol;
+        let src = "services:\n  a: { backends: [127.0.0.1:1] }\n  b: { upstream_protocol: h2, path: /b, backends: [127.0.0.1:2] }\n";
+        let c = parse(src, "t.yaml").unwrap();
+        assert_eq!(c.services["a"].upstream.protocol, UpstreamProtocol::Http1);
+        assert_eq!(c.services["b"].upstream.protocol, UpstreamProtocol::H2);
+        let p = one("services: { a: { upstream_protocol: h3, backends: [127.0.0.1:1] } }\n");
+        assert_eq!(p.path, "services.a.upstream_protocol");
     }
 
     #[test]

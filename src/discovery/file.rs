@@ -43,6 +43,7 @@ fn endpoints(service: &StaticService) -> Vec<EndpointSpec> {
         drain: service.drain,
         health: service.health.clone(),
         resilience: service.resilience,
+        upstream: service.upstream,
     });
     let source: Arc<str> = format!("static:{}", service.name).into();
     let origin: Arc<str> = format!("static service {}", service.name).into();

@@ -17,17 +17,20 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use http::header::{HeaderValue, HOST};
+use http::uri::Scheme;
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use tracing::debug;
 
 use crate::balance::PickContext;
+use crate::config::UpstreamProtocol;
 use crate::proxy::access_log;
 use crate::proxy::admit::{self, Admitted};
 use crate::proxy::body::{Exchange, UpstreamBody};
 use crate::proxy::conn::Activity;
 use crate::proxy::error::{ProxyBody, ProxyError};
+use crate::proxy::h2;
 use crate::proxy::headers::{self, Forwarded};
 use crate::proxy::pool::{self, RequestBody};
 use crate::proxy::replay::Replay;
@@ -311,28 +314,40 @@ impl Plan<'_> {
         stale: &mut usize,
     ) -> Attempt {
         let (index, endpoint) = (on.index, &self.service.endpoints[on.index]);
+        // An `Upgrade` needs HTTP/1.1, whatever the service speaks otherwise.
+        let protocol = match on.upgrade {
+            true => UpstreamProtocol::Http1,
+            false => self.service.spec.upstream.protocol,
+        };
         let pooled = match on.upgrade {
             true => None,
-            false => pool::checkout(endpoint, self.idle_timeout).await,
+            false => pool::checkout(endpoint, self.idle_timeout, protocol).await,
         };
         let reused = pooled.is_some();
         let mut sender = match pooled {
             Some(s) => s,
-            None => match pool::connect(endpoint.addr(), self.connect_timeout, on.upgrade).await {
-                Ok(s) => s,
-                Err(e) => {
-                    debug!(endpoint = %endpoint.label(), error = %e, "connect failed");
-                    self.service.connect_errors.increment(1);
-                    self.service.observe(index, 502);
-                    return Attempt::Again {
-                        req,
-                        next: Next::Other,
-                    };
+            None => {
+                match pool::connect(endpoint.addr(), self.connect_timeout, on.upgrade, protocol)
+                    .await
+                {
+                    Ok(s) => {
+                        pool::share(endpoint, &s);
+                        s
+                    }
+                    Err(e) => {
+                        debug!(endpoint = %endpoint.label(), error = %e, "connect failed");
+                        self.service.connect_errors.increment(1);
+                        self.service.observe(index, 502);
+                        return Attempt::Again {
+                            req,
+                            next: Next::Other,
+                        };
+                    }
                 }
-            },
+            }
         };
         let timeout = self.service.spec.request_timeout;
-        let sent = match tokio::time::timeout(timeout, sender.try_send_request(req)).await {
+        let sent = match tokio::time::timeout(timeout, sender.send(req)).await {
             Ok(sent) => sent,
             Err(_) => {
                 self.service.upstream_requests[index].increment(504);
@@ -415,6 +430,8 @@ impl Plan<'_> {
     /// Edits the request in place for the upstream: origin-form URI (prefix stripped),
     /// HTTP/1.1, `Host` kept, hop-by-hop removed, forwarding headers set.
     fn rewrite<B>(&self, cx: &ConnContext, req: &mut Request<B>, upgrade: bool) {
+        let h2 = !upgrade && self.service.spec.upstream.protocol == UpstreamProtocol::H2;
+        let trailers = h2 && h2::wants_trailers(req.headers());
         let sent_host = req.headers().get(HOST).cloned();
         // HTTP/2 carries the host in `:authority`; HTTP/1.1 upstreams need a `Host` header.
         let authority = sent_host.is_none().then(|| {
@@ -439,6 +456,9 @@ impl Plan<'_> {
             trusted: self.trusted,
         };
         headers::set_forwarded(headers, &fwd, host);
+        if h2 {
+            h2::prepare(req, Scheme::HTTP, trailers);
+        }
     }
 }
 

@@ -32,7 +32,7 @@ use super::facts::{container_name, ContainerFacts};
 use super::network::{self, NetworkPolicy};
 use crate::balance::Balance;
 use crate::config::rules::{check_name, suggest};
-use crate::config::Defaults;
+use crate::config::{Defaults, Upstream, UpstreamProtocol};
 use crate::discovery::{Availability, EndpointSpec, ServiceSpec};
 use crate::health::HealthCheck;
 use crate::state::endpoint::EndpointKey;
@@ -53,7 +53,7 @@ pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const DEFAULT_WEIGHT: u32 = 1;
 
 /// Every label suffix berth knows, in DESIGN.md's order.
-pub const KNOWN: [&str; 29] = [
+pub const KNOWN: [&str; 30] = [
     "enable",
     "service",
     "port",
@@ -63,6 +63,7 @@ pub const KNOWN: [&str; 29] = [
     "http.hosts",
     "http.path",
     "http.strip_prefix",
+    "http.upstream_protocol",
     "tcp.listener",
     "tcp.sni",
     "balance",
@@ -229,6 +230,7 @@ fn service_spec(
     let request_timeout = labels.parse("timeout.request", positive_duration);
     let drain = labels.parse("drain", duration);
     let resilience = resilience::parse(labels, &defaults.resilience());
+    let upstream = upstream(labels);
     Some(ServiceSpec {
         name: Arc::from(name?.as_str()),
         listeners,
@@ -243,7 +245,16 @@ fn service_spec(
         drain: drain.unwrap_or(defaults.drain),
         health: None,
         resilience,
+        upstream,
     })
+}
+
+/// `<prefix>.http.upstream_protocol`.
+fn upstream(labels: &mut Labels<'_>) -> Upstream {
+    let protocol = labels.parse("http.upstream_protocol", UpstreamProtocol::from_str);
+    Upstream {
+        protocol: protocol.unwrap_or_default(),
+    }
 }
 
 /// Problems for `<prefix>.*` labels berth does not know, each with a "did you mean".

@@ -30,6 +30,7 @@ fn spec(service: &str, id: &str, port: u16, path: &str) -> EndpointSpec {
             drain: Duration::from_secs(10),
             health: None,
             resilience: Default::default(),
+            upstream: Default::default(),
         }),
         availability: Availability::default(),
         origin: "test".into(),

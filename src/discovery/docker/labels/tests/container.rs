@@ -25,6 +25,7 @@ fn minimal_container_gets_every_default() {
         drain: secs(10),
         health: None,
         resilience: Default::default(),
+        upstream: Default::default(),
     };
     assert_eq!(*a.endpoint.service, want);
     assert_eq!(&*a.endpoint.key.source, ID);

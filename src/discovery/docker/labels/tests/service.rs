@@ -224,3 +224,18 @@ fn resilience_bad_values_reject() {
             .contains("did you mean berth.limits.max_in_flight")
     );
 }
+
+// ---- upstream ----
+
+#[test]
+fn upstream_protocol_is_http1_unless_h2_is_asked() {
+    use crate::config::UpstreamProtocol;
+    let s = service(container());
+    assert_eq!(s.upstream.protocol, UpstreamProtocol::Http1);
+    let s = service(container().label("berth.http.upstream_protocol", "h2"));
+    assert_eq!(s.upstream.protocol, UpstreamProtocol::H2);
+    assert_eq!(
+        rejected(container().label("berth.http.upstream_protocol", "h3")),
+        "label berth.http.upstream_protocol=h3: unknown upstream protocol `h3`; use http1 or h2"
+    );
+}
