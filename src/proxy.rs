@@ -8,6 +8,7 @@
 //! - [`headers`]: hop-by-hop removal and `X-Forwarded-*`.
 //! - [`h2`]: what changes in a request to an HTTP/2 upstream.
 //! - [`pool`]: per-worker, per-endpoint upstream connection pools.
+//! - [`connect`]: new upstream connections: TCP, TLS, HTTP/1.1 or HTTP/2 handshake.
 //! - [`replay`]: the kept head of a request that may be sent again.
 //! - [`body`]: the streamed upstream response body that returns its connection to the pool.
 //! - [`access_log`]: the optional access log, written off the hot path.
@@ -17,6 +18,7 @@ pub mod access_log;
 pub mod admit;
 pub mod body;
 pub mod conn;
+pub mod connect;
 pub mod error;
 pub mod h2;
 pub mod headers;

@@ -176,13 +176,28 @@ pub struct Service {
     pub slow_start: Option<Span>,
     /// `http1` (default) or `h2`.
     pub upstream_protocol: Option<super::upstream::UpstreamProtocol>,
+    /// TLS to `https://` backends.
+    pub tls: Option<UpstreamTls>,
     pub backends: Option<Vec<Backend>>,
 }
 
-/// A backend: `"IP:PORT"` or `{ address: IP:PORT, weight: N }`.
+/// A service's `tls:` block: how its `https` backends are verified.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTls {
+    /// A PEM file of the CA certificates to trust instead of the built-in roots.
+    pub ca: Option<String>,
+    /// The name to send as SNI and verify instead of the request's host.
+    pub server_name: Option<String>,
+}
+
+/// A backend: `"IP:PORT"`, `"http://IP:PORT"`, `"https://IP:PORT"` or
+/// `{ address: ..., weight: N }`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Backend {
     pub address: Address,
+    /// Written `https://`.
+    pub https: bool,
     pub weight: Option<Weight>,
 }
 
@@ -190,8 +205,20 @@ pub struct Backend {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BackendMap {
-    address: Address,
+    address: String,
     weight: Option<Weight>,
+}
+
+/// The address of a backend with its scheme (`https://`, `http://` or none) removed.
+fn address<E: de::Error>(v: &str) -> Result<(Address, bool), E> {
+    let (https, rest) = match (v.strip_prefix("https://"), v.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => (false, v),
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let address = Address::deserialize(de::value::StrDeserializer::<E>::new(rest))?;
+    Ok((address, https))
 }
 
 impl<'de> Deserialize<'de> for Backend {
@@ -200,19 +227,25 @@ impl<'de> Deserialize<'de> for Backend {
         impl<'de> Visitor<'de> for V {
             type Value = Backend;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a backend \"IP:PORT\" or { address: \"IP:PORT\", weight: 1..1000 }")
+                f.write_str(
+                    "a backend \"IP:PORT\" (or \"https://IP:PORT\") or \
+                     { address: \"IP:PORT\", weight: 1..1000 }",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Backend, E> {
-                let address = Address::deserialize(de::value::StrDeserializer::<E>::new(v))?;
+                let (address, https) = address(v)?;
                 Ok(Backend {
                     address,
+                    https,
                     weight: None,
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Backend, A::Error> {
                 let m = BackendMap::deserialize(MapAccessDeserializer::new(map))?;
+                let (address, https) = address(&m.address)?;
                 Ok(Backend {
-                    address: m.address,
+                    address,
+                    https,
                     weight: m.weight,
                 })
             }

@@ -7,10 +7,12 @@
 //! records problems (with their field paths) and never stops at the first.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use super::health::health;
 use super::raw;
 use super::rules::{check_host, check_name, check_path, suggest};
+use super::upstream::UpstreamTls;
 use super::validate::{positive, resilience, Problems};
 use super::{Backend, Defaults, Listener, Protocol, StaticService, Upstream};
 
@@ -39,6 +41,7 @@ fn service(
     if let Some(msg) = check_name("service", name) {
         p.add(&path, msg);
     }
+    let upstream = upstream(p, &path, &s);
     let names = s.listener.map(|l| l.0).unwrap_or_default();
     check_listener_refs(p, &path, &names, listeners);
     let mut hosts = Vec::new();
@@ -80,11 +83,41 @@ fn service(
             (s.outlier, s.limits, s.slow_start),
             &defaults.resilience(),
         ),
-        upstream: Upstream {
-            protocol: s.upstream_protocol.unwrap_or_default(),
-        },
+        upstream,
         backends: backends(p, &path, name, s.backends.unwrap_or_default()),
     }
+}
+
+/// The protocol, and TLS when the backends are `https://` (all or none of them).
+fn upstream(p: &mut Problems, path: &str, s: &raw::Service) -> Upstream {
+    let protocol = s.upstream_protocol.unwrap_or_default();
+    let list = s.backends.as_deref().unwrap_or_default();
+    let https = list.iter().filter(|b| b.https).count();
+    if https != 0 && https != list.len() {
+        p.add(
+            format!("{path}.backends"),
+            "backends mix https:// and plain addresses: a service's backends share one \
+             scheme; split them into two services",
+        );
+    }
+    let tls = match (https != 0, &s.tls) {
+        (false, None) => None,
+        (false, Some(_)) => {
+            p.add(
+                format!("{path}.tls"),
+                "`tls` applies to https backends: write them as \"https://IP:PORT\" or remove it",
+            );
+            None
+        }
+        (true, raw) => {
+            let ca = raw.as_ref().and_then(|t| t.ca.as_deref()).map(Path::new);
+            let name = raw.as_ref().and_then(|t| t.server_name.as_deref());
+            UpstreamTls::new(ca, name)
+                .map_err(|e| p.add(format!("{path}.tls"), e.to_string()))
+                .ok()
+        }
+    };
+    Upstream { protocol, tls }
 }
 
 fn check_listener_refs(

@@ -43,7 +43,7 @@ fn endpoints(service: &StaticService) -> Vec<EndpointSpec> {
         drain: service.drain,
         health: service.health.clone(),
         resilience: service.resilience,
-        upstream: service.upstream,
+        upstream: service.upstream.clone(),
     });
     let source: Arc<str> = format!("static:{}", service.name).into();
     let origin: Arc<str> = format!("static service {}", service.name).into();

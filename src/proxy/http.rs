@@ -21,7 +21,7 @@ use http::uri::Scheme;
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::Either;
 use hyper::body::Incoming;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::balance::PickContext;
 use crate::config::UpstreamProtocol;
@@ -29,10 +29,11 @@ use crate::proxy::access_log;
 use crate::proxy::admit::{self, Admitted};
 use crate::proxy::body::{Exchange, UpstreamBody};
 use crate::proxy::conn::Activity;
+use crate::proxy::connect::{self, ConnectError, Dial};
 use crate::proxy::error::{ProxyBody, ProxyError};
 use crate::proxy::h2;
 use crate::proxy::headers::{self, Forwarded};
-use crate::proxy::pool::{self, RequestBody};
+use crate::proxy::pool::{self, RequestBody, Sender};
 use crate::proxy::replay::Replay;
 use crate::state::endpoint::{self, InFlight};
 use crate::state::route;
@@ -313,39 +314,16 @@ impl Plan<'_> {
         client_upgrade: &mut Option<hyper::upgrade::OnUpgrade>,
         stale: &mut usize,
     ) -> Attempt {
-        let (index, endpoint) = (on.index, &self.service.endpoints[on.index]);
-        // An `Upgrade` needs HTTP/1.1, whatever the service speaks otherwise.
-        let protocol = match on.upgrade {
-            true => UpstreamProtocol::Http1,
-            false => self.service.spec.upstream.protocol,
+        let index = on.index;
+        let Some((mut sender, reused)) = self.sender(on, &req).await else {
+            self.service.connect_errors.increment(1);
+            self.service.observe(index, 502);
+            return Attempt::Again {
+                req,
+                next: Next::Other,
+            };
         };
-        let pooled = match on.upgrade {
-            true => None,
-            false => pool::checkout(endpoint, self.idle_timeout, protocol).await,
-        };
-        let reused = pooled.is_some();
-        let mut sender = match pooled {
-            Some(s) => s,
-            None => {
-                match pool::connect(endpoint.addr(), self.connect_timeout, on.upgrade, protocol)
-                    .await
-                {
-                    Ok(s) => {
-                        pool::share(endpoint, &s);
-                        s
-                    }
-                    Err(e) => {
-                        debug!(endpoint = %endpoint.label(), error = %e, "connect failed");
-                        self.service.connect_errors.increment(1);
-                        self.service.observe(index, 502);
-                        return Attempt::Again {
-                            req,
-                            next: Next::Other,
-                        };
-                    }
-                }
-            }
-        };
+        let endpoint = &self.service.endpoints[index];
         let timeout = self.service.spec.request_timeout;
         let sent = match tokio::time::timeout(timeout, sender.send(req)).await {
             Ok(sent) => sent,
@@ -393,6 +371,51 @@ impl Plan<'_> {
                     }
                 }
             },
+        }
+    }
+
+    /// A pooled connection to the target (`true`: reused), else a new one; `None` when it
+    /// cannot be made (logged).
+    async fn sender<B>(&self, on: Target<'_>, req: &Request<B>) -> Option<(Sender, bool)> {
+        let endpoint = &self.service.endpoints[on.index];
+        let upstream = &self.service.spec.upstream;
+        // An `Upgrade` needs HTTP/1.1, whatever the service speaks otherwise.
+        let protocol = match on.upgrade {
+            true => UpstreamProtocol::Http1,
+            false => upstream.protocol,
+        };
+        // TLS without a `server_name` verifies the request's host: connections are per host.
+        let tls = upstream.tls.as_ref();
+        let host = tls
+            .filter(|t| t.server_name.is_none())
+            .and_then(|_| request_host(req))
+            .map(connect::host_only);
+        if !on.upgrade {
+            if let Some(s) = pool::checkout(endpoint, self.idle_timeout, protocol, host).await {
+                return Some((s, true));
+            }
+        }
+        let dial = Dial {
+            addr: endpoint.addr(),
+            timeout: self.connect_timeout,
+            upgrades: on.upgrade,
+            protocol,
+            tls,
+            host,
+        };
+        match connect::connect(dial).await {
+            Ok(s) => {
+                pool::share(endpoint, &s);
+                Some((s, false))
+            }
+            Err(e @ ConnectError::Tls(..)) => {
+                warn!(service = %self.service.spec.name, endpoint = %endpoint.label(), error = %e, "upstream TLS failed");
+                None
+            }
+            Err(e) => {
+                debug!(endpoint = %endpoint.label(), error = %e, "connect failed");
+                None
+            }
         }
     }
 
@@ -457,7 +480,11 @@ impl Plan<'_> {
         };
         headers::set_forwarded(headers, &fwd, host);
         if h2 {
-            h2::prepare(req, Scheme::HTTP, trailers);
+            let scheme = match self.service.spec.upstream.tls {
+                Some(_) => Scheme::HTTPS,
+                None => Scheme::HTTP,
+            };
+            h2::prepare(req, scheme, trailers);
         }
     }
 }

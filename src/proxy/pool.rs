@@ -11,14 +11,11 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2, TrySendError};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpStream;
 
 use crate::config::UpstreamProtocol;
 use crate::state::endpoint::Endpoint;
@@ -30,9 +27,18 @@ const MAX_IDLE_PER_ENDPOINT: usize = 512;
 pub type RequestBody =
     http_body_util::Either<hyper::body::Incoming, http_body_util::Empty<bytes::Bytes>>;
 
-/// A connection's request sender, by protocol.
+/// A connection's request sender.
 #[derive(Debug)]
-pub enum Sender {
+pub struct Sender {
+    pub conn: Conn,
+    /// The TLS server name it was opened for, when that is the request's host (a service
+    /// with `https` endpoints and no `server_name`): only requests for that host reuse it.
+    pub name: Option<Arc<str>>,
+}
+
+/// The sending half of an HTTP/1.1 or HTTP/2 connection.
+#[derive(Debug)]
+pub enum Conn {
     Http1(http1::SendRequest<RequestBody>),
     Http2(http2::SendRequest<RequestBody>),
 }
@@ -40,9 +46,9 @@ pub enum Sender {
 impl Sender {
     /// Whether the connection has closed.
     pub fn is_closed(&self) -> bool {
-        match self {
-            Self::Http1(s) => s.is_closed(),
-            Self::Http2(s) => s.is_closed(),
+        match &self.conn {
+            Conn::Http1(s) => s.is_closed(),
+            Conn::Http2(s) => s.is_closed(),
         }
     }
 
@@ -51,18 +57,24 @@ impl Sender {
         &mut self,
         req: http::Request<RequestBody>,
     ) -> Result<http::Response<Incoming>, TrySendError<http::Request<RequestBody>>> {
-        match self {
-            Self::Http1(s) => s.try_send_request(req).await,
-            Self::Http2(s) => s.try_send_request(req).await,
+        match &mut self.conn {
+            Conn::Http1(s) => s.try_send_request(req).await,
+            Conn::Http2(s) => s.try_send_request(req).await,
         }
+    }
+
+    /// Whether a request whose TLS name is `name` may use this connection.
+    fn serves(&self, name: Option<&str>) -> bool {
+        self.name.as_deref() == name
     }
 }
 
 struct Idle {
     endpoint: Arc<Endpoint>,
-    senders: Vec<(http1::SendRequest<RequestBody>, Instant)>,
-    /// The endpoint's shared HTTP/2 connection, if any.
-    shared: Option<http2::SendRequest<RequestBody>>,
+    /// Idle HTTP/1.1 connections (always `Conn::Http1`), each with when it went idle.
+    senders: Vec<(Sender, Instant)>,
+    /// The endpoint's shared HTTP/2 connection, if any (always `Conn::Http2`).
+    shared: Option<Sender>,
 }
 
 impl Idle {
@@ -85,64 +97,63 @@ thread_local! {
     static POOL: RefCell<Pool> = RefCell::new(Pool::default());
 }
 
-/// Why a new upstream connection could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    #[error("connect to {0} timed out")]
-    Timeout(SocketAddr),
-    #[error("connect to {0}: {1}")]
-    Io(SocketAddr, std::io::Error),
-    #[error("handshake with {0}: {1}")]
-    Handshake(SocketAddr, hyper::Error),
-}
-
 /// An idle, ready sender to `endpoint` (HTTP/1.1) or a clone of its shared connection
 /// (HTTP/2), if one is pooled.
+/// `name` is the request's TLS server name when connections are opened per host (see
+/// [`Sender::name`]), else `None`.
 pub async fn checkout(
     endpoint: &Arc<Endpoint>,
     idle_timeout: Duration,
     protocol: UpstreamProtocol,
+    name: Option<&str>,
 ) -> Option<Sender> {
     match protocol {
-        UpstreamProtocol::Http1 => checkout_http1(endpoint, idle_timeout)
-            .await
-            .map(Sender::Http1),
-        UpstreamProtocol::H2 => shared(endpoint).map(Sender::Http2),
+        UpstreamProtocol::Http1 => checkout_http1(endpoint, idle_timeout, name).await,
+        UpstreamProtocol::H2 => shared(endpoint, name),
     }
 }
 
 async fn checkout_http1(
     endpoint: &Arc<Endpoint>,
     idle_timeout: Duration,
-) -> Option<http1::SendRequest<RequestBody>> {
+    name: Option<&str>,
+) -> Option<Sender> {
     loop {
         let (mut sender, since) = POOL.with(|p| {
-            p.borrow_mut()
-                .idle
-                .get_mut(&endpoint.id())
-                .and_then(|i| i.senders.pop())
+            let mut pool = p.borrow_mut();
+            let senders = &mut pool.idle.get_mut(&endpoint.id())?.senders;
+            // Without TLS names (the usual case) the last sender matches at once.
+            let i = senders.iter().rposition(|(s, _)| s.serves(name))?;
+            Some(senders.swap_remove(i))
         })?;
         if sender.is_closed() || since.elapsed() >= idle_timeout {
             continue;
         }
-        if sender.ready().await.is_ok() {
+        let Conn::Http1(inner) = &mut sender.conn else {
+            continue;
+        };
+        if inner.ready().await.is_ok() {
             return Some(sender);
         }
     }
 }
 
-/// A clone of the endpoint's shared HTTP/2 connection, if one is open.
-fn shared(endpoint: &Arc<Endpoint>) -> Option<http2::SendRequest<RequestBody>> {
+/// A clone of the endpoint's shared HTTP/2 connection, if one is open for `name`.
+fn shared(endpoint: &Arc<Endpoint>, name: Option<&str>) -> Option<Sender> {
     POOL.with(|p| {
         let mut pool = p.borrow_mut();
         let idle = pool.idle.get_mut(&endpoint.id())?;
-        match &idle.shared {
-            Some(s) if !s.is_closed() => Some(s.clone()),
-            Some(_) => {
-                idle.shared = None;
-                None
-            }
-            None => None,
+        let shared = idle.shared.as_ref()?;
+        if shared.is_closed() {
+            idle.shared = None;
+            return None;
+        }
+        match (&shared.conn, shared.serves(name)) {
+            (Conn::Http2(s), true) => Some(Sender {
+                conn: Conn::Http2(s.clone()),
+                name: shared.name.clone(),
+            }),
+            _ => None,
         }
     })
 }
@@ -150,7 +161,7 @@ fn shared(endpoint: &Arc<Endpoint>) -> Option<http2::SendRequest<RequestBody>> {
 /// Makes a new HTTP/2 connection the endpoint's shared one (replacing a closed one), so the
 /// requests that follow multiplex on it.
 pub fn share(endpoint: &Arc<Endpoint>, sender: &Sender) {
-    let Sender::Http2(sender) = sender else {
+    let Conn::Http2(conn) = &sender.conn else {
         return;
     };
     if !endpoint.is_routable_ignoring_active() {
@@ -163,7 +174,10 @@ pub fn share(endpoint: &Arc<Endpoint>, sender: &Sender) {
             .entry(endpoint.id())
             .or_insert_with(|| Idle::new(endpoint));
         if idle.shared.as_ref().map_or(true, |s| s.is_closed()) {
-            idle.shared = Some(sender.clone());
+            idle.shared = Some(Sender {
+                conn: Conn::Http2(conn.clone()),
+                name: sender.name.clone(),
+            });
         }
     });
 }
@@ -171,9 +185,9 @@ pub fn share(endpoint: &Arc<Endpoint>, sender: &Sender) {
 /// Returns a sender whose exchange completed; an HTTP/1.1 one is kept only if the endpoint
 /// is still routable (an HTTP/2 clone is dropped: the shared connection stays pooled).
 pub fn checkin(endpoint: &Arc<Endpoint>, sender: Sender, since: Instant) {
-    let Sender::Http1(sender) = sender else {
+    if matches!(sender.conn, Conn::Http2(_)) {
         return;
-    };
+    }
     // An endpoint excluded only by its active check may still serve in panic mode.
     if sender.is_closed() || !endpoint.is_routable_ignoring_active() {
         return;
@@ -202,51 +216,4 @@ pub fn sweep(generation: u64) {
         pool.idle
             .retain(|_, idle| idle.endpoint.is_routable_ignoring_active());
     });
-}
-
-/// Opens a new connection to `addr`; `upgrades` keeps an HTTP/1.1 one usable for `Upgrade`.
-pub async fn connect(
-    addr: SocketAddr,
-    timeout: Duration,
-    upgrades: bool,
-    protocol: UpstreamProtocol,
-) -> Result<Sender, ConnectError> {
-    let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
-        .await
-        .map_err(|_| ConnectError::Timeout(addr))?
-        .map_err(|e| ConnectError::Io(addr, e))?;
-    // Latency matters more than packet count for proxied request/response exchanges.
-    let _ = stream.set_nodelay(true);
-    if protocol == UpstreamProtocol::H2 {
-        return handshake_h2(addr, TokioIo::new(stream)).await;
-    }
-    let (sender, conn) = http1::Builder::new()
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| ConnectError::Handshake(addr, e))?;
-    if upgrades {
-        tokio::spawn(async move {
-            let _ = conn.with_upgrades().await;
-        });
-    } else {
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-    }
-    Ok(Sender::Http1(sender))
-}
-
-/// HTTP/2 with prior knowledge over `io`; the connection runs on its own task.
-async fn handshake_h2<T>(addr: SocketAddr, io: T) -> Result<Sender, ConnectError>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (sender, conn) = http2::Builder::new(TokioExecutor::new())
-        .handshake(io)
-        .await
-        .map_err(|e| ConnectError::Handshake(addr, e))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(Sender::Http2(sender))
 }

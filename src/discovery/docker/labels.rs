@@ -19,8 +19,10 @@
 //!   services); everything that depends on this container alone is.
 //!
 //! Submodules: `reader` (label lookup and value parsers), `health` (`health.*`), `resilience`
-//! (`outlier.*`, `limits.*`, `slow_start`).
-//! Invariants: no engine calls, no I/O; never panics on any input.
+//! (`outlier.*`, `limits.*`, `slow_start`), `upstream` (`http.upstream_protocol`, `scheme`,
+//! `tls.*`).
+//! Invariants: no engine calls, no I/O but reading the CA file a `tls.ca` label names; never
+//! panics on any input.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -32,7 +34,7 @@ use super::facts::{container_name, ContainerFacts};
 use super::network::{self, NetworkPolicy};
 use crate::balance::Balance;
 use crate::config::rules::{check_name, suggest};
-use crate::config::{Defaults, Upstream, UpstreamProtocol};
+use crate::config::Defaults;
 use crate::discovery::{Availability, EndpointSpec, ServiceSpec};
 use crate::health::HealthCheck;
 use crate::state::endpoint::EndpointKey;
@@ -42,6 +44,7 @@ mod reader;
 mod resilience;
 #[cfg(test)]
 mod tests;
+mod upstream;
 
 use reader::{
     boolean, duration, hosts, int_in, list, path_prefix, port, positive_duration, Labels,
@@ -53,7 +56,7 @@ pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const DEFAULT_WEIGHT: u32 = 1;
 
 /// Every label suffix berth knows, in DESIGN.md's order.
-pub const KNOWN: [&str; 30] = [
+pub const KNOWN: [&str; 33] = [
     "enable",
     "service",
     "port",
@@ -63,7 +66,7 @@ pub const KNOWN: [&str; 30] = [
     "http.hosts",
     "http.path",
     "http.strip_prefix",
-    "http.upstream_protocol",
+    upstream::SUFFIXES[0],
     "tcp.listener",
     "tcp.sni",
     "balance",
@@ -84,6 +87,9 @@ pub const KNOWN: [&str; 30] = [
     resilience::SUFFIXES[5],
     resilience::SUFFIXES[6],
     resilience::SUFFIXES[7],
+    upstream::SUFFIXES[1],
+    upstream::SUFFIXES[2],
+    upstream::SUFFIXES[3],
 ];
 
 /// What the evaluation depends on besides the container: the config, and berth's own place.
@@ -230,7 +236,7 @@ fn service_spec(
     let request_timeout = labels.parse("timeout.request", positive_duration);
     let drain = labels.parse("drain", duration);
     let resilience = resilience::parse(labels, &defaults.resilience());
-    let upstream = upstream(labels);
+    let upstream = upstream::parse(labels);
     Some(ServiceSpec {
         name: Arc::from(name?.as_str()),
         listeners,
@@ -247,14 +253,6 @@ fn service_spec(
         resilience,
         upstream,
     })
-}
-
-/// `<prefix>.http.upstream_protocol`.
-fn upstream(labels: &mut Labels<'_>) -> Upstream {
-    let protocol = labels.parse("http.upstream_protocol", UpstreamProtocol::from_str);
-    Upstream {
-        protocol: protocol.unwrap_or_default(),
-    }
 }
 
 /// Problems for `<prefix>.*` labels berth does not know, each with a "did you mean".

@@ -166,7 +166,7 @@ fn unknown_labels_without_a_near_one_list_the_known_ones() {
         "{reason}"
     );
     assert!(
-        reason.ends_with("limits.max_pending, slow_start"),
+        reason.ends_with("slow_start, scheme, tls.ca, tls.server_name"),
         "{reason}"
     );
 }

@@ -239,3 +239,43 @@ fn upstream_protocol_is_http1_unless_h2_is_asked() {
         "label berth.http.upstream_protocol=h3: unknown upstream protocol `h3`; use http1 or h2"
     );
 }
+
+#[test]
+fn scheme_https_makes_a_tls_upstream() {
+    let s = service(container().label("berth.scheme", "https"));
+    let tls = s.upstream.tls.expect("tls");
+    assert_eq!((tls.ca, tls.server_name), (None, None));
+    let s = service(
+        container()
+            .label("berth.scheme", "https")
+            .label("berth.tls.server_name", "api.internal"),
+    );
+    let name = s.upstream.tls.expect("tls").server_name.expect("name");
+    assert_eq!(name.to_str(), "api.internal");
+    assert_eq!(
+        service(container().label("berth.scheme", "http"))
+            .upstream
+            .tls,
+        None
+    );
+}
+
+#[test]
+fn tls_labels_need_https_and_a_readable_ca() {
+    assert_eq!(
+        rejected(container().label("berth.tls.ca", "/ca.pem")),
+        "labels berth.tls.* apply to https endpoints: set berth.scheme=https or remove them"
+    );
+    assert_eq!(
+        rejected(
+            container()
+                .label("berth.scheme", "https")
+                .label("berth.tls.ca", "/nonexistent/ca.pem")
+        ),
+        "labels berth.tls.*: cannot read CA file /nonexistent/ca.pem: No such file or directory (os error 2)"
+    );
+    assert_eq!(
+        rejected(container().label("berth.scheme", "ftp")),
+        "label berth.scheme=ftp: use http or https"
+    );
+}

@@ -1,0 +1,174 @@
+//! `https://` backends: berth connects with TLS, verifies the backend's certificate against
+//! the service's CA file (or the built-in roots), sends the request's host (or the service's
+//! `server_name`) as SNI and offers ALPN to match `upstream_protocol`.
+//!
+//! The backend's certificate is signed by a CA made in the test (rcgen), for `backend.test`
+//! and `127.0.0.1`; the backend answers with the HTTP version and the SNI it saw.
+
+mod common;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use common::{base, client, start, yaml};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// A test CA (its PEM file) and a server configuration with a certificate it signed.
+fn pki(tag: &str) -> (PathBuf, rustls::ServerConfig) {
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "berth test CA");
+    let ca = ca_params.self_signed(&ca_key).expect("CA cert");
+    let key = KeyPair::generate().expect("key");
+    let names = vec!["backend.test".to_owned(), "127.0.0.1".to_owned()];
+    let leaf = CertificateParams::new(names)
+        .expect("params")
+        .signed_by(&key, &ca, &ca_key)
+        .expect("leaf cert");
+    let dir = std::env::temp_dir().join(format!("berth-tls-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).expect("write CA");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(leaf.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .expect("server config");
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    (ca_file, config)
+}
+
+/// A TLS backend answering `<version> sni=<name>` for every request.
+async fn tls_backend(config: rustls::ServerConfig) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let sni = tls.get_ref().1.server_name().unwrap_or("-").to_owned();
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let text = format!("{:?} sni={sni}", req.version());
+                    async move { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(text)))) }
+                });
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+async fn get(server: &berth::server::Server, host: &str) -> (u16, String) {
+    let r = client()
+        .get(format!("{}/", base(server)))
+        .header("host", host)
+        .send()
+        .await
+        .expect("request");
+    (r.status().as_u16(), r.text().await.expect("body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_backends_are_verified_with_the_configured_ca() {
+    let (ca, config) = pki("ca");
+    let backend = tls_backend(config).await;
+    let ca = ca.display();
+    let server = start(&yaml(&format!(
+        "  h1: {{ listener: web, hosts: [backend.test], tls: {{ ca: \"{ca}\" }}, backends: [\"https://{backend}\"] }}\n\
+         \x20 h2: {{ listener: web, hosts: [h2.test], upstream_protocol: h2, tls: {{ ca: \"{ca}\", server_name: backend.test }}, backends: [\"https://{backend}\"] }}\n\
+         \x20 ip: {{ listener: web, hosts: [\"127.0.0.1\"], tls: {{ ca: \"{ca}\" }}, backends: [\"https://{backend}\"] }}\n"
+    )));
+    for _ in 0..3 {
+        assert_eq!(
+            get(&server, "backend.test").await,
+            (200, "HTTP/1.1 sni=backend.test".into()),
+            "ALPN http/1.1, SNI from the request's host"
+        );
+    }
+    assert_eq!(
+        get(&server, "h2.test").await,
+        (200, "HTTP/2.0 sni=backend.test".into()),
+        "ALPN h2, SNI from server_name"
+    );
+    // An IP host is verified against the certificate's IP address (no SNI is sent for it).
+    assert_eq!(
+        get(&server, "127.0.0.1").await,
+        (200, "HTTP/1.1 sni=-".into())
+    );
+    server.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_issuer_or_a_wrong_name_is_a_502() {
+    let (ca, config) = pki("bad");
+    let backend = tls_backend(config).await;
+    let ca = ca.display();
+    let server = start(&yaml(&format!(
+        "  roots: {{ listener: web, hosts: [backend.test], backends: [\"https://{backend}\"] }}\n\
+         \x20 name: {{ listener: web, hosts: [other.test], tls: {{ ca: \"{ca}\" }}, backends: [\"https://{backend}\"] }}\n"
+    )));
+    let (status, body) = get(&server, "backend.test").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (502, "upstream error\n"),
+        "not signed by a built-in root"
+    );
+    let (status, _) = get(&server, "other.test").await;
+    assert_eq!(status, 502, "the certificate is not for other.test");
+    server.shutdown();
+}
+
+#[test]
+fn tls_without_https_backends_and_unreadable_cas_are_config_errors() {
+    let err = berth::config::parse(
+        &yaml("  a: { tls: { ca: ca.pem }, backends: [\"127.0.0.1:1\"] }\n"),
+        "t.yaml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("services.a.tls"), "{err}");
+    assert!(err.contains("applies to https backends"), "{err}");
+    let err = berth::config::parse(
+        &yaml("  a: { tls: { ca: /nonexistent/ca.pem }, backends: [\"https://127.0.0.1:1\"] }\n"),
+        "t.yaml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("cannot read CA file /nonexistent/ca.pem"),
+        "{err}"
+    );
+    let err = berth::config::parse(
+        &yaml("  a: { backends: [\"https://127.0.0.1:1\", \"127.0.0.1:2\"] }\n"),
+        "t.yaml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("mix https://"), "{err}");
+}
