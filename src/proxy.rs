@@ -10,6 +10,7 @@
 //! - [`pool`]: per-worker, per-endpoint upstream connection pools.
 //! - [`connect`]: new upstream connections: TCP, TLS, HTTP/1.1 or HTTP/2 handshake.
 //! - [`replay`]: the kept head of a request that may be sent again.
+//! - [`uri`]: the request target sent upstream.
 //! - [`body`]: the streamed upstream response body that returns its connection to the pool.
 //! - [`access_log`]: the optional access log, written off the hot path.
 //! - [`error`]: the responses a client sees when proxying fails.
@@ -26,3 +27,4 @@ pub mod http;
 pub mod listener;
 pub mod pool;
 pub mod replay;
+pub mod uri;

@@ -51,7 +51,16 @@ fn example_config_parses() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/berth.yaml");
     let c = config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.listeners.len(), 2);
-    assert_eq!(c.services.len(), 2);
+    assert_eq!(c.services.len(), 4);
+    assert_eq!(
+        c.services["greeter"].upstream.protocol,
+        config::UpstreamProtocol::H2
+    );
+    let tls = c.services["billing"].upstream.tls.as_ref().expect("tls");
+    assert_eq!(
+        tls.server_name.as_ref().map(|n| n.to_str()),
+        Some("billing.internal".into())
+    );
     assert_eq!(
         c.services["legacy"].hosts,
         ["legacy.local", "*.legacy.local"]

@@ -70,12 +70,19 @@ fn channel_body() -> (mpsc::Sender<Frame<Bytes>>, BoxBody) {
 /// The gRPC server: `/echo.Echo/Unary` answers `hello <msg>`; `/echo.Echo/Count` answers
 /// messages `1..=n`; `/echo.Echo/Chat` echoes each message as soon as it arrives. A request
 /// without `te: trailers` or the gRPC content type gets `grpc-status: 3`.
+/// `connections` counts accepted connections; `live` those still open.
 async fn grpc_server(connections: Arc<AtomicUsize>) -> SocketAddr {
+    grpc_server_live(connections, Arc::default()).await
+}
+
+async fn grpc_server_live(connections: Arc<AtomicUsize>, live: Arc<AtomicUsize>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             connections.fetch_add(1, Ordering::Relaxed);
+            live.fetch_add(1, Ordering::Relaxed);
+            let live = Arc::clone(&live);
             tokio::spawn(async move {
                 let service = service_fn(|req: Request<Incoming>| async move {
                     Ok::<_, Infallible>(serve(req).await)
@@ -83,6 +90,7 @@ async fn grpc_server(connections: Arc<AtomicUsize>) -> SocketAddr {
                 let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
+                live.fetch_sub(1, Ordering::Relaxed);
             });
         }
     });
@@ -261,5 +269,39 @@ async fn a_bidirectional_call_streams_each_message_through() {
     drop(tx);
     let rest = body.collect().await.expect("end");
     assert_eq!(rest.trailers().expect("trailers")["grpc-status"], "0");
+    server.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_the_endpoint_closes_its_shared_connection() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let backend = grpc_server_live(Arc::default(), Arc::clone(&live)).await;
+    let server = berth_for(backend);
+    let web = server.listener("web").expect("web");
+    let mut client = h2_client(web).await;
+    let body = BodyExt::boxed(http_body_util::Full::new(frame("x")));
+    let (msgs, _) = messages(
+        client
+            .send_request(call(web, "Unary", body))
+            .await
+            .expect("call"),
+    )
+    .await;
+    assert_eq!(msgs, ["hello x"]);
+    assert_eq!(live.load(Ordering::Relaxed), 1, "pooled after the call");
+    let drain = format!(
+        "http://{}/api/services/grpc/endpoints/{backend}/drain",
+        server.admin
+    );
+    let r = common::client().post(drain).send().await.expect("drain");
+    assert_eq!(r.status(), 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while live.load(Ordering::Relaxed) != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "connection still open"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     server.shutdown();
 }

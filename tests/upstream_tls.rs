@@ -144,6 +144,22 @@ async fn an_unknown_issuer_or_a_wrong_name_is_a_502() {
     server.shutdown();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_failure_is_retried_on_another_endpoint() {
+    let (ca, good) = pki("retry-good");
+    let (_, other) = pki("retry-other");
+    let (good, other) = (tls_backend(good).await, tls_backend(other).await);
+    let ca = ca.display();
+    let server = start(&yaml(&format!(
+        "  s: {{ listener: web, balance: round_robin, tls: {{ ca: \"{ca}\" }}, backends: [\"https://{good}\", \"https://{other}\"] }}\n"
+    )));
+    for _ in 0..6 {
+        let (status, body) = get(&server, "backend.test").await;
+        assert_eq!((status, body.as_str()), (200, "HTTP/1.1 sni=backend.test"));
+    }
+    server.shutdown();
+}
+
 #[test]
 fn tls_without_https_backends_and_unreadable_cas_are_config_errors() {
     let err = berth::config::parse(

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use http::header::{HeaderValue, HOST};
 use http::uri::Scheme;
-use http::{Request, Response, StatusCode, Uri, Version};
+use http::{Request, Response, StatusCode, Version};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use tracing::{debug, warn};
@@ -35,8 +35,8 @@ use crate::proxy::h2;
 use crate::proxy::headers::{self, Forwarded};
 use crate::proxy::pool::{self, RequestBody, Sender};
 use crate::proxy::replay::Replay;
+use crate::proxy::uri;
 use crate::state::endpoint::{self, InFlight};
-use crate::state::route;
 use crate::state::snapshot::{Service, Snapshot};
 
 /// Most endpoints one request may try (first attempt + the 5 retries labels allow).
@@ -342,7 +342,7 @@ impl Plan<'_> {
                 });
                 Attempt::Done(Ok(self.respond(index, response, exchange, client_upgrade)))
             }
-            Err(mut e) => match e.take_message() {
+            Err(e) => match e.unsent {
                 Some(unsent) if reused && *stale < MAX_STALE => {
                     *stale += 1;
                     Attempt::Again {
@@ -355,7 +355,7 @@ impl Plan<'_> {
                     next: Next::Other,
                 },
                 None => {
-                    debug!(endpoint = %endpoint.label(), error = %e.error(), "upstream failed");
+                    debug!(endpoint = %endpoint.label(), error = %e.error, "upstream failed");
                     self.service.upstream_requests[index].increment(502);
                     self.service.observe(index, 502);
                     let next = match reused {
@@ -403,7 +403,9 @@ impl Plan<'_> {
             tls,
             host,
         };
-        match connect::connect(dial).await {
+        // Boxed: a new connection is rare next to a pooled one, and its future (TLS, HTTP/2
+        // handshakes) would otherwise grow every request's future, which is moved per request.
+        match Box::pin(connect::connect(dial)).await {
             Ok(s) => {
                 pool::share(endpoint, &s);
                 Some((s, false))
@@ -462,7 +464,8 @@ impl Plan<'_> {
             HeaderValue::from_str(authority.as_str()).ok()
         });
         let added_host = authority.flatten();
-        if let Some(uri) = upstream_uri(req.uri(), self.prefix_len, self.service.spec.strip_prefix)
+        if let Some(uri) =
+            uri::origin_form(req.uri(), self.prefix_len, self.service.spec.strip_prefix)
         {
             *req.uri_mut() = uri;
         }
@@ -489,26 +492,6 @@ impl Plan<'_> {
     }
 }
 
-/// The origin-form URI to send upstream, or `None` when the request's URI already is one.
-fn upstream_uri(uri: &Uri, prefix_len: usize, strip: bool) -> Option<Uri> {
-    let strip = strip && prefix_len > 1;
-    if !strip && uri.scheme().is_none() && uri.authority().is_none() {
-        return None;
-    }
-    let path = if strip {
-        route::strip_prefix(uri.path(), prefix_len)
-    } else {
-        uri.path()
-    };
-    let mut target = String::with_capacity(path.len() + 1 + uri.query().map_or(0, |q| q.len() + 1));
-    target.push_str(path);
-    if let Some(q) = uri.query() {
-        target.push('?');
-        target.push_str(q);
-    }
-    Uri::try_from(target).ok()
-}
-
 /// Copies bytes both ways between the client's and the upstream's upgraded connections.
 fn spawn_tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
     tokio::spawn(async move {
@@ -519,35 +502,4 @@ fn spawn_tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnU
         let mut upstream = hyper_util::rt::TokioIo::new(upstream);
         let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn uri(s: &str) -> Uri {
-        s.parse().expect("test uri")
-    }
-
-    #[test]
-    fn origin_form_is_kept_as_is() {
-        assert_eq!(upstream_uri(&uri("/a/b?x=1"), 1, false), None);
-        assert_eq!(upstream_uri(&uri("/a/b?x=1"), 2, false), None);
-    }
-
-    #[test]
-    fn absolute_form_becomes_origin_form() {
-        let got = upstream_uri(&uri("http://h.example/a?x=1"), 1, false);
-        assert_eq!(got, Some(uri("/a?x=1")));
-    }
-
-    #[test]
-    fn strip_prefix_keeps_a_leading_slash_and_query() {
-        assert_eq!(
-            upstream_uri(&uri("/api/users?id=3"), 4, true),
-            Some(uri("/users?id=3"))
-        );
-        assert_eq!(upstream_uri(&uri("/api"), 4, true), Some(uri("/")));
-        assert_eq!(upstream_uri(&uri("/api/"), 5, true), Some(uri("/")));
-    }
 }
