@@ -215,11 +215,8 @@ struct Target<'a> {
 enum Attempt {
     /// The answer to give the client (a response, or an error that is not retried).
     Done(Result<Response<ProxyBody>, ProxyError>),
-    /// Send `req` again, where `next` says.
-    Again {
-        req: Request<RequestBody>,
-        next: Next,
-    },
+    /// Send the request (put back in its slot) again, where the `Next` says.
+    Again(Next),
 }
 
 /// Where the next attempt of a request goes.
@@ -248,12 +245,16 @@ impl Plan<'_> {
         self.rewrite(cx, &mut req, upgrade);
         let now_ns = endpoint::ns_at(self.start);
         self.service.count_request(now_ns);
-        let mut req = req.map(Either::Left);
+        // The request lives in this slot; an attempt takes it and puts back what may be resent.
+        let mut slot = Some(req.map(Either::Left));
         let mut tried = Tried::default();
         let mut stale = 0;
         let mut fallback: Option<usize> = None;
         let attempts = usize::from(self.service.spec.retries).min(MAX_TRIES - 1) + 1;
         while tried.len < attempts {
+            let Some(req) = slot.as_ref() else {
+                break;
+            };
             let ctx = PickContext {
                 client_ip: cx.peer.ip(),
                 headers: req.headers(),
@@ -282,11 +283,10 @@ impl Plan<'_> {
                 upgrade,
                 replay: replay.as_ref(),
             };
-            let sent = self.attempt(on, in_flight, req, &mut client_upgrade, &mut stale);
+            let sent = self.attempt(on, in_flight, &mut slot, &mut client_upgrade, &mut stale);
             match sent.await {
                 Attempt::Done(answer) => return answer,
-                Attempt::Again { req: again, next } => {
-                    req = again;
+                Attempt::Again(next) => {
                     if next != Next::Same {
                         tried.push(index);
                     }
@@ -301,12 +301,13 @@ impl Plan<'_> {
         })
     }
 
-    /// Sends `req` to one endpoint and says what became of it.
+    /// Sends the request in `slot` to one endpoint and says what became of it; on
+    /// [`Attempt::Again`] the request to resend is back in `slot`.
     async fn attempt(
         &self,
         on: Target<'_>,
         in_flight: InFlight,
-        req: Request<RequestBody>,
+        slot: &mut Option<Request<RequestBody>>,
         client_upgrade: &mut Option<hyper::upgrade::OnUpgrade>,
         stale: &mut usize,
     ) -> Attempt {
@@ -324,14 +325,14 @@ impl Plan<'_> {
                     debug!(endpoint = %endpoint.label(), error = %e, "connect failed");
                     self.service.connect_errors.increment(1);
                     self.service.observe(index, 502);
-                    return Attempt::Again {
-                        req,
-                        next: Next::Other,
-                    };
+                    return Attempt::Again(Next::Other);
                 }
             },
         };
         let timeout = self.service.spec.request_timeout;
+        let Some(req) = slot.take() else {
+            return Attempt::Done(Err(ProxyError::Upstream));
+        };
         let sent = match tokio::time::timeout(timeout, sender.try_send_request(req)).await {
             Ok(sent) => sent,
             Err(_) => {
@@ -352,15 +353,13 @@ impl Plan<'_> {
             Err(mut e) => match e.take_message() {
                 Some(unsent) if reused && *stale < MAX_STALE => {
                     *stale += 1;
-                    Attempt::Again {
-                        req: unsent,
-                        next: Next::Same,
-                    }
+                    *slot = Some(unsent);
+                    Attempt::Again(Next::Same)
                 }
-                Some(unsent) => Attempt::Again {
-                    req: unsent,
-                    next: Next::Other,
-                },
+                Some(unsent) => {
+                    *slot = Some(unsent);
+                    Attempt::Again(Next::Other)
+                }
                 None => {
                     debug!(endpoint = %endpoint.label(), error = %e.error(), "upstream failed");
                     self.service.upstream_requests[index].increment(502);
@@ -370,10 +369,10 @@ impl Plan<'_> {
                         false => Next::Other,
                     };
                     match on.replay {
-                        Some(replay) => Attempt::Again {
-                            req: self.replayed(on.cx, replay),
-                            next,
-                        },
+                        Some(replay) => {
+                            *slot = Some(self.replayed(on.cx, replay));
+                            Attempt::Again(next)
+                        }
                         None => Attempt::Done(Err(ProxyError::Upstream)),
                     }
                 }
