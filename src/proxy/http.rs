@@ -212,6 +212,8 @@ struct Target<'a> {
 }
 
 /// What became of one attempt on one endpoint.
+// Returned by value once per attempt; boxing the response would allocate per request.
+#[allow(clippy::large_enum_variant)]
 enum Attempt {
     /// The answer to give the client (a response, or an error that is not retried).
     Done(Result<Response<ProxyBody>, ProxyError>),
