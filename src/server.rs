@@ -19,8 +19,9 @@ use crate::admin::Admin;
 use crate::config::{Config, Protocol};
 use crate::discovery::docker::{self, RejectedList};
 use crate::discovery::file;
-use crate::proxy::listener::{BindError, ListenerSpec, Workers};
+use crate::proxy::listener::{BindError, Front, ListenerSpec, Workers};
 use crate::state::reconciler::{Input, Reconciler};
+use crate::tls::{self, Terminator, TlsError};
 
 /// Inputs buffered between providers and the reconciler.
 const INPUT_QUEUE: usize = 1024;
@@ -30,6 +31,8 @@ const INPUT_QUEUE: usize = 1024;
 pub enum StartError {
     #[error(transparent)]
     Bind(#[from] BindError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("admin listener cannot bind {address}: {source}")]
     Admin {
         address: SocketAddr,
@@ -65,7 +68,8 @@ impl Server {
         reconciler.publish();
         let snapshots = reconciler.published();
 
-        let specs = listener_specs(&config);
+        let terminators = tls::terminators(&config)?;
+        let specs = listener_specs(&config, &terminators);
         let workers = Workers::start(&specs, config.workers, Arc::clone(&snapshots))?;
         let listeners = specs
             .iter()
@@ -103,6 +107,7 @@ impl Server {
             config,
             config_path,
             rejected,
+            terminators,
         };
         let control = std::thread::Builder::new()
             .name("berth-control".into())
@@ -138,17 +143,31 @@ impl Server {
     }
 }
 
-/// The HTTP listeners the data plane serves (TLS and L4 listeners are refused by config).
-fn listener_specs(config: &Config) -> Vec<ListenerSpec> {
+/// The HTTP and HTTPS listeners the data plane serves (L4 listeners are refused by config).
+fn listener_specs(config: &Config, terminators: &[Arc<Terminator>]) -> Vec<ListenerSpec> {
+    let front = |l: &crate::config::Listener| match (l.protocol, &l.redirect) {
+        (Protocol::Https, _) => terminators
+            .iter()
+            .find(|t| *t.name == *l.name)
+            .map(|t| Front::Https(Arc::clone(t))),
+        (Protocol::Http, Some(r)) => Some(Front::Redirect {
+            to: r.to.as_str().into(),
+            port: r.port,
+        }),
+        (Protocol::Http, None) => Some(Front::Http),
+        (Protocol::Tcp | Protocol::TlsPassthrough, _) => None,
+    };
     config
         .listeners
         .values()
         .enumerate()
-        .filter(|(_, l)| l.protocol == Protocol::Http)
-        .map(|(index, l)| ListenerSpec {
-            index,
-            name: l.name.as_str().into(),
-            address: l.address,
+        .filter_map(|(index, l)| {
+            Some(ListenerSpec {
+                index,
+                name: l.name.as_str().into(),
+                address: l.address,
+                front: front(l)?,
+            })
         })
         .collect()
 }
@@ -163,6 +182,8 @@ struct ControlPlane {
     config: Arc<Config>,
     config_path: Option<PathBuf>,
     rejected: RejectedList,
+    /// TLS of the `https` listeners, whose certificates the control plane reloads.
+    terminators: Vec<Arc<Terminator>>,
 }
 
 impl ControlPlane {
@@ -182,6 +203,12 @@ impl ControlPlane {
             if self.config.docker.enabled {
                 let settings = docker::Settings::from_config(&self.config);
                 tokio::spawn(docker::run(settings, self.tx.clone(), self.rejected));
+            }
+            if !self.terminators.is_empty() {
+                tokio::spawn(tls::reload::watch(
+                    self.terminators,
+                    self.config_path.clone(),
+                ));
             }
             if let Some(path) = self.config_path {
                 tokio::spawn(file::watch(path, self.config, self.tx));

@@ -51,6 +51,8 @@ pub struct ConnContext {
     pub snapshots: Arc<ArcSwap<Snapshot>>,
     /// What the connection's timeout watchdog reads.
     pub activity: Arc<Activity>,
+    /// `X-Forwarded-Proto`: `https` once the connection's TLS handshake is done.
+    pub proto: &'static str,
 }
 
 impl ConnContext {
@@ -64,6 +66,7 @@ impl ConnContext {
             peer_value,
             snapshots,
             activity: Arc::default(),
+            proto: "http",
         }
     }
 }
@@ -436,7 +439,7 @@ impl Plan<'_> {
         let host = sent_host.or(added_host);
         let fwd = Forwarded {
             client: &cx.peer_value,
-            proto: "http",
+            proto: cx.proto,
             trusted: self.trusted,
         };
         headers::set_forwarded(headers, &fwd, host);
