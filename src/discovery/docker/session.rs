@@ -4,6 +4,9 @@
 //! networks it shares), note the time, list + inspect every running container and send one
 //! `Reset`, then follow events replayed from the noted time. Any engine error ends the
 //! session; the caller reconnects and the next session's `Reset` repairs whatever was missed.
+//! A config reload that changes the label rules' [`Settings`] resyncs within the session (the
+//! event stream stays open, so nothing is missed meanwhile); one that changes the engine or
+//! disables the provider ends the session ([`Exit::Reconfigured`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,7 +22,7 @@ use tracing::{debug, info, warn};
 use super::facts::ContainerFacts;
 use super::inspect::{is_stopping_signal, network_names, Inspected};
 use super::labels::{self, LabelSettings, Verdict};
-use super::{DockerError, RejectedContainer, RejectedList, Settings};
+use super::{next_config, ConfigWatch, DockerError, RejectedContainer, RejectedList, Settings};
 use crate::discovery::{EndpointSpec, ProviderId, Update};
 use crate::metrics as m;
 use crate::state::endpoint::EndpointKey;
@@ -37,20 +40,29 @@ struct Known {
     stop_signal: Option<String>,
 }
 
+/// Why a session ended without an engine error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The reconciler is gone: berth is stopping.
+    Closed,
+    /// A reload changed `docker.enabled` or `docker.endpoint`: start over with the new config.
+    Reconfigured,
+}
+
 /// A live session with the engine.
-pub struct Session<'a> {
+pub struct Session {
     client: Docker,
-    settings: &'a Settings,
+    settings: Settings,
     tx: mpsc::Sender<Input>,
     rejected: RejectedList,
     known: HashMap<String, Known>,
     established: bool,
 }
 
-impl<'a> Session<'a> {
+impl Session {
     pub fn new(
         client: Docker,
-        settings: &'a Settings,
+        settings: Settings,
         tx: mpsc::Sender<Input>,
         rejected: RejectedList,
     ) -> Self {
@@ -69,8 +81,13 @@ impl<'a> Session<'a> {
         self.established
     }
 
-    /// Lists, then follows events until the engine or the reconciler goes away.
-    pub async fn run(&mut self, own_networks: &mut BTreeSet<String>) -> Result<(), DockerError> {
+    /// Lists, then follows events and config reloads until the engine or the reconciler goes
+    /// away, or a reload asks for another engine.
+    pub async fn run(
+        &mut self,
+        own_networks: &mut BTreeSet<String>,
+        config: &mut ConfigWatch,
+    ) -> Result<Exit, DockerError> {
         self.client = self.client.clone().negotiate_version().await?;
         *own_networks = self.own_networks().await;
         let since = SystemTime::now() - REPLAY;
@@ -82,13 +99,45 @@ impl<'a> Session<'a> {
             "docker: synced with the engine"
         );
         let mut events = self.client.events(Some(events_options(since)));
-        while let Some(event) = events.next().await {
-            self.on_event(event?, own_networks).await?;
+        loop {
+            tokio::select! {
+                event = events.next() => match event {
+                    Some(event) => self.on_event(event?, own_networks).await?,
+                    None => return Err(DockerError::StreamEnded),
+                },
+                next = next_config(config) => {
+                    if self.settings.connection_differs(&next) {
+                        return Ok(Exit::Reconfigured);
+                    }
+                    self.reconfigure(next, own_networks).await?;
+                }
+            }
             if self.tx.is_closed() {
-                return Ok(());
+                return Ok(Exit::Closed);
             }
         }
-        Err(DockerError::StreamEnded)
+    }
+
+    /// Adopts reloaded settings; when the label rules read anything new, judges every
+    /// container again (a resync: engine events wait meanwhile, some ms per 16 containers).
+    async fn reconfigure(
+        &mut self,
+        next: Settings,
+        own_networks: &BTreeSet<String>,
+    ) -> Result<(), DockerError> {
+        if next == self.settings {
+            return Ok(());
+        }
+        self.settings = next;
+        info!(
+            "docker: the reload changed what labels are judged by; judging every container again"
+        );
+        self.resync(own_networks).await?;
+        info!(
+            containers = self.known.len(),
+            "docker: re-evaluated with the reloaded config"
+        );
+        Ok(())
     }
 
     /// Lists and inspects every running container and sends the complete view.
