@@ -7,8 +7,10 @@
 //! A config reload that changes the label rules' [`Settings`] resyncs within the session (the
 //! event stream stays open, so nothing is missed meanwhile); one that changes the engine or
 //! disables the provider ends the session ([`Exit::Reconfigured`]).
+//! A resync lists containers oldest-started first, so the reconciler's first-come order
+//! (route conflicts, the newest replica's settings) follows the containers' start order.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bollard::container::{InspectContainerOptions, ListContainersOptions};
@@ -161,14 +163,15 @@ impl Session {
             .await
             .into_iter()
             .collect::<Result<_, _>>()?;
+        let running = running_oldest_first(inspected);
         self.known.clear();
-        self.lock_rejected().clear();
         let mut endpoints = Vec::new();
-        for container in inspected.into_iter().flatten().filter(|c| c.running) {
-            if let Some(spec) = self.judge(&container, own_networks) {
+        for container in &running {
+            if let Some(spec) = self.judge(container, own_networks) {
                 endpoints.push(spec);
             }
         }
+        self.keep_rejected(running.iter().map(|c| c.facts.id.as_str()).collect());
         self.send(Input::Update(Update::Reset {
             provider: ProviderId::Docker,
             endpoints,
@@ -319,6 +322,14 @@ impl Session {
         metrics::gauge!(m::DOCKER_REJECTED).set(rejected.len() as f64);
     }
 
+    /// Drops the rejections of containers a resync no longer lists (the others were judged
+    /// again: a rejection that stays the same is not warned about or counted twice).
+    fn keep_rejected(&self, listed: HashSet<&str>) {
+        let mut rejected = self.lock_rejected();
+        rejected.retain(|id, _| listed.contains(id.as_str()));
+        metrics::gauge!(m::DOCKER_REJECTED).set(rejected.len() as f64);
+    }
+
     fn lock_rejected(
         &self,
     ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, RejectedContainer>> {
@@ -373,6 +384,18 @@ impl Session {
         }
         BTreeSet::new()
     }
+}
+
+/// The running containers among `inspected`, oldest-started first (then by id): the order in
+/// which the reconciler first sees them, as if each had started with berth watching.
+fn running_oldest_first(inspected: Vec<Option<Inspected>>) -> Vec<Inspected> {
+    let mut running: Vec<Inspected> = inspected
+        .into_iter()
+        .flatten()
+        .filter(|c| c.running)
+        .collect();
+    running.sort_by(|a, b| (a.started_at, &a.facts.id).cmp(&(b.started_at, &b.facts.id)));
+    running
 }
 
 /// Inspects one container; `None` when it no longer exists.
@@ -458,6 +481,36 @@ mod tests {
             format!("1234 99 0:50 /var/lib/docker/containers/{id}/hostname /etc/hostname rw");
         assert_eq!(hex_ids(&line, 64), vec![id]);
         assert!(hex_ids("no ids here 1234", 64).is_empty());
+    }
+
+    fn container(id: &str, started_s: Option<u64>, running: bool) -> Option<Inspected> {
+        Some(Inspected {
+            facts: ContainerFacts {
+                id: id.into(),
+                ..Default::default()
+            },
+            running,
+            availability: Default::default(),
+            stop_signal: None,
+            started_at: started_s.map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+        })
+    }
+
+    #[test]
+    fn a_resync_lists_running_containers_oldest_started_first() {
+        let inspected = vec![
+            container("c", Some(30), true),
+            None,
+            container("b", Some(10), true),
+            container("stopped", Some(5), false),
+            container("a", Some(30), true),
+            container("unknown", None, true),
+        ];
+        let ids: Vec<String> = running_oldest_first(inspected)
+            .into_iter()
+            .map(|c| c.facts.id)
+            .collect();
+        assert_eq!(ids, ["unknown", "b", "a", "c"]);
     }
 
     #[test]
