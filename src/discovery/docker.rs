@@ -24,6 +24,7 @@ pub mod facts;
 mod inspect;
 pub mod labels;
 pub mod network;
+mod own;
 mod session;
 
 use std::collections::{BTreeMap, BTreeSet};

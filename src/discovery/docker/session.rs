@@ -22,8 +22,9 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::facts::ContainerFacts;
-use super::inspect::{is_stopping_signal, network_names, Inspected};
+use super::inspect::{is_stopping_signal, Inspected};
 use super::labels::{self, LabelSettings, Verdict};
+use super::own;
 use super::{next_config, ConfigWatch, DockerError, RejectedContainer, RejectedList, Settings};
 use crate::discovery::{EndpointSpec, ProviderId, Update};
 use crate::metrics as m;
@@ -91,7 +92,7 @@ impl Session {
         config: &mut ConfigWatch,
     ) -> Result<Exit, DockerError> {
         self.client = self.client.clone().negotiate_version().await?;
-        *own_networks = self.own_networks().await;
+        *own_networks = own::own_networks(&self.client).await;
         let since = SystemTime::now() - REPLAY;
         self.resync(own_networks).await?;
         self.established = true;
@@ -367,23 +368,6 @@ impl Session {
         // A closed channel means berth is stopping; `run` notices and returns.
         let _ = self.tx.send(input).await;
     }
-
-    /// The networks of the container berth runs in; empty when it runs on the host.
-    async fn own_networks(&self) -> BTreeSet<String> {
-        for candidate in own_container_candidates() {
-            let options = Some(InspectContainerOptions { size: false });
-            if let Ok(doc) = self.client.inspect_container(&candidate, options).await {
-                if doc
-                    .id
-                    .as_deref()
-                    .is_some_and(|id| id.starts_with(&candidate))
-                {
-                    return network_names(&doc);
-                }
-            }
-        }
-        BTreeSet::new()
-    }
 }
 
 /// The running containers among `inspected`, oldest-started first (then by id): the order in
@@ -438,50 +422,9 @@ fn event_time(event: &EventMessage) -> SystemTime {
         .unwrap_or_else(SystemTime::now)
 }
 
-/// Ids berth's own container may have: from `/proc/self/mountinfo` (the engine mounts
-/// `/etc/hostname` from `.../containers/<id>/`), `/proc/self/cgroup`, and a hostname that
-/// looks like a short container id.
-fn own_container_candidates() -> Vec<String> {
-    let mut ids = Vec::new();
-    for file in ["/proc/self/mountinfo", "/proc/self/cgroup"] {
-        if let Ok(text) = std::fs::read_to_string(file) {
-            ids.extend(hex_ids(&text, 64));
-        }
-    }
-    if let Ok(host) = std::fs::read_to_string("/etc/hostname") {
-        let host = host.trim();
-        if host.len() == 12 && host.bytes().all(|b| b.is_ascii_hexdigit()) {
-            ids.push(host.to_owned());
-        }
-    }
-    ids.dedup();
-    ids
-}
-
-/// Runs of exactly `len` lowercase hex digits in `text`.
-fn hex_ids(text: &str, len: usize) -> Vec<String> {
-    text.split(|c: char| !c.is_ascii_hexdigit())
-        .filter(|w| {
-            w.len() == len
-                && w.bytes()
-                    .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
-        })
-        .map(str::to_owned)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_container_ids_in_mountinfo() {
-        let id = "3f".repeat(32);
-        let line =
-            format!("1234 99 0:50 /var/lib/docker/containers/{id}/hostname /etc/hostname rw");
-        assert_eq!(hex_ids(&line, 64), vec![id]);
-        assert!(hex_ids("no ids here 1234", 64).is_empty());
-    }
 
     fn container(id: &str, started_s: Option<u64>, running: bool) -> Option<Inspected> {
         Some(Inspected {
