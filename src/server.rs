@@ -3,7 +3,8 @@
 //! [`Server::start`] builds the first snapshot from the config's static services before any
 //! socket accepts, binds every listener (so a port in use fails start-up, not a request),
 //! starts the worker threads, and runs the control plane — reconciler, config watcher,
-//! Docker provider, admin listener — on its own thread. [`Server::shutdown`] stops accepting, lets in-flight
+//! Docker provider (following the reloaded config through a `watch`), admin listener — on its
+//! own thread. [`Server::shutdown`] stops accepting, lets in-flight
 //! requests finish within the grace, and stops the control plane.
 
 use std::collections::BTreeMap;
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info};
 
 use crate::admin::Admin;
@@ -200,10 +201,10 @@ impl ControlPlane {
         };
         runtime.block_on(async move {
             tokio::spawn(self.reconciler.run(self.rx));
-            if self.config.docker.enabled {
-                let settings = docker::Settings::from_config(&self.config);
-                tokio::spawn(docker::run(settings, self.tx.clone(), self.rejected));
-            }
+            // The Docker provider follows the config the file provider reloads; it idles while
+            // `docker.enabled` is false, so a reload can turn it on.
+            let (config_tx, config_rx) = watch::channel(self.config);
+            tokio::spawn(docker::run(config_rx, self.tx.clone(), self.rejected));
             if !self.terminators.is_empty() {
                 tokio::spawn(tls::reload::watch(
                     self.terminators,
@@ -211,7 +212,7 @@ impl ControlPlane {
                 ));
             }
             if let Some(path) = self.config_path {
-                tokio::spawn(file::watch(path, self.config, self.tx));
+                tokio::spawn(file::watch(path, config_tx, self.tx));
             }
             match tokio::net::TcpListener::from_std(self.admin_socket) {
                 Ok(l) => {
