@@ -12,6 +12,7 @@
 //! - [`handshake`]: handshake failure reasons and counters.
 //! - [`reload`]: the control-plane task that re-reads certificate files on change or `SIGHUP`.
 //! - [`redirect`]: the `http` → `https` redirect some `http` listeners answer with.
+//! - [`stream`]: a client connection, plain or TLS, as the one type the HTTP server serves.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -29,6 +30,7 @@ pub mod handshake;
 pub mod redirect;
 pub mod reload;
 pub mod resolver;
+pub mod stream;
 
 use certs::CertError;
 use handshake::{Counters, Failure};

@@ -12,6 +12,7 @@
 //! instead of proxying.
 
 use std::convert::Infallible;
+use std::future::ready;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,7 +21,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use futures_util::future::{ready, Either};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -31,9 +31,11 @@ use tracing::{debug, error, info};
 
 use crate::metrics as m;
 use crate::proxy::conn::{self, Expiry, Tracked};
+use crate::proxy::error::ProxyBody;
 use crate::proxy::http::{handle, ConnContext};
 use crate::state::snapshot::Snapshot;
 use crate::tls::redirect::Redirect;
+use crate::tls::stream::ClientStream;
 use crate::tls::Terminator;
 
 /// Pending connections queued by the kernel per socket.
@@ -301,13 +303,12 @@ async fn accept_loop(
         tracker.live.fetch_add(1, Ordering::AcqRel);
         active.increment(1.0);
         let conn = Connection {
-            mode: mode.clone(),
             builder: Arc::clone(&builder),
             tracker: Arc::clone(&tracker),
             active: active.clone(),
             shutdown: shutdown.clone(),
         };
-        tokio::spawn(conn.serve(stream, cx));
+        conn.spawn(&mode, stream, cx);
     }
 }
 
@@ -330,7 +331,6 @@ fn server_builder() -> auto::Builder<TokioExecutor> {
 
 /// One accepted client connection.
 struct Connection {
-    mode: Mode,
     builder: Arc<auto::Builder<TokioExecutor>>,
     tracker: Arc<Tracker>,
     active: metrics::Gauge,
@@ -338,33 +338,53 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve(self, stream: tokio::net::TcpStream, mut cx: ConnContext) {
-        let Mode::Tls(terminator) = &self.mode else {
-            return self.serve_http(stream, Arc::new(cx)).await;
-        };
+    /// Serves the connection in a task of its own. One task type per mode: a plain proxying
+    /// connection is the HTTP server alone, with nothing wrapped around it.
+    fn spawn(self, mode: &Mode, stream: tokio::net::TcpStream, cx: ConnContext) {
+        match mode {
+            Mode::Proxy => {
+                let cx = Arc::new(cx);
+                let plain = ClientStream::Plain(stream);
+                tokio::spawn(self.serve_http(plain, Arc::clone(&cx), proxying(cx)));
+            }
+            Mode::Tls(t) => {
+                tokio::spawn(self.serve_tls(stream, cx, Arc::clone(t)));
+            }
+            Mode::Redirect(r) => {
+                let cx = Arc::new(cx);
+                let plain = ClientStream::Plain(stream);
+                tokio::spawn(self.serve_http(plain, Arc::clone(&cx), redirecting(r, cx)));
+            }
+        }
+    }
+
+    /// The TLS handshake, then HTTP on the decrypted stream.
+    async fn serve_tls(self, tcp: tokio::net::TcpStream, mut cx: ConnContext, t: Arc<Terminator>) {
         let timeout = cx.snapshots.load().timeouts.header_read;
-        let Ok(stream) = terminator.accept(stream, timeout).await else {
+        let Ok(tls) = t.accept(tcp, timeout).await else {
             return;
         };
         cx.proto = "https";
-        self.serve_http(stream, Arc::new(cx)).await
+        let cx = Arc::new(cx);
+        let service = proxying(Arc::clone(&cx));
+        self.serve_http(ClientStream::Tls(Box::new(tls)), cx, service)
+            .await;
     }
 
-    async fn serve_http<S>(self, stream: S, cx: Arc<ConnContext>)
+    /// Serves HTTP on `stream` (plain or decrypted) with `service`, under the timeouts.
+    async fn serve_http<S>(self, stream: ClientStream, cx: Arc<ConnContext>, service: S)
     where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        S: hyper::service::Service<
+                hyper::Request<hyper::body::Incoming>,
+                Response = hyper::Response<ProxyBody>,
+                Error = Infallible,
+            > + Send
+            + 'static,
+        S::Future: Send + 'static,
     {
         let timeouts = cx.snapshots.load().timeouts.clone();
         let activity = Arc::clone(&cx.activity);
         let io = TokioIo::new(Tracked::new(stream, Arc::clone(&activity)));
-        let redirect = match &self.mode {
-            Mode::Redirect(r) => Some(Arc::clone(r)),
-            Mode::Proxy | Mode::Tls(_) => None,
-        };
-        let service = service_fn(move |req| match &redirect {
-            Some(r) => Either::Left(ready(Ok::<_, Infallible>(redirect_now(r, &cx, &req)))),
-            None => Either::Right(handle(Arc::clone(&cx), req)),
-        });
         let conn = self.builder.serve_connection_with_upgrades(io, service);
         tokio::pin!(conn);
         // The timers live in their own task: polling them beside the connection would cost
@@ -400,12 +420,38 @@ impl Connection {
     }
 }
 
+/// The proxying service of one connection.
+fn proxying(
+    cx: Arc<ConnContext>,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = hyper::Response<ProxyBody>,
+    Error = Infallible,
+    Future = impl std::future::Future<Output = Result<hyper::Response<ProxyBody>, Infallible>> + Send,
+> + Send {
+    service_fn(move |req| handle(Arc::clone(&cx), req))
+}
+
+/// The redirecting service of one connection.
+fn redirecting(
+    r: &Arc<Redirect>,
+    cx: Arc<ConnContext>,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = hyper::Response<ProxyBody>,
+    Error = Infallible,
+    Future = impl std::future::Future<Output = Result<hyper::Response<ProxyBody>, Infallible>> + Send,
+> + Send {
+    let r = Arc::clone(r);
+    service_fn(move |req| ready(Ok(redirect_now(&r, &cx, &req))))
+}
+
 /// Answers a request of a redirecting listener (counted as a request for the timeouts).
 fn redirect_now<B>(
     r: &Redirect,
     cx: &ConnContext,
     req: &hyper::Request<B>,
-) -> hyper::Response<crate::proxy::error::ProxyBody> {
+) -> hyper::Response<ProxyBody> {
     cx.activity.request_started();
     let response = r.respond(req);
     cx.activity.request_finished();
