@@ -52,8 +52,12 @@ fn main() -> ExitCode {
 
 fn check(path: &std::path::Path) -> anyhow::Result<()> {
     let config = config::load(path)?;
-    println!("{} is valid\n{}", path.display(), config.summary());
-    Ok(())
+    let text = format!("{} is valid\n{}\n", path.display(), config.summary());
+    // A closed pipe (`berth check ... | head`) is the reader's choice, not an error.
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
