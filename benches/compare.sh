@@ -11,9 +11,19 @@
 # and prints medians; ratios to HAProxy are the medians of the per-round ratios, so slow
 # drifts of a noisy machine cancel out.
 #
-# Usage:   bash benches/compare.sh
+# MODE=tls terminates TLS in every proxy instead (same certificate, generated per run: ECDSA
+# P-256, or RSA 2048 with CERT=rsa; TLS 1.2 and 1.3, ALPN h2 and http/1.1 offered; rustls in
+# berth, OpenSSL in HAProxy and nginx) and measures two workloads per proxy: `keepalive`
+# (wrk, HTTP/1.1 requests over established TLS connections) and `handshake`: HANDSHAKERS
+# parallel `openssl s_time -new` clients, each connecting, doing a full handshake (never a
+# resumed one: wrk keeps its TLS session across reconnects, so it may resume) and one GET,
+# over and over; requests/s are then handshakes/s and there is no p99. The client pays about
+# what the server pays per handshake, so the proxy is not the bottleneck there: read the
+# proxy CPU per handshake. There is no `direct` target in this mode.
+#
+# Usage:   bash benches/compare.sh            MODE=tls bash benches/compare.sh
 # Tuning:  ROUNDS=3 DURATION=10s CONNECTIONS=50 WRK_THREADS=1 WARMUP=2s PROXY_CPU=0 LOAD_CPU=1
-#          TARGETS="direct haproxy nginx berth"
+#          TARGETS="direct haproxy nginx berth" MODE=http|tls CERT=ec|rsa HANDSHAKERS=4
 # A run with socket errors or non-2xx responses fails: it is reported and left out of the
 # medians, and the script exits with status 1.
 set -euo pipefail
@@ -25,7 +35,14 @@ WRK_THREADS=${WRK_THREADS:-1}
 WARMUP=${WARMUP:-2s}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
-TARGETS=${TARGETS:-direct haproxy nginx berth}
+MODE=${MODE:-http}
+CERT=${CERT:-ec}
+HANDSHAKERS=${HANDSHAKERS:-4}
+case $MODE in
+http) TARGETS=${TARGETS:-direct haproxy nginx berth} ;;
+tls) TARGETS=${TARGETS:-haproxy nginx berth} ;;
+*) echo "compare.sh: MODE must be http or tls, not $MODE" >&2 && exit 2 ;;
+esac
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TEMPLATES=$ROOT/benches/compare
@@ -66,7 +83,7 @@ trap 'exit 143' TERM
 # Installs the Debian packages for whichever of the tools is missing, or fails naming them.
 ensure_tools() {
     local missing=() tool pkg
-    for tool in wrk:wrk haproxy:haproxy nginx:nginx taskset:util-linux; do
+    for tool in wrk:wrk haproxy:haproxy nginx:nginx taskset:util-linux openssl:openssl curl:curl; do
         command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
     done
     command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) first"
@@ -83,7 +100,7 @@ ensure_tools() {
         { "${sudo[@]}" apt-get update >&2 &&
             "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >&2; } ||
         die "apt-get install ${missing[*]} failed"
-    for pkg in wrk haproxy nginx taskset; do
+    for pkg in wrk haproxy nginx taskset openssl curl; do
         command -v "$pkg" >/dev/null || die "$pkg still missing after apt-get install"
     done
 }
@@ -126,16 +143,26 @@ free_port() {
     die "no free port found"
 }
 
+# Prints the reply to GET / on `port`: over TLS (curl) for a proxy in MODE=tls.
+get_root() {
+    local name=$1 port=$2
+    if [ "$MODE" = tls ] && [[ $name != backend* ]]; then
+        curl -sk -i --max-time 2 --http1.1 "https://127.0.0.1:$port/" | tr -d '\r'
+        return "${PIPESTATUS[0]}"
+    fi
+    timeout 2 bash -c '
+            exec 3<>/dev/tcp/127.0.0.1/'"$port"' || exit 1
+            printf "GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n" >&3
+            cat <&3' 2>/dev/null
+}
+
 # Waits until `pid` listens on `port` and answers GET / with 200 and the body "ok".
 wait_ready() {
     local name=$1 pid=$2 port=$3 reply
     for _ in $(seq 100); do
         kill -0 "$pid" 2>/dev/null || die "$name exited at start-up (log: $WORK/$name.log):
 $(tail -n 20 "$WORK/$name.log" 2>/dev/null)"
-        if reply=$(timeout 2 bash -c '
-            exec 3<>/dev/tcp/127.0.0.1/'"$port"' || exit 1
-            printf "GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n" >&3
-            cat <&3' 2>/dev/null); then
+        if reply=$(get_root "$name" "$port"); then
             case "$reply" in
             "HTTP/1.1 200"*ok) return ;;
             *) die "$name answered GET / with: $(head -n1 <<<"$reply")" ;;
@@ -156,11 +183,27 @@ start() {
     wait_ready "$name" "$!" "$port"
 }
 
-# Fills a template from benches/compare/ into the work directory.
+# Fills a template from benches/compare/ into the work directory (the TLS one in MODE=tls:
+# NAME-tls.EXT); prints the rendered file's path.
 render() {
+    local template=$1
+    [ "$MODE" = tls ] && template="${1%.*}-tls.${1##*.}"
     sed -e "s|@DIR@|$WORK|g" -e "s|@LISTEN@|$2|g" -e "s|@ADMIN@|${3:-}|g" \
         -e "s|@BACKEND1@|127.0.0.1:$B1|g" -e "s|@BACKEND2@|127.0.0.1:$B2|g" \
-        "$TEMPLATES/$1" >"$WORK/$1"
+        "$TEMPLATES/$template" >"$WORK/$template"
+    echo "$WORK/$template"
+}
+
+# Writes the certificate every proxy serves in MODE=tls: bench.pem, bench.key and both in
+# bench-combined.pem (HAProxy's form), for the name bench.test.
+make_certificate() {
+    local key=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
+    [ "$CERT" = rsa ] && key=(-newkey rsa:2048)
+    openssl req -x509 "${key[@]}" -nodes -days 2 -subj /CN=bench.test \
+        -addext subjectAltName=DNS:bench.test \
+        -keyout "$WORK/bench.key" -out "$WORK/bench.pem" 2>/dev/null ||
+        die "openssl could not make the benchmark certificate"
+    cat "$WORK/bench.pem" "$WORK/bench.key" >"$WORK/bench-combined.pem"
 }
 
 # --- measuring ------------------------------------------------------------------------------
@@ -190,20 +233,28 @@ to_us() {
 
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
-# Runs wrk against `target` for `duration`; sets RPS, P99 (µs), CPU (µs/request) and ERR.
+# Runs wrk against `key` (a target, or TARGET:WORKLOAD in MODE=tls) for `duration`; sets
+# RPS, P99 (µs), CPU (µs/request) and ERR.
 measure() {
-    local target=$1 duration=$2 port pid before after out requests
+    local key=$1 duration=$2 target=${1%%:*} workload=${1#*:} port pid before after out requests
+    local url
     eval "port=\$PORT_$target"
+    url="http://127.0.0.1:$port/"
+    [ "$MODE" = tls ] && url="https://127.0.0.1:$port/"
+    if [ "$workload" = handshake ]; then
+        measure_handshakes "$target" "$port" "$duration"
+        return
+    fi
     pid=${PROXY_PID[$target]:-}
     before=0
     [ -n "$pid" ] && before=$(cpu_ticks "$pid")
     out=$(timeout 120 taskset -c "$LOAD_CPU" wrk --latency -t "$WRK_THREADS" -c "$CONNECTIONS" \
-        -d "$duration" "http://127.0.0.1:$port/" 2>&1) || {
+        -d "$duration" "$url" 2>&1) || {
         ERR="wrk failed: $out"
         return
     }
     [ -n "$pid" ] && after=$(cpu_ticks "$pid")
-    echo "$out" >>"$WORK/wrk-$target.log"
+    echo "$out" >>"$WORK/wrk-${key/:/-}.log"
     RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
     P99=$(to_us "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
     requests=$(awk '/requests in/ { print $1 }' <<<"$out")
@@ -217,6 +268,38 @@ measure() {
     grep -q 'Non-2xx' <<<"$out" && ERR="$ERR $(grep 'Non-2xx' <<<"$out" | xargs)"
     [ -n "$RPS" ] && [ "${requests:-0}" -gt 0 ] || ERR="$ERR no requests completed"
     return 0
+}
+
+# Runs HANDSHAKERS `openssl s_time -new` clients against `target` on `port` for `duration`
+# (whole seconds); sets RPS (handshakes/s), P99 (-), CPU (µs/handshake) and ERR.
+measure_handshakes() {
+    local target=$1 port=$2 secs=${3%s} pid before after i total
+    pid=${PROXY_PID[$target]}
+    before=$(cpu_ticks "$pid")
+    for i in $(seq "$HANDSHAKERS"); do
+        timeout $((secs + 30)) taskset -c "$LOAD_CPU" openssl s_time -connect "127.0.0.1:$port" \
+            -new -www / -time "$secs" >"$WORK/s_time.$i.part" 2>&1 &
+    done
+    wait_children
+    after=$(cpu_ticks "$pid")
+    cat "$WORK"/s_time.*.part >>"$WORK/s_time-$target.log"
+    total=$(awk '/connections in .* real seconds/ { n += $1 } END { print n + 0 }' "$WORK"/s_time.*.part)
+    rm -f "$WORK"/s_time.*.part
+    ERR=
+    [ "$total" -gt 0 ] || ERR="no handshake completed (see $WORK/s_time-$target.log)"
+    RPS=$(awk -v n="$total" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+    P99=-
+    CPU=$(awk -v t=$((after - before)) -v us="$TICK_US" -v n="$total" \
+        'BEGIN { if (n > 0) printf "%.1f", t * us / n; else print "-" }')
+}
+
+# Waits for the background jobs of this shell that are not the proxies or backends.
+wait_children() {
+    local job
+    for job in $(jobs -p); do
+        case " ${PIDS[*]} " in *" $job "*) continue ;; esac
+        wait "$job" || true
+    done
 }
 
 # Prints how busy the proxy's CPU was during the last run (below 100%: it was not the
@@ -237,6 +320,7 @@ median() {
 
 ensure_tools
 build
+[ "$MODE" = tls ] && make_certificate
 
 B1=$(free_port)
 B2=$(free_port)
@@ -254,68 +338,81 @@ for target in $TARGETS; do
     case $target in
     direct) ;;
     haproxy)
-        render haproxy.cfg "127.0.0.1:$PORT_haproxy"
-        haproxy -c -q -f "$WORK/haproxy.cfg" >&2 || die "haproxy rejected $WORK/haproxy.cfg"
-        start haproxy "$PROXY_CPU" "$PORT_haproxy" haproxy -db -f "$WORK/haproxy.cfg"
+        conf=$(render haproxy.cfg "127.0.0.1:$PORT_haproxy")
+        haproxy -c -q -f "$conf" >&2 || die "haproxy rejected $conf"
+        start haproxy "$PROXY_CPU" "$PORT_haproxy" haproxy -db -f "$conf"
         PROXY_PID[haproxy]=$PID_haproxy
         ;;
     nginx)
-        render nginx.conf "127.0.0.1:$PORT_nginx"
-        nginx -t -q -e "$WORK/nginx-error.log" -p "$WORK" -c "$WORK/nginx.conf" >&2 ||
-            die "nginx rejected $WORK/nginx.conf"
+        conf=$(render nginx.conf "127.0.0.1:$PORT_nginx")
+        nginx -t -q -e "$WORK/nginx-error.log" -p "$WORK" -c "$conf" >&2 ||
+            die "nginx rejected $conf"
         start nginx "$PROXY_CPU" "$PORT_nginx" \
-            nginx -e "$WORK/nginx-error.log" -p "$WORK" -c "$WORK/nginx.conf"
+            nginx -e "$WORK/nginx-error.log" -p "$WORK" -c "$conf"
         PROXY_PID[nginx]=$PID_nginx
         ;;
     berth)
-        render berth.yaml "127.0.0.1:$PORT_berth" "127.0.0.1:$ADMIN"
-        "$BERTH" check --config "$WORK/berth.yaml" >/dev/null ||
-            die "berth rejected $WORK/berth.yaml"
-        start berth "$PROXY_CPU" "$PORT_berth" "$BERTH" run --config "$WORK/berth.yaml"
+        conf=$(render berth.yaml "127.0.0.1:$PORT_berth" "127.0.0.1:$ADMIN")
+        "$BERTH" check --config "$conf" >/dev/null || die "berth rejected $conf"
+        start berth "$PROXY_CPU" "$PORT_berth" "$BERTH" run --config "$conf"
         PROXY_PID[berth]=$PID_berth
         ;;
     *) die "unknown target $target (known: direct haproxy nginx berth)" ;;
     esac
 done
 
+# What is measured: each target, or each target and workload in MODE=tls; a key's baseline
+# is HAProxy's measurement of the same workload.
+KEYS=""
+for target in $TARGETS; do
+    case $MODE in
+    http) KEYS="$KEYS $target" ;;
+    tls)
+        [ "$target" = direct ] && die "MODE=tls has no direct target"
+        KEYS="$KEYS $target:keepalive $target:handshake"
+        ;;
+    esac
+done
+baseline() { case $1 in *:*) echo "haproxy:${1#*:}" ;; *) echo haproxy ;; esac; }
+
 declare -A RPS_ALL=() P99_ALL=() CPU_ALL=() BUSY_ALL=() RPS_RATIO=() P99_RATIO=() CPU_RATIO=()
 FAILED=0
-for target in $TARGETS; do
-    log "warm-up: $target ($WARMUP)"
-    measure "$target" "$WARMUP"
+for key in $KEYS; do
+    log "warm-up: $key ($WARMUP)"
+    measure "$key" "$WARMUP"
 done
 for round in $(seq "$ROUNDS"); do
     declare -A round_rps=() round_p99=() round_cpu=()
-    for target in $TARGETS; do
-        measure "$target" "$DURATION"
+    for key in $KEYS; do
+        measure "$key" "$DURATION"
         if [ -n "${ERR// /}" ]; then
-            log "round $round $target: FAILED: $ERR"
+            log "round $round $key: FAILED: $ERR"
             FAILED=1
             continue
         fi
-        log "round $round $target: $RPS req/s, p99 $P99 µs, proxy CPU $CPU µs/req$(busy)"
-        RPS_ALL[$target]+="$RPS "
-        P99_ALL[$target]+="$P99 "
+        log "round $round $key: $RPS req/s, p99 $P99 µs, proxy CPU $CPU µs/req$(busy)"
+        RPS_ALL[$key]+="$RPS "
+        [ "$P99" != - ] && P99_ALL[$key]+="$P99 "
         if [ "$CPU" != - ]; then
-            CPU_ALL[$target]+="$CPU "
-            BUSY_ALL[$target]+="$(awk -v c="$CPU" -v r="$RPS" 'BEGIN { print c * r / 1e4 }') "
-            round_cpu[$target]=$CPU
+            CPU_ALL[$key]+="$CPU "
+            BUSY_ALL[$key]+="$(awk -v c="$CPU" -v r="$RPS" 'BEGIN { print c * r / 1e4 }') "
+            round_cpu[$key]=$CPU
         fi
-        round_rps[$target]=$RPS
-        round_p99[$target]=$P99
+        round_rps[$key]=$RPS
+        [ "$P99" != - ] && round_p99[$key]=$P99
     done
-    if [ -n "${round_rps[haproxy]:-}" ]; then
-        for target in $TARGETS; do
-            [ -n "${round_rps[$target]:-}" ] || continue
-            RPS_RATIO[$target]+="$(awk -v a="${round_rps[$target]}" -v b="${round_rps[haproxy]}" \
+    for key in $KEYS; do
+        base=$(baseline "$key")
+        [ -n "${round_rps[$key]:-}" ] && [ -n "${round_rps[$base]:-}" ] || continue
+        RPS_RATIO[$key]+="$(awk -v a="${round_rps[$key]}" -v b="${round_rps[$base]}" \
+            'BEGIN { printf "%.3f", a / b }') "
+        [ -n "${round_p99[$key]:-}" ] && [ -n "${round_p99[$base]:-}" ] &&
+            P99_RATIO[$key]+="$(awk -v a="${round_p99[$key]}" -v b="${round_p99[$base]}" \
                 'BEGIN { printf "%.3f", a / b }') "
-            P99_RATIO[$target]+="$(awk -v a="${round_p99[$target]}" -v b="${round_p99[haproxy]}" \
+        [ -n "${round_cpu[$key]:-}" ] && [ -n "${round_cpu[$base]:-}" ] &&
+            CPU_RATIO[$key]+="$(awk -v a="${round_cpu[$key]}" -v b="${round_cpu[$base]}" \
                 'BEGIN { printf "%.3f", a / b }') "
-            [ -n "${round_cpu[$target]:-}" ] && [ -n "${round_cpu[haproxy]:-}" ] &&
-                CPU_RATIO[$target]+="$(awk -v a="${round_cpu[$target]}" -v b="${round_cpu[haproxy]}" \
-                    'BEGIN { printf "%.3f", a / b }') "
-        done
-    fi
+    done
     unset round_rps round_p99 round_cpu
 done
 
@@ -326,12 +423,21 @@ fmt() { [ "$1" = - ] && echo - || awk -v v="$1" -v f="$2" -v k="${3:-1}" 'BEGIN 
 thousands() { [ "$1" = - ] && echo - || printf '%.0f' "$1" | sed ':a; s/\B[0-9]\{3\}\>/,&/; ta'; }
 name() {
     case $1 in
+    *:keepalive) echo "$(name "${1%%:*}"), TLS keep-alive" && return ;;
+    *:handshake) echo "$(name "${1%%:*}"), full TLS handshakes" && return ;;
+    esac
+    case $1 in
     direct) echo "direct (no proxy)" ;; haproxy) echo "HAProxy $(haproxy -v | awk 'NR == 1 { sub(/-.*/, "", $3); print $3 }')" ;;
     nginx) echo "nginx $(nginx -v 2>&1 | sed 's|.*nginx/||')" ;; berth) echo "berth $("$BERTH" --version | awk '{ print $2 }')" ;;
     esac
 }
 
 echo
+if [ "$MODE" = tls ]; then
+    echo "TLS, $CERT certificate ($(openssl x509 -in "$WORK/bench.pem" -noout -text | awk -F': ' '/Public Key Algorithm/ { print $2; exit }'))." \
+        "\"full TLS handshakes\": $HANDSHAKERS × openssl s_time -new (a new connection, full handshake and one GET each time);"
+    echo "its requests/s are handshakes/s and its CPU per request is proxy CPU per handshake."
+fi
 echo "wrk, HTTP/1.1 keep-alive, $CONNECTIONS connections, $WRK_THREADS thread(s), $DURATION × $ROUNDS rounds (medians);"
 echo "proxy: one worker on CPU $PROXY_CPU; wrk and 2 backends on CPU $LOAD_CPU; $(nproc) CPUs, $(uname -r)."
 echo "Ratios are medians of per-round ratios. \"proxy CPU busy\" below ~95% means the proxy was not"
@@ -339,35 +445,43 @@ echo "the bottleneck or shared its CPU: then compare CPU per request, not reques
 echo
 echo "| target | requests/s | p99 latency | proxy CPU per request | proxy CPU busy | requests/s vs HAProxy | p99 vs HAProxy | CPU per request vs HAProxy |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-for target in $TARGETS; do
-    rps=$(med "${RPS_ALL[$target]:-}")
-    p99=$(med "${P99_ALL[$target]:-}")
-    cpu=$(med "${CPU_ALL[$target]:-}")
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(name "$target")" \
+for key in $KEYS; do
+    rps=$(med "${RPS_ALL[$key]:-}")
+    p99=$(med "${P99_ALL[$key]:-}")
+    cpu=$(med "${CPU_ALL[$key]:-}")
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(name "$key")" \
         "$(thousands "$rps")" "$(fmt "$p99" "%.2f ms" 0.001)" "$(fmt "$cpu" "%.1f µs")" \
-        "$(fmt "$(med "${BUSY_ALL[$target]:-}")" "%.0f%%")" \
-        "$(fmt "$(med "${RPS_RATIO[$target]:-}")" "%.2f×")" \
-        "$(fmt "$(med "${P99_RATIO[$target]:-}")" "%.2f×")" \
-        "$(fmt "$(med "${CPU_RATIO[$target]:-}")" "%.2f×")"
+        "$(fmt "$(med "${BUSY_ALL[$key]:-}")" "%.0f%%")" \
+        "$(fmt "$(med "${RPS_RATIO[$key]:-}")" "%.2f×")" \
+        "$(fmt "$(med "${P99_RATIO[$key]:-}")" "%.2f×")" \
+        "$(fmt "$(med "${CPU_RATIO[$key]:-}")" "%.2f×")"
 done
 
-if [[ " $TARGETS " == *" berth "* && " $TARGETS " == *" haproxy "* ]]; then
-    rps_ratio=$(med "${RPS_RATIO[berth]:-}")
-    p99_ratio=$(med "${P99_RATIO[berth]:-}")
+for key in $KEYS; do
+    [[ $key == berth* ]] || continue
+    base=$(baseline "$key")
+    [[ " $KEYS " == *" $base "* ]] || continue
+    rps_ratio=$(med "${RPS_RATIO[$key]:-}")
+    p99_ratio=$(med "${P99_RATIO[$key]:-}")
+    if [ "$rps_ratio" != - ] && [ "$p99_ratio" = - ]; then
+        echo
+        printf '%s / HAProxy: %.2f× handshakes/s, %s× proxy CPU per handshake.\n' \
+            "$key" "$rps_ratio" "$(fmt "$(med "${CPU_RATIO[$key]:-}")" "%.2f")"
+    fi
     if [ "$rps_ratio" != - ] && [ "$p99_ratio" != - ]; then
         verdict=$(awk -v r="$rps_ratio" -v p="$p99_ratio" \
             'BEGIN { print (r >= 1.0 && p <= 1.0) ? "met" : "not met" }')
         echo
-        printf 'berth / HAProxy: %.2f× requests/s, %.2f× p99 (goal ≥ 1.00× and ≤ 1.00×: %s); %s× CPU per request.\n' \
-            "$rps_ratio" "$p99_ratio" "$verdict" "$(fmt "$(med "${CPU_RATIO[berth]:-}")" "%.2f")"
-        busy=$(awk -v a="$(med "${BUSY_ALL[berth]:-}")" -v b="$(med "${BUSY_ALL[haproxy]:-}")" \
+        printf '%s / HAProxy: %.2f× requests/s, %.2f× p99 (goal ≥ 1.00× and ≤ 1.00×: %s); %s× CPU per request.\n' \
+            "$key" "$rps_ratio" "$p99_ratio" "$verdict" "$(fmt "$(med "${CPU_RATIO[$key]:-}")" "%.2f")"
+        busy=$(awk -v a="$(med "${BUSY_ALL[$key]:-}")" -v b="$(med "${BUSY_ALL[$base]:-}")" \
             'BEGIN { print (a < b) ? a : b }')
         if awk -v b="$busy" 'BEGIN { exit !(b < 90) }'; then
             printf 'Caution: a proxy was only %.0f%% busy (CPU shared or not the bottleneck), so requests/s\n' "$busy"
             echo "and p99 say more about the scheduler than the proxy; the CPU per request ratio holds."
         fi
     fi
-fi
+done
 if [ "$FAILED" -ne 0 ]; then
     log "some runs failed (socket errors, non-2xx or no requests); see above"
     exit 1

@@ -7,8 +7,9 @@
 //! re-checks it.
 //!
 //! Modules: `parse` (text → `raw`, with serde's messages made specific), `scalar` (values
-//! checked while parsing, so they carry the parser's line and column), `validate` and
-//! `service` and `health` (defaults and cross-field rules, collecting every problem), `rules` (name, host
+//! checked while parsing, so they carry the parser's line and column), `validate`,
+//! `service`, `health` and `listener` (defaults and cross-field rules, collecting every problem;
+//! `listener` also reads the certificate files of `https` listeners), `rules` (name, host
 //! and path syntax shared with label parsing), `locate` (position of a field path in the
 //! text), `error` ([`ConfigError`], [`Problem`]), `summary` (`berth check`'s overview).
 //! `config/default.yaml` is the embedded default.
@@ -17,7 +18,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -28,6 +29,7 @@ use crate::state::retry_budget::BudgetSettings;
 
 mod error;
 mod health;
+mod listener;
 mod locate;
 mod parse;
 mod raw;
@@ -68,7 +70,9 @@ pub fn parse(source: &str, file_name: &str) -> Result<Config, ConfigError> {
         problems,
     };
     let raw = parse::parse_raw(source).map_err(|p| invalid(vec![p]))?;
-    validate::validate(raw).map_err(|mut problems| {
+    // Relative certificate paths are relative to the file's directory.
+    let base = Path::new(file_name).parent().unwrap_or(Path::new(""));
+    validate::validate(raw, base).map_err(|mut problems| {
         for p in &mut problems {
             (p.line, p.column) = locate(source, &p.path).unzip();
         }
@@ -157,6 +161,38 @@ pub struct Listener {
     pub protocol: Protocol,
     /// Peers whose `X-Forwarded-*` headers are kept instead of dropped.
     pub trusted_ips: Vec<IpNet>,
+    /// The certificates of an `https` listener (`Some` exactly for `https`).
+    pub tls: Option<Tls>,
+    /// An `http` listener that answers every request with a redirect to an `https` one.
+    pub redirect: Option<Redirect>,
+}
+
+/// An `https` listener's `tls:` block; every file was read and checked at load time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tls {
+    /// In file order: the first is served to clients that send no or an unknown SNI name.
+    pub certificates: Vec<CertificateFiles>,
+}
+
+/// One certificate entry: where its files are, and the host names they were found to serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateFiles {
+    /// PEM certificate chain, leaf first; relative paths are resolved against the config
+    /// file's directory.
+    pub cert: PathBuf,
+    /// PEM private key (the cert file itself when the file gave no `key`: a combined PEM).
+    pub key: PathBuf,
+    /// The DNS names of the leaf's subjectAltName (`*.example.com` wildcards kept).
+    pub names: Vec<String>,
+}
+
+/// `redirect:` of an `http` listener: every request gets a permanent redirect to `https`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redirect {
+    /// The `https` listener to send clients to.
+    pub to: String,
+    /// The port put in `Location`; `None`: the bound port of `to` (left out when 443).
+    pub port: Option<u16>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -7,6 +7,7 @@
 //! - [`health`]: active health checks: the check type, probes, per-endpoint checker tasks.
 //! - [`balance`]: one selector per algorithm, lock-free and allocation-free per pick.
 //! - [`proxy`]: the data plane: workers, HTTP proxying, upstream pools.
+//! - [`tls`]: TLS termination of `https` listeners: certificates by SNI, reloads, redirects.
 //! - [`admin`]: `/metrics`, `/healthz`, `/api/services`.
 //! - [`metrics`]: metric names and the Prometheus recorder.
 //! - [`server`]: starting and stopping a whole instance.
@@ -21,3 +22,4 @@ pub mod metrics;
 pub mod proxy;
 pub mod server;
 pub mod state;
+pub mod tls;

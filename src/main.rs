@@ -52,8 +52,12 @@ fn main() -> ExitCode {
 
 fn check(path: &std::path::Path) -> anyhow::Result<()> {
     let config = config::load(path)?;
-    println!("{} is valid\n{}", path.display(), config.summary());
-    Ok(())
+    let text = format!("{} is valid\n{}\n", path.display(), config.summary());
+    // A closed pipe (`berth check ... | head`) is the reader's choice, not an error.
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
@@ -77,7 +81,7 @@ fn start(config: Config, path: Option<PathBuf>) -> anyhow::Result<Server> {
     let (site, address, io) = match &err {
         StartError::Bind(b) => (BindSite::Listener(&b.name), b.address, &b.source),
         StartError::Admin { address, source } => (BindSite::Admin, *address, source),
-        StartError::Thread(_) => return Err(err.into()),
+        StartError::Tls(_) | StartError::Thread(_) => return Err(err.into()),
     };
     let (source, file) = match &path {
         Some(p) => (

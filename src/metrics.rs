@@ -33,6 +33,10 @@ pub const EJECTIONS_TOTAL: &str = "berth_ejections_total";
 pub const PANIC_MODE_TOTAL: &str = "berth_panic_mode_total";
 pub const PANIC_MODE: &str = "berth_panic_mode";
 pub const DISCOVERY_CONVERGENCE_SECONDS: &str = "berth_discovery_convergence_seconds";
+pub const TLS_HANDSHAKES_TOTAL: &str = "berth_tls_handshakes_total";
+pub const TLS_HANDSHAKE_ERRORS_TOTAL: &str = "berth_tls_handshake_errors_total";
+pub const TLS_RELOADS_TOTAL: &str = "berth_tls_reloads_total";
+pub const REDIRECTS_TOTAL: &str = "berth_redirects_total";
 
 /// Latency buckets (seconds) shared by the duration histograms.
 const BUCKETS: &[f64] = &[

@@ -3,7 +3,8 @@
 //! [`Server::start`] builds the first snapshot from the config's static services before any
 //! socket accepts, binds every listener (so a port in use fails start-up, not a request),
 //! starts the worker threads, and runs the control plane — reconciler, config watcher,
-//! Docker provider, admin listener — on its own thread. [`Server::shutdown`] stops accepting, lets in-flight
+//! Docker provider (following the reloaded config through a `watch`), admin listener — on its
+//! own thread. [`Server::shutdown`] stops accepting, lets in-flight
 //! requests finish within the grace, and stops the control plane.
 
 use std::collections::BTreeMap;
@@ -12,15 +13,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info};
 
 use crate::admin::Admin;
 use crate::config::{Config, Protocol};
 use crate::discovery::docker::{self, RejectedList};
 use crate::discovery::file;
-use crate::proxy::listener::{BindError, ListenerSpec, Workers};
+use crate::proxy::listener::{BindError, Front, ListenerSpec, Workers};
 use crate::state::reconciler::{Input, Reconciler};
+use crate::tls::{self, Terminator, TlsError};
 
 /// Inputs buffered between providers and the reconciler.
 const INPUT_QUEUE: usize = 1024;
@@ -30,6 +32,8 @@ const INPUT_QUEUE: usize = 1024;
 pub enum StartError {
     #[error(transparent)]
     Bind(#[from] BindError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("admin listener cannot bind {address}: {source}")]
     Admin {
         address: SocketAddr,
@@ -65,7 +69,8 @@ impl Server {
         reconciler.publish();
         let snapshots = reconciler.published();
 
-        let specs = listener_specs(&config);
+        let terminators = tls::terminators(&config)?;
+        let specs = listener_specs(&config, &terminators);
         let workers = Workers::start(&specs, config.workers, Arc::clone(&snapshots))?;
         let listeners = specs
             .iter()
@@ -103,6 +108,7 @@ impl Server {
             config,
             config_path,
             rejected,
+            terminators,
         };
         let control = std::thread::Builder::new()
             .name("berth-control".into())
@@ -138,17 +144,31 @@ impl Server {
     }
 }
 
-/// The HTTP listeners the data plane serves (TLS and L4 listeners are refused by config).
-fn listener_specs(config: &Config) -> Vec<ListenerSpec> {
+/// The HTTP and HTTPS listeners the data plane serves (L4 listeners are refused by config).
+fn listener_specs(config: &Config, terminators: &[Arc<Terminator>]) -> Vec<ListenerSpec> {
+    let front = |l: &crate::config::Listener| match (l.protocol, &l.redirect) {
+        (Protocol::Https, _) => terminators
+            .iter()
+            .find(|t| *t.name == *l.name)
+            .map(|t| Front::Https(Arc::clone(t))),
+        (Protocol::Http, Some(r)) => Some(Front::Redirect {
+            to: r.to.as_str().into(),
+            port: r.port,
+        }),
+        (Protocol::Http, None) => Some(Front::Http),
+        (Protocol::Tcp | Protocol::TlsPassthrough, _) => None,
+    };
     config
         .listeners
         .values()
         .enumerate()
-        .filter(|(_, l)| l.protocol == Protocol::Http)
-        .map(|(index, l)| ListenerSpec {
-            index,
-            name: l.name.as_str().into(),
-            address: l.address,
+        .filter_map(|(index, l)| {
+            Some(ListenerSpec {
+                index,
+                name: l.name.as_str().into(),
+                address: l.address,
+                front: front(l)?,
+            })
         })
         .collect()
 }
@@ -163,6 +183,8 @@ struct ControlPlane {
     config: Arc<Config>,
     config_path: Option<PathBuf>,
     rejected: RejectedList,
+    /// TLS of the `https` listeners, whose certificates the control plane reloads.
+    terminators: Vec<Arc<Terminator>>,
 }
 
 impl ControlPlane {
@@ -179,12 +201,18 @@ impl ControlPlane {
         };
         runtime.block_on(async move {
             tokio::spawn(self.reconciler.run(self.rx));
-            if self.config.docker.enabled {
-                let settings = docker::Settings::from_config(&self.config);
-                tokio::spawn(docker::run(settings, self.tx.clone(), self.rejected));
+            // The Docker provider follows the config the file provider reloads; it idles while
+            // `docker.enabled` is false, so a reload can turn it on.
+            let (config_tx, config_rx) = watch::channel(self.config);
+            tokio::spawn(docker::run(config_rx, self.tx.clone(), self.rejected));
+            if !self.terminators.is_empty() {
+                tokio::spawn(tls::reload::watch(
+                    self.terminators,
+                    self.config_path.clone(),
+                ));
             }
             if let Some(path) = self.config_path {
-                tokio::spawn(file::watch(path, self.config, self.tx));
+                tokio::spawn(file::watch(path, config_tx, self.tx));
             }
             match tokio::net::TcpListener::from_std(self.admin_socket) {
                 Ok(l) => {

@@ -255,3 +255,62 @@ fn unreadable_file_names_it() {
         "{e}"
     );
 }
+
+#[test]
+fn tls_key_not_matching_its_certificate() {
+    expect(
+        "tls_key_mismatch.yaml",
+        "9:30",
+        &[
+            "listeners.websecure.tls.certificates[1].key: the private key in ",
+            "tests/fixtures/tls/a.key does not match the certificate in ",
+            "give the key the certificate was issued for",
+        ],
+    );
+}
+
+#[test]
+fn tls_certificate_file_missing() {
+    expect(
+        "tls_missing_cert.yaml",
+        "6:30",
+        &[
+            "listeners.websecure.tls.certificates[0].cert: cannot read ",
+            "tests/fixtures/tls/nope.pem: No such file or directory",
+            "relative paths start at the config file's directory",
+        ],
+    );
+}
+
+#[test]
+fn tls_cert_and_key_swapped() {
+    expect(
+        "tls_swapped.yaml",
+        "8:11",
+        &[
+            "listeners.websecure.tls.certificates[0].cert: ",
+            "holds no certificate, only a private key: did you swap `cert` and `key`?",
+        ],
+    );
+}
+
+#[test]
+fn https_listener_without_tls() {
+    expect(
+        "https_without_tls.yaml",
+        "3:3",
+        &["listeners.websecure: an https listener needs certificates: add `tls: {"],
+    );
+}
+
+#[test]
+fn redirect_to_an_unknown_listener() {
+    expect(
+        "redirect_unknown.yaml",
+        "3:49",
+        &[
+            "listeners.web.redirect.to: unknown listener `websecure`",
+            "https listeners: secure",
+        ],
+    );
+}

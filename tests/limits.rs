@@ -84,19 +84,8 @@ async fn burst(url: &str, n: usize) -> Vec<(u16, String)> {
 }
 
 async fn circuit_open(admin: &str, name: &str, reason: &str) -> u64 {
-    let text = client()
-        .get(format!("{admin}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
-    let line = format!("berth_circuit_open_total{{service=\"{name}\",reason=\"{reason}\"}}");
-    text.lines()
-        .find(|l| l.starts_with(&line))
-        .and_then(|l| l.rsplit(' ').next())
-        .map_or(0, |v| v.parse().expect("counter"))
+    let series = format!("berth_circuit_open_total{{service=\"{name}\",reason=\"{reason}\"}}");
+    common::metric(admin, &series).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -75,21 +75,9 @@ fn config(name: &str, backends: &str, extra: &str) -> String {
     )
 }
 
-/// `berth_retries_total{service=NAME}` from the admin's `/metrics` (0 when absent).
+/// `berth_retries_total{service=NAME}`.
 async fn retries_total(admin: &str, name: &str) -> u64 {
-    let prefix = format!("berth_retries_total{{service=\"{name}\"}}");
-    let text = client()
-        .get(format!("{admin}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics body");
-    text.lines()
-        .find(|l| l.starts_with(&prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .map_or(0, |v| v.parse().expect("counter value"))
+    common::metric(admin, &format!("berth_retries_total{{service=\"{name}\"}}")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,21 +57,36 @@ pub struct Listener {
     pub address: Address,
     pub protocol: Option<Protocol>,
     pub trusted_ips: Option<Vec<Net>>,
+    /// `https` listeners only.
     pub tls: Option<Tls>,
+    /// `http` listeners only.
+    pub redirect: Option<Redirect>,
 }
 
-/// A listener's `tls:` block (parsed so files carrying it load; used by `https` listeners).
+/// An `https` listener's `tls:` block.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tls {
     pub certificates: Vec<Certificate>,
 }
 
+/// One certificate: PEM files, relative to the config file's directory.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Certificate {
     pub cert: String,
-    pub key: String,
+    /// Absent: the key is in the cert file (a combined PEM).
+    pub key: Option<String>,
+}
+
+/// An `http` listener's `redirect:` to an `https` listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redirect {
+    /// The `https` listener's name.
+    pub to: String,
+    /// The port clients are sent to, when not the `https` listener's own (behind NAT).
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Deserialize)]

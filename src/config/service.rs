@@ -139,11 +139,13 @@ fn check_listener_refs(
         }
         p.add(format!("{path}.listener"), msg);
     }
-    let any_http = listeners.values().any(|l| l.protocol == Protocol::Http);
+    let any_http = listeners
+        .values()
+        .any(|l| matches!(l.protocol, Protocol::Http | Protocol::Https));
     if names.is_empty() && !any_http {
         p.add(
             path,
-            "this service has no listener to serve on: no http listener is defined; \
+            "this service has no listener to serve on: no http or https listener is defined; \
              add one under `listeners` or name one with `listener:`",
         );
     }

@@ -4,7 +4,7 @@
 
 use std::fmt::{self, Write as _};
 
-use super::{Config, LogFormat, Protocol, StaticService};
+use super::{Config, Listener, LogFormat, Protocol, StaticService};
 
 impl fmt::Display for Protocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -42,7 +42,7 @@ impl Config {
             writeln!(out, "  (none)")?;
         }
         for l in self.listeners.values() {
-            writeln!(out, "  {}  {}  {}", l.name, l.address, l.protocol)?;
+            write_listener(out, l)?;
         }
         writeln!(out, "admin: {}", self.admin.address)?;
         let d = &self.docker;
@@ -71,6 +71,31 @@ impl Config {
         )?;
         writeln!(out, "workers: {}", self.workers)
     }
+}
+
+fn write_listener(out: &mut String, l: &Listener) -> fmt::Result {
+    write!(out, "  {}  {}  {}", l.name, l.address, l.protocol)?;
+    if let Some(r) = &l.redirect {
+        write!(out, "  redirect to {}", r.to)?;
+        if let Some(port) = r.port {
+            write!(out, " (port {port})")?;
+        }
+    }
+    writeln!(out)?;
+    let certificates = l.tls.iter().flat_map(|t| &t.certificates);
+    for (i, c) in certificates.enumerate() {
+        let default = if i == 0 { " (default)" } else { "" };
+        let names = match c.names.is_empty() {
+            true => "no DNS names".to_owned(),
+            false => c.names.join(", "),
+        };
+        writeln!(
+            out,
+            "    certificate {}{default}: {names}",
+            c.cert.display()
+        )?;
+    }
+    Ok(())
 }
 
 fn write_service(out: &mut String, s: &StaticService) -> fmt::Result {

@@ -1,24 +1,25 @@
 //! From the file as written to a valid [`Config`] (control plane, load time).
 //!
-//! Fills in every default of DESIGN.md and checks the rules that span fields: listener
-//! references, clashing addresses, routes two services claim, empty backend lists, host
-//! patterns and path prefixes. Invariants: every problem is collected (an operator fixes the
+//! Fills in every default of DESIGN.md and checks the rules that span fields (listeners in
+//! `listener`, services in `service`): listener references, clashing addresses, routes two
+//! services claim, empty backend lists, host patterns and path prefixes. Invariants: every problem is collected (an operator fixes the
 //! whole file in one pass, not one error per run); each names the field path it is about
 //! (positions are added afterwards by `locate`); a `Config` is returned only when there is
 //! no problem at all.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use super::error::Problem;
 use super::health::health;
+use super::listener::listeners;
 use super::raw;
-use super::rules::check_name;
 use super::service::{check_route_clashes, services};
 use super::{
-    Admin, Config, Defaults, Docker, Limits, Listener, Log, LogFormat, Outlier, Protocol,
-    Resilience, Timeouts, DEFAULT_SLOW_START,
+    Admin, Config, Defaults, Docker, Limits, Listener, Log, LogFormat, Outlier, Resilience,
+    Timeouts, DEFAULT_SLOW_START,
 };
 use crate::balance::Balance;
 use crate::state::retry_budget::BudgetSettings;
@@ -26,10 +27,11 @@ use crate::state::retry_budget::BudgetSettings;
 /// Most worker threads a file may ask for.
 const MAX_WORKERS: usize = 1024;
 
-/// Checks `raw` and builds the typed configuration, or returns every problem found.
-pub fn validate(raw: raw::Config) -> Result<Config, Vec<Problem>> {
+/// Checks `raw` and builds the typed configuration, or returns every problem found; relative
+/// certificate paths are resolved against `base`, the config file's directory.
+pub fn validate(raw: raw::Config, base: &Path) -> Result<Config, Vec<Problem>> {
     let mut p = Problems::default();
-    let listeners = listeners(&mut p, raw.listeners);
+    let listeners = listeners(&mut p, raw.listeners, base);
     let admin = Admin {
         address: raw
             .admin
@@ -68,88 +70,6 @@ impl Problems {
 
     pub(super) fn len(&self) -> usize {
         self.0.len()
-    }
-}
-
-fn listeners(
-    p: &mut Problems,
-    raw: Option<raw::UniqueMap<raw::Listener>>,
-) -> BTreeMap<String, Listener> {
-    let Some(raw) = raw else {
-        let web = Listener {
-            name: "web".into(),
-            address: SocketAddr::from(([0, 0, 0, 0], 8080)),
-            protocol: Protocol::Http,
-            trusted_ips: Vec::new(),
-        };
-        return BTreeMap::from([(web.name.clone(), web)]);
-    };
-    let mut out = BTreeMap::new();
-    for (name, l) in raw.0 {
-        let path = format!("listeners.{name}");
-        if let Some(msg) = check_name("listener", &name) {
-            p.add(&path, msg);
-        }
-        let protocol = l.protocol.unwrap_or(raw::Protocol::Http);
-        if protocol != raw::Protocol::Http {
-            p.add(
-                format!("{path}.protocol"),
-                format!(
-                    "protocol `{}` is not supported yet by this build; use http",
-                    protocol.as_str()
-                ),
-            );
-        } else if l.tls.is_some() {
-            p.add(
-                format!("{path}.tls"),
-                "`tls` is only for `https` listeners; remove it from this http listener",
-            );
-        }
-        if let (Some(tls), false) = (&l.tls, protocol == raw::Protocol::Http) {
-            check_tls(p, &format!("{path}.tls"), tls);
-        }
-        let listener = Listener {
-            name: name.clone(),
-            address: l.address.0,
-            protocol: typed_protocol(protocol),
-            trusted_ips: l
-                .trusted_ips
-                .unwrap_or_default()
-                .into_iter()
-                .map(|n| n.0)
-                .collect(),
-        };
-        out.insert(name, listener);
-    }
-    out
-}
-
-/// The `tls` block's shape (the files themselves are read by the TLS module).
-fn check_tls(p: &mut Problems, path: &str, tls: &raw::Tls) {
-    if tls.certificates.is_empty() {
-        p.add(
-            format!("{path}.certificates"),
-            "no certificates: list at least one { cert: FILE.pem, key: FILE.key }",
-        );
-    }
-    for (i, c) in tls.certificates.iter().enumerate() {
-        for (field, value) in [("cert", &c.cert), ("key", &c.key)] {
-            if value.trim().is_empty() {
-                p.add(
-                    format!("{path}.certificates[{i}].{field}"),
-                    format!("`{field}` is empty: give the path of a PEM file"),
-                );
-            }
-        }
-    }
-}
-
-fn typed_protocol(p: raw::Protocol) -> Protocol {
-    match p {
-        raw::Protocol::Http => Protocol::Http,
-        raw::Protocol::Https => Protocol::Https,
-        raw::Protocol::Tcp => Protocol::Tcp,
-        raw::Protocol::TlsPassthrough => Protocol::TlsPassthrough,
     }
 }
 

@@ -8,6 +8,14 @@
 //! exits. When the engine goes away the last known routes keep serving; the provider
 //! reconnects with capped backoff and resyncs with a fresh `Reset`.
 //!
+//! The provider follows the current config (a `watch` the file provider updates on reload):
+//! when a reload changes anything the label rules read ([`Settings`]: the prefix,
+//! `exposed_by_default`, `docker.network`, `defaults`, the http listeners) the session
+//! resyncs — re-lists, re-inspects and judges every container with the new settings and
+//! sends a `Reset`, which keeps the state of every endpoint whose key is unchanged. A reload
+//! that changes `docker.endpoint` reconnects to the new engine (the last known routes serve
+//! until it answers); `docker.enabled: false` withdraws every container until re-enabled.
+//!
 //! Invariants: a container's labels are judged by pure functions ([`labels`]); a bad label
 //! rejects that container only (logged, counted, listed on `/api/rejected`); nothing here
 //! panics on engine input.
@@ -16,6 +24,7 @@ pub mod facts;
 mod inspect;
 pub mod labels;
 pub mod network;
+mod own;
 mod session;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,13 +33,18 @@ use std::time::Duration;
 
 use bollard::Docker;
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::config::{Config, Defaults, Protocol};
+use crate::discovery::{ProviderId, Update};
+use crate::metrics as m;
 use crate::state::reconciler::Input;
 
-pub use session::Session;
+pub use session::{Exit, Session};
+
+/// The current config, replaced on every valid reload.
+pub type ConfigWatch = watch::Receiver<Arc<Config>>;
 
 /// First wait before reconnecting to the engine; doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
@@ -60,9 +74,11 @@ pub enum DockerError {
     StreamEnded,
 }
 
-/// Everything the label rules need from the config.
-#[derive(Clone, Debug)]
+/// Everything the provider needs from the config: where the engine is, and what the label
+/// rules read.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
+    pub enabled: bool,
     pub endpoint: Option<String>,
     pub prefix: String,
     pub exposed_by_default: bool,
@@ -74,6 +90,7 @@ pub struct Settings {
 impl Settings {
     pub fn from_config(config: &Config) -> Self {
         Self {
+            enabled: config.docker.enabled,
             endpoint: config.docker.endpoint.clone(),
             prefix: config.docker.label_prefix.clone(),
             exposed_by_default: config.docker.exposed_by_default,
@@ -87,6 +104,19 @@ impl Settings {
                 .collect(),
         }
     }
+
+    /// True when `next` asks for another engine (or none): a new session, not a resync.
+    pub fn connection_differs(&self, next: &Settings) -> bool {
+        self.enabled != next.enabled || self.endpoint != next.endpoint
+    }
+}
+
+/// Waits for the next config; never returns once no reload can come (no watched file).
+pub async fn next_config(config: &mut ConfigWatch) -> Settings {
+    if config.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    Settings::from_config(&config.borrow_and_update())
 }
 
 /// Connects to the engine at `endpoint` (`unix://…`, `tcp://…`, `http://…`), or where
@@ -134,22 +164,34 @@ pub fn explain(err: &DockerError) -> String {
     }
 }
 
-/// The provider task: sessions until `tx` closes, reconnecting with capped backoff.
-pub async fn run(settings: Settings, tx: mpsc::Sender<Input>, rejected: RejectedList) {
+/// The provider task, until `tx` closes: sessions with the engine the current config names,
+/// reconnecting with capped backoff; idle (its containers withdrawn) while disabled.
+pub async fn run(mut config: ConfigWatch, tx: mpsc::Sender<Input>, rejected: RejectedList) {
     let mut backoff = MIN_BACKOFF;
     let mut own_networks = BTreeSet::new();
+    let mut was_enabled = false;
     loop {
+        let settings = Settings::from_config(&config.borrow_and_update());
+        if !settings.enabled {
+            if was_enabled {
+                info!("docker provider disabled by a config reload; withdrawing its containers");
+                withdraw(&tx, &rejected).await;
+                was_enabled = false;
+            }
+            next_config(&mut config).await;
+            continue;
+        }
+        was_enabled = true;
         let client = match connect(settings.endpoint.as_deref()) {
             Ok(c) => c,
             Err(e) => {
                 warn!("{}; retrying in {backoff:?}", explain(&e));
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                pause(&mut backoff, &mut config).await;
                 continue;
             }
         };
-        let mut session = Session::new(client, &settings, tx.clone(), Arc::clone(&rejected));
-        let outcome = session.run(&mut own_networks).await;
+        let mut session = Session::new(client, settings, tx.clone(), Arc::clone(&rejected));
+        let outcome = session.run(&mut own_networks, &mut config).await;
         if tx.is_closed() {
             return;
         }
@@ -157,15 +199,41 @@ pub async fn run(settings: Settings, tx: mpsc::Sender<Input>, rejected: Rejected
             backoff = MIN_BACKOFF;
         }
         match outcome {
+            Ok(Exit::Closed) => return,
+            Ok(Exit::Reconfigured) => {
+                info!("a config reload changed docker.enabled or docker.endpoint; starting over");
+                backoff = MIN_BACKOFF;
+                continue;
+            }
             Err(e) => warn!(
                 "{}; serving the last known routes, reconnecting in {backoff:?}",
                 explain(&e)
             ),
-            Ok(()) => info!("docker session ended; reconnecting in {backoff:?}"),
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        pause(&mut backoff, &mut config).await;
     }
+}
+
+/// Waits `backoff` (cut short by a config reload, which may fix the endpoint), then doubles it.
+async fn pause(backoff: &mut Duration, config: &mut ConfigWatch) {
+    tokio::select! {
+        () = tokio::time::sleep(*backoff) => {}
+        _ = next_config(config) => {}
+    }
+    *backoff = (*backoff * 2).min(MAX_BACKOFF);
+}
+
+/// Removes every Docker endpoint and rejection (the provider was disabled).
+async fn withdraw(tx: &mpsc::Sender<Input>, rejected: &RejectedList) {
+    let reset = Update::Reset {
+        provider: ProviderId::Docker,
+        endpoints: Vec::new(),
+    };
+    // A closed channel means berth is stopping; nothing is left to withdraw from.
+    let _ = tx.send(Input::Update(reset)).await;
+    // A poisoned lock only means a panic elsewhere mid-update; the map is still usable.
+    rejected.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    metrics::gauge!(m::DOCKER_REJECTED).set(0.0);
 }
 
 #[cfg(test)]
@@ -187,6 +255,64 @@ mod tests {
             err.to_string().contains("unix:///path/to/docker.sock"),
             "{err}"
         );
+    }
+
+    fn config(docker: &str, defaults: &str) -> Arc<Config> {
+        let text = format!("docker: {{ {docker} }}\ndefaults: {{ {defaults} }}\n");
+        Arc::new(crate::config::parse(&text, "test.yaml").expect("valid config"))
+    }
+
+    #[test]
+    fn settings_follow_what_the_label_rules_read() {
+        let base = Settings::from_config(&config("enabled: true", "retries: 2"));
+        let retries = Settings::from_config(&config("enabled: true", "retries: 4"));
+        assert_ne!(base, retries);
+        assert!(
+            !base.connection_differs(&retries),
+            "a resync, not a new session"
+        );
+        let exposed = Settings::from_config(&config("exposed_by_default: true", "retries: 2"));
+        assert_ne!(base, exposed);
+        assert!(!base.connection_differs(&exposed));
+        let moved = Settings::from_config(&config("endpoint: \"tcp://10.0.0.1:2375\"", ""));
+        assert!(base.connection_differs(&moved));
+        let off = Settings::from_config(&config("enabled: false", "retries: 2"));
+        assert!(base.connection_differs(&off));
+    }
+
+    #[tokio::test]
+    async fn a_reload_that_disables_the_provider_withdraws_its_containers() {
+        let (config_tx, config_rx) =
+            watch::channel(config("endpoint: \"unix:///nonexistent/docker.sock\"", ""));
+        let (tx, mut rx) = mpsc::channel(8);
+        let rejected = RejectedList::default();
+        let stale = RejectedContainer {
+            id: "c1".into(),
+            name: "web-1".into(),
+            reason: "bad label".into(),
+        };
+        rejected
+            .lock()
+            .expect("unpoisoned")
+            .insert("c1".into(), stale);
+        let provider = tokio::spawn(run(config_rx, tx, Arc::clone(&rejected)));
+        // Let it try the (missing) engine first, so it counts as enabled.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        config_tx.send_replace(config("enabled: false", ""));
+        let input = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("an input within 5s")
+            .expect("an input");
+        let Input::Update(Update::Reset {
+            provider: ProviderId::Docker,
+            endpoints,
+        }) = input
+        else {
+            panic!("not a Docker reset: {input:?}");
+        };
+        assert!(endpoints.is_empty());
+        assert!(rejected.lock().expect("unpoisoned").is_empty());
+        provider.abort();
     }
 
     #[test]

@@ -3,14 +3,16 @@
 //! Turns the `services:` section into one [`Update::Reset`] for [`ProviderId::File`], and
 //! watches the file: an edit (or `SIGHUP`) reloads it. A reload that fails validation is
 //! refused — the error is logged and counted, and the last good config keeps serving.
-//! Invariant: the reconciler only ever receives a config that validated.
+//! A valid reload goes to the reconciler (`Input::Config`, then this provider's `Reset`) and
+//! then into the config `watch` the Docker provider follows.
+//! Invariant: the reconciler and the Docker provider only ever see a config that validated.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::config::{self, Config, StaticService};
@@ -63,8 +65,9 @@ fn endpoints(service: &StaticService) -> Vec<EndpointSpec> {
         .collect()
 }
 
-/// Reloads `path` whenever it changes or `SIGHUP` arrives, until `tx` closes.
-pub async fn watch(path: PathBuf, current: Arc<Config>, tx: mpsc::Sender<Input>) {
+/// Reloads `path` whenever it changes or `SIGHUP` arrives, until `tx` closes. `config` holds
+/// the current config; each valid change is published there after the reconciler has it.
+pub async fn watch(path: PathBuf, config: watch::Sender<Arc<Config>>, tx: mpsc::Sender<Input>) {
     let (events_tx, mut events) = mpsc::channel::<()>(16);
     let _watcher = match file_watcher(&path, events_tx) {
         Ok(w) => Some(w),
@@ -74,7 +77,7 @@ pub async fn watch(path: PathBuf, current: Arc<Config>, tx: mpsc::Sender<Input>)
         }
     };
     let mut hup = hangup_signal();
-    let mut current = current;
+    let mut current = Arc::clone(&config.borrow());
     loop {
         tokio::select! {
             Some(()) = events.recv() => {
@@ -94,6 +97,8 @@ pub async fn watch(path: PathBuf, current: Arc<Config>, tx: mpsc::Sender<Input>)
                 {
                     return;
                 }
+                // No receiver (no Docker provider) is fine: the value is stored regardless.
+                config.send_replace(next);
             }
         }
     }

@@ -55,6 +55,8 @@ pub struct ConnContext {
     pub snapshots: Arc<ArcSwap<Snapshot>>,
     /// What the connection's timeout watchdog reads.
     pub activity: Arc<Activity>,
+    /// `X-Forwarded-Proto`: `https` once the connection's TLS handshake is done.
+    pub proto: &'static str,
 }
 
 impl ConnContext {
@@ -68,6 +70,7 @@ impl ConnContext {
             peer_value,
             snapshots,
             activity: Arc::default(),
+            proto: "http",
         }
     }
 }
@@ -216,14 +219,13 @@ struct Target<'a> {
 }
 
 /// What became of one attempt on one endpoint.
+// Returned by value once per attempt; boxing the response would allocate per request.
+#[allow(clippy::large_enum_variant)]
 enum Attempt {
     /// The answer to give the client (a response, or an error that is not retried).
     Done(Result<Response<ProxyBody>, ProxyError>),
-    /// Send `req` again, where `next` says.
-    Again {
-        req: Request<RequestBody>,
-        next: Next,
-    },
+    /// Send the request (put back in its slot) again, where the `Next` says.
+    Again(Next),
 }
 
 /// Where the next attempt of a request goes.
@@ -252,12 +254,16 @@ impl Plan<'_> {
         self.rewrite(cx, &mut req, upgrade);
         let now_ns = endpoint::ns_at(self.start);
         self.service.count_request(now_ns);
-        let mut req = req.map(Either::Left);
+        // The request lives in this slot; an attempt takes it and puts back what may be resent.
+        let mut slot = Some(req.map(Either::Left));
         let mut tried = Tried::default();
         let mut stale = 0;
         let mut fallback: Option<usize> = None;
         let attempts = usize::from(self.service.spec.retries).min(MAX_TRIES - 1) + 1;
         while tried.len < attempts {
+            let Some(req) = slot.as_ref() else {
+                break;
+            };
             let ctx = PickContext {
                 client_ip: cx.peer.ip(),
                 headers: req.headers(),
@@ -286,11 +292,10 @@ impl Plan<'_> {
                 upgrade,
                 replay: replay.as_ref(),
             };
-            let sent = self.attempt(on, in_flight, req, &mut client_upgrade, &mut stale);
+            let sent = self.attempt(on, in_flight, &mut slot, &mut client_upgrade, &mut stale);
             match sent.await {
                 Attempt::Done(answer) => return answer,
-                Attempt::Again { req: again, next } => {
-                    req = again;
+                Attempt::Again(next) => {
                     if next != Next::Same {
                         tried.push(index);
                     }
@@ -305,26 +310,27 @@ impl Plan<'_> {
         })
     }
 
-    /// Sends `req` to one endpoint and says what became of it.
+    /// Sends the request in `slot` to one endpoint and says what became of it; on
+    /// [`Attempt::Again`] the request to resend is back in `slot`.
     async fn attempt(
         &self,
         on: Target<'_>,
         in_flight: InFlight,
-        req: Request<RequestBody>,
+        slot: &mut Option<Request<RequestBody>>,
         client_upgrade: &mut Option<hyper::upgrade::OnUpgrade>,
         stale: &mut usize,
     ) -> Attempt {
         let index = on.index;
-        let Some((mut sender, reused)) = self.sender(on, &req).await else {
+        let Some((mut sender, reused)) = self.sender(on, slot.as_ref()).await else {
             self.service.connect_errors.increment(1);
             self.service.observe(index, 502);
-            return Attempt::Again {
-                req,
-                next: Next::Other,
-            };
+            return Attempt::Again(Next::Other);
         };
         let endpoint = &self.service.endpoints[index];
         let timeout = self.service.spec.request_timeout;
+        let Some(req) = slot.take() else {
+            return Attempt::Done(Err(ProxyError::Upstream));
+        };
         let sent = match tokio::time::timeout(timeout, sender.send(req)).await {
             Ok(sent) => sent,
             Err(_) => {
@@ -345,15 +351,13 @@ impl Plan<'_> {
             Err(e) => match e.unsent {
                 Some(unsent) if reused && *stale < MAX_STALE => {
                     *stale += 1;
-                    Attempt::Again {
-                        req: unsent,
-                        next: Next::Same,
-                    }
+                    *slot = Some(unsent);
+                    Attempt::Again(Next::Same)
                 }
-                Some(unsent) => Attempt::Again {
-                    req: unsent,
-                    next: Next::Other,
-                },
+                Some(unsent) => {
+                    *slot = Some(unsent);
+                    Attempt::Again(Next::Other)
+                }
                 None => {
                     debug!(endpoint = %endpoint.label(), error = %e.error, "upstream failed");
                     self.service.upstream_requests[index].increment(502);
@@ -363,10 +367,10 @@ impl Plan<'_> {
                         false => Next::Other,
                     };
                     match on.replay {
-                        Some(replay) => Attempt::Again {
-                            req: self.replayed(on.cx, replay),
-                            next,
-                        },
+                        Some(replay) => {
+                            *slot = Some(self.replayed(on.cx, replay));
+                            Attempt::Again(next)
+                        }
                         None => Attempt::Done(Err(ProxyError::Upstream)),
                     }
                 }
@@ -376,7 +380,7 @@ impl Plan<'_> {
 
     /// A pooled connection to the target (`true`: reused), else a new one; `None` when it
     /// cannot be made (logged).
-    async fn sender<B>(&self, on: Target<'_>, req: &Request<B>) -> Option<(Sender, bool)> {
+    async fn sender<B>(&self, on: Target<'_>, req: Option<&Request<B>>) -> Option<(Sender, bool)> {
         let endpoint = &self.service.endpoints[on.index];
         let upstream = &self.service.spec.upstream;
         // An `Upgrade` needs HTTP/1.1, whatever the service speaks otherwise.
@@ -388,7 +392,7 @@ impl Plan<'_> {
         let tls = upstream.tls.as_ref();
         let host = tls
             .filter(|t| t.server_name.is_none())
-            .and_then(|_| request_host(req))
+            .and_then(|_| req.and_then(request_host))
             .map(connect::host_only);
         if !on.upgrade {
             if let Some(s) = pool::checkout(endpoint, self.idle_timeout, protocol, host).await {
@@ -478,7 +482,7 @@ impl Plan<'_> {
         let host = sent_host.or(added_host);
         let fwd = Forwarded {
             client: &cx.peer_value,
-            proto: "http",
+            proto: cx.proto,
             trusted: self.trusted,
         };
         headers::set_forwarded(headers, &fwd, host);

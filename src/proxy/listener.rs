@@ -5,7 +5,14 @@
 //! stolen between threads: `workers: 1` is exactly one thread serving traffic. Sockets are
 //! bound before any thread starts, so a bind failure (port in use) is reported at start-up.
 //! Shutdown: stop accepting, ask every connection to finish gracefully, wait up to the grace.
+//!
+//! A listener's [`Front`] says what a connection gets before HTTP: nothing (`http`), a TLS
+//! handshake bounded by the `header_read` timeout (`https`, then the same hyper server, h2
+//! included), or, for an `http` listener with `redirect:`, a redirect answer to every request
+//! instead of proxying.
 
+use std::convert::Infallible;
+use std::future::ready;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,8 +31,12 @@ use tracing::{debug, error, info};
 
 use crate::metrics as m;
 use crate::proxy::conn::{self, Expiry, Tracked};
+use crate::proxy::error::ProxyBody;
 use crate::proxy::http::{handle, ConnContext};
 use crate::state::snapshot::Snapshot;
+use crate::tls::redirect::Redirect;
+use crate::tls::stream::ClientStream;
+use crate::tls::Terminator;
 
 /// Pending connections queued by the kernel per socket.
 const BACKLOG: i32 = 4096;
@@ -34,12 +45,52 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// How often an idle worker drops pooled connections of drained endpoints.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
-/// A listener to serve: its index in the snapshot, name and address.
+/// A listener to serve: its index in the snapshot, name, address and front.
 #[derive(Clone, Debug)]
 pub struct ListenerSpec {
     pub index: usize,
     pub name: Arc<str>,
     pub address: SocketAddr,
+    pub front: Front,
+}
+
+/// What a listener's connections get before (or instead of) proxying.
+#[derive(Clone, Debug)]
+pub enum Front {
+    /// Plain HTTP, proxied.
+    Http,
+    /// A TLS handshake, then proxied.
+    Https(Arc<Terminator>),
+    /// Plain HTTP, every request redirected to the listener named `to`; to `port`, else to
+    /// the port that listener is bound to.
+    Redirect { to: Arc<str>, port: Option<u16> },
+}
+
+/// A [`Front`] with its redirect port resolved (bound addresses known).
+#[derive(Clone, Debug)]
+enum Mode {
+    Proxy,
+    Tls(Arc<Terminator>),
+    Redirect(Arc<Redirect>),
+}
+
+impl Mode {
+    /// `front` of `spec`; a redirect to an unknown listener (which config refuses) goes to 443.
+    fn of(spec: &ListenerSpec, specs: &[ListenerSpec], addresses: &[SocketAddr]) -> Self {
+        match &spec.front {
+            Front::Http => Self::Proxy,
+            Front::Https(t) => Self::Tls(Arc::clone(t)),
+            Front::Redirect { to, port } => {
+                let bound = specs
+                    .iter()
+                    .zip(addresses)
+                    .find(|(s, _)| s.name == *to)
+                    .map(|(_, a)| a.port());
+                let port = port.or(bound).unwrap_or(443);
+                Self::Redirect(Arc::new(Redirect::new(&spec.name, port)))
+            }
+        }
+    }
 }
 
 /// Binds one `SO_REUSEPORT` socket for `addr`.
@@ -86,15 +137,19 @@ impl Workers {
     ) -> Result<Self, BindError> {
         let workers = workers.max(1);
         let (sockets, addresses) = bind_all(specs, workers)?;
+        let modes: Vec<Mode> = specs
+            .iter()
+            .map(|s| Mode::of(s, specs, &addresses))
+            .collect();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut threads = Vec::with_capacity(workers);
         for (n, per_worker) in sockets.into_iter().enumerate() {
             let snapshots = Arc::clone(&snapshots);
             let rx = shutdown_rx.clone();
-            let specs = specs.to_vec();
+            let listeners = specs.iter().cloned().zip(modes.iter().cloned()).collect();
             let thread = std::thread::Builder::new()
                 .name(format!("berth-worker-{n}"))
-                .spawn(move || run_worker(specs, per_worker, snapshots, rx))
+                .spawn(move || run_worker(listeners, per_worker, snapshots, rx))
                 .map_err(|source| BindError {
                     name: "worker".into(),
                     address: addresses[0],
@@ -144,7 +199,7 @@ fn bind_all(
 }
 
 fn run_worker(
-    specs: Vec<ListenerSpec>,
+    specs: Vec<(ListenerSpec, Mode)>,
     sockets: Vec<std::net::TcpListener>,
     snapshots: Arc<ArcSwap<Snapshot>>,
     shutdown: watch::Receiver<bool>,
@@ -170,14 +225,14 @@ struct Tracker {
 }
 
 async fn serve(
-    specs: Vec<ListenerSpec>,
+    specs: Vec<(ListenerSpec, Mode)>,
     sockets: Vec<std::net::TcpListener>,
     snapshots: Arc<ArcSwap<Snapshot>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let tracker = Arc::new(Tracker::default());
     let mut accepters = Vec::new();
-    for (spec, socket) in specs.into_iter().zip(sockets) {
+    for ((spec, mode), socket) in specs.into_iter().zip(sockets) {
         let listener = match TcpListener::from_std(socket) {
             Ok(l) => l,
             Err(e) => {
@@ -187,6 +242,7 @@ async fn serve(
         };
         accepters.push(tokio::spawn(accept_loop(
             spec,
+            mode,
             listener,
             Arc::clone(&snapshots),
             Arc::clone(&tracker),
@@ -224,6 +280,7 @@ async fn sweep_loop(snapshots: Arc<ArcSwap<Snapshot>>) {
 
 async fn accept_loop(
     spec: ListenerSpec,
+    mode: Mode,
     listener: TcpListener,
     snapshots: Arc<ArcSwap<Snapshot>>,
     tracker: Arc<Tracker>,
@@ -242,7 +299,7 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        let cx = Arc::new(ConnContext::new(spec.index, peer, Arc::clone(&snapshots)));
+        let cx = ConnContext::new(spec.index, peer, Arc::clone(&snapshots));
         tracker.live.fetch_add(1, Ordering::AcqRel);
         active.increment(1.0);
         let conn = Connection {
@@ -251,7 +308,7 @@ async fn accept_loop(
             active: active.clone(),
             shutdown: shutdown.clone(),
         };
-        tokio::spawn(conn.serve(stream, cx));
+        conn.spawn(&mode, stream, cx);
     }
 }
 
@@ -281,11 +338,53 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve(self, stream: tokio::net::TcpStream, cx: Arc<ConnContext>) {
+    /// Serves the connection in a task of its own. One task type per mode: a plain proxying
+    /// connection is the HTTP server alone, with nothing wrapped around it.
+    fn spawn(self, mode: &Mode, stream: tokio::net::TcpStream, cx: ConnContext) {
+        match mode {
+            Mode::Proxy => {
+                let cx = Arc::new(cx);
+                let plain = ClientStream::Plain(stream);
+                tokio::spawn(self.serve_http(plain, Arc::clone(&cx), proxying(cx)));
+            }
+            Mode::Tls(t) => {
+                tokio::spawn(self.serve_tls(stream, cx, Arc::clone(t)));
+            }
+            Mode::Redirect(r) => {
+                let cx = Arc::new(cx);
+                let plain = ClientStream::Plain(stream);
+                tokio::spawn(self.serve_http(plain, Arc::clone(&cx), redirecting(r, cx)));
+            }
+        }
+    }
+
+    /// The TLS handshake, then HTTP on the decrypted stream.
+    async fn serve_tls(self, tcp: tokio::net::TcpStream, mut cx: ConnContext, t: Arc<Terminator>) {
+        let timeout = cx.snapshots.load().timeouts.header_read;
+        let Ok(tls) = t.accept(tcp, timeout).await else {
+            return;
+        };
+        cx.proto = "https";
+        let cx = Arc::new(cx);
+        let service = proxying(Arc::clone(&cx));
+        self.serve_http(ClientStream::Tls(Box::new(tls)), cx, service)
+            .await;
+    }
+
+    /// Serves HTTP on `stream` (plain or decrypted) with `service`, under the timeouts.
+    async fn serve_http<S>(self, stream: ClientStream, cx: Arc<ConnContext>, service: S)
+    where
+        S: hyper::service::Service<
+                hyper::Request<hyper::body::Incoming>,
+                Response = hyper::Response<ProxyBody>,
+                Error = Infallible,
+            > + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
         let timeouts = cx.snapshots.load().timeouts.clone();
         let activity = Arc::clone(&cx.activity);
         let io = TokioIo::new(Tracked::new(stream, Arc::clone(&activity)));
-        let service = service_fn(move |req| handle(Arc::clone(&cx), req));
         let conn = self.builder.serve_connection_with_upgrades(io, service);
         tokio::pin!(conn);
         // The timers live in their own task: polling them beside the connection would cost
@@ -319,6 +418,44 @@ impl Connection {
         }
         guard.abort();
     }
+}
+
+/// The proxying service of one connection.
+fn proxying(
+    cx: Arc<ConnContext>,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = hyper::Response<ProxyBody>,
+    Error = Infallible,
+    Future = impl std::future::Future<Output = Result<hyper::Response<ProxyBody>, Infallible>> + Send,
+> + Send {
+    service_fn(move |req| handle(Arc::clone(&cx), req))
+}
+
+/// The redirecting service of one connection.
+fn redirecting(
+    r: &Arc<Redirect>,
+    cx: Arc<ConnContext>,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = hyper::Response<ProxyBody>,
+    Error = Infallible,
+    Future = impl std::future::Future<Output = Result<hyper::Response<ProxyBody>, Infallible>> + Send,
+> + Send {
+    let r = Arc::clone(r);
+    service_fn(move |req| ready(Ok(redirect_now(&r, &cx, &req))))
+}
+
+/// Answers a request of a redirecting listener (counted as a request for the timeouts).
+fn redirect_now<B>(
+    r: &Redirect,
+    cx: &ConnContext,
+    req: &hyper::Request<B>,
+) -> hyper::Response<ProxyBody> {
+    cx.activity.request_started();
+    let response = r.respond(req);
+    cx.activity.request_finished();
+    response
 }
 
 /// Resolves once shutdown is asked for (the watch guard never lives across an await).

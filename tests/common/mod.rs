@@ -258,3 +258,20 @@ pub fn replace_file(path: &std::path::Path, text: &str) {
     std::fs::write(&tmp, text).expect("write temp");
     std::fs::rename(&tmp, path).expect("rename");
 }
+
+/// The value of the series starting with `series` (name and labels, e.g.
+/// `berth_retries_total{service="s"}`) on the admin's `/metrics`; 0 when absent.
+pub async fn metric(admin: &str, series: &str) -> u64 {
+    let text = client()
+        .get(format!("{admin}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0, |v| v.parse().expect("counter value"))
+}

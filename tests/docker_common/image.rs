@@ -156,8 +156,19 @@ impl TestImage {
         let tag = format!("{run}:{variant}");
         let started = Instant::now();
         // The classic builder: the engine is 20.10 and the CLI may have no buildx plugin.
+        // `--no-cache`: a cached intermediate image is shared with other runs, and another
+        // run's `rmi` of its image removes it while this build commits on top of it ("failed
+        // to get digest"); the layers are a few MB, so building afresh costs nothing.
         let output = Command::new("docker")
-            .args(["build", "-q", "--label", &run.label(), "-t", &tag])
+            .args([
+                "build",
+                "-q",
+                "--no-cache",
+                "--label",
+                &run.label(),
+                "-t",
+                &tag,
+            ])
             .arg(&context.0)
             .env("DOCKER_BUILDKIT", "0")
             .stdin(Stdio::null())

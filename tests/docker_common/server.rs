@@ -4,7 +4,8 @@
 //! run in parallel on one engine never see each other's containers. It serves one `web`
 //! listener and the admin API on ephemeral ports of 127.0.0.1, one worker. Started with
 //! [`Berth::start_watched`], its config is a file in a temp directory that
-//! [`Berth::rewrite_config`] edits the way editors do (berth reloads it).
+//! [`Berth::rewrite_config`] edits the way editors do (berth reloads it); the `_with` variants
+//! also set `docker:` options.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -54,11 +55,23 @@ impl Berth {
     /// prefix, one worker, log level warn, then `extra` (top-level YAML such as
     /// `defaults: { ... }`; empty for none).
     pub fn config_text(run: &RunId, extra: &str) -> String {
+        Self::config_text_with(run, "", extra)
+    }
+
+    /// [`Berth::config_text`] with more `docker:` options, as flow-mapping entries
+    /// (`exposed_by_default: true, network: front`; `enabled` may be among them; empty for
+    /// none).
+    pub fn config_text_with(run: &RunId, docker: &str, extra: &str) -> String {
         let prefix = Self::prefix_for(run);
+        let docker = if docker.is_empty() {
+            format!("enabled: true, label_prefix: {prefix}")
+        } else {
+            format!("label_prefix: {prefix}, {docker}")
+        };
         format!(
             "listeners:\n  web: {{ address: \"127.0.0.1:0\" }}\n\
              admin: {{ address: \"127.0.0.1:0\" }}\n\
-             docker: {{ enabled: true, label_prefix: {prefix} }}\n\
+             docker: {{ {docker} }}\n\
              log: {{ level: warn }}\n\
              workers: 1\n{extra}"
         )
@@ -79,10 +92,15 @@ impl Berth {
 
     /// Starts berth from a config file holding [`Berth::config_text`], watched for edits.
     pub fn start_watched(run: &RunId, extra: &str) -> Berth {
+        Self::start_watched_with(run, "", extra)
+    }
+
+    /// [`Berth::start_watched`] from [`Berth::config_text_with`].
+    pub fn start_watched_with(run: &RunId, docker: &str, extra: &str) -> Berth {
         let dir = std::env::temp_dir().join(run.name("config"));
         std::fs::create_dir_all(&dir).expect("config dir");
         let path = dir.join("berth.yaml");
-        std::fs::write(&path, Self::config_text(run, extra)).expect("write config");
+        std::fs::write(&path, Self::config_text_with(run, docker, extra)).expect("write config");
         let config = berth::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
         let server =
             berth::server::Server::start(config, Some(path.clone())).expect("berth starts");
@@ -96,9 +114,14 @@ impl Berth {
     /// Replaces the watched config with [`Berth::config_text`]`(run, extra)`: a new file
     /// renamed over the old one, as editors do.
     pub fn rewrite_config(&self, run: &RunId, extra: &str) {
+        self.rewrite_config_with(run, "", extra);
+    }
+
+    /// [`Berth::rewrite_config`] with [`Berth::config_text_with`].
+    pub fn rewrite_config_with(&self, run: &RunId, docker: &str, extra: &str) {
         let (path, _) = self.config.as_ref().expect("started with start_watched");
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, Self::config_text(run, extra)).expect("write config");
+        std::fs::write(&tmp, Self::config_text_with(run, docker, extra)).expect("write config");
         std::fs::rename(&tmp, path).expect("rename config");
     }
 
@@ -142,6 +165,20 @@ impl Berth {
             .find(|s| s["name"] == name)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Ids of the containers `/api/rejected` lists.
+    pub async fn rejected_ids(&self, http: &reqwest::Client) -> Vec<String> {
+        let doc: Value = match http.get(self.admin_url("/api/rejected")).send().await {
+            Ok(answer) => answer.json().await.unwrap_or_default(),
+            Err(_) => Value::Null,
+        };
+        doc["rejected"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["id"].as_str().map(str::to_owned))
+            .collect()
     }
 
     /// The endpoints of service `name`.

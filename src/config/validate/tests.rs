@@ -60,11 +60,11 @@ fn admin_and_wildcards_clash() {
 
 #[test]
 fn unsupported_protocols_say_so() {
-    let p = one("listeners:\n  s:\n    address: 0.0.0.0:8443\n    protocol: https\n    tls: { certificates: [{ cert: a.pem, key: a.key }] }\n");
+    let p = one("listeners:\n  s:\n    address: 0.0.0.0:5432\n    protocol: tcp\n");
     assert_eq!((p.path.as_str(), p.line), ("listeners.s.protocol", Some(4)));
     assert_eq!(
         p.message,
-        "protocol `https` is not supported yet by this build; use http"
+        "protocol `tcp` is not supported yet by this build; use http or https"
     );
     let p = one("listeners: { w: { address: 0.0.0.0:1, tls: { certificates: [] } } }\n");
     assert_eq!(p.path, "listeners.w.tls");

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::time::SystemTime;
 
 use bollard::models::{ContainerInspectResponse, HealthStatusEnum};
 
@@ -20,12 +21,18 @@ pub struct Inspected {
     pub availability: Availability,
     /// The container's `StopSignal` (e.g. `SIGQUIT`), when it sets one.
     pub stop_signal: Option<String>,
+    /// When it last started (`State.StartedAt`); `None` when absent or unreadable.
+    pub started_at: Option<SystemTime>,
 }
 
 impl Inspected {
     /// Reads what berth needs from an inspect document.
     pub fn from_response(doc: ContainerInspectResponse) -> Self {
         let state = doc.state.unwrap_or_default();
+        let started_at = state
+            .started_at
+            .as_deref()
+            .and_then(|t| humantime::parse_rfc3339(t).ok());
         let config = doc.config.unwrap_or_default();
         let has_healthcheck = config
             .healthcheck
@@ -69,6 +76,7 @@ impl Inspected {
                 paused: state.paused.unwrap_or(false),
             },
             stop_signal: config.stop_signal.filter(|s| !s.is_empty()),
+            started_at,
         }
     }
 }
@@ -133,6 +141,7 @@ mod tests {
             name: Some("/web-1".into()),
             state: Some(ContainerState {
                 running: Some(true),
+                started_at: Some("2024-05-01T12:00:00.123456789Z".into()),
                 health: Some(bollard::models::Health {
                     status,
                     ..Default::default()
@@ -168,6 +177,11 @@ mod tests {
         assert!(i.running && i.facts.has_healthcheck);
         assert_eq!(i.availability.health, Health::Healthy);
         assert_eq!(i.stop_signal.as_deref(), Some("SIGQUIT"));
+        let started = i.started_at.expect("StartedAt");
+        let since_epoch = started
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970");
+        assert_eq!(since_epoch.as_nanos(), 1_714_564_800_123_456_789);
     }
 
     #[test]
@@ -178,6 +192,7 @@ mod tests {
         assert_eq!(starting.availability.health, Health::Starting);
         let empty = Inspected::from_response(ContainerInspectResponse::default());
         assert!(!empty.running);
+        assert_eq!(empty.started_at, None);
     }
 
     #[test]

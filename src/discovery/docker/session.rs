@@ -4,8 +4,13 @@
 //! networks it shares), note the time, list + inspect every running container and send one
 //! `Reset`, then follow events replayed from the noted time. Any engine error ends the
 //! session; the caller reconnects and the next session's `Reset` repairs whatever was missed.
+//! A config reload that changes the label rules' [`Settings`] resyncs within the session (the
+//! event stream stays open, so nothing is missed meanwhile); one that changes the engine or
+//! disables the provider ends the session ([`Exit::Reconfigured`]).
+//! A resync lists containers oldest-started first, so the reconciler's first-come order
+//! (route conflicts, the newest replica's settings) follows the containers' start order.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bollard::container::{InspectContainerOptions, ListContainersOptions};
@@ -17,9 +22,10 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::facts::ContainerFacts;
-use super::inspect::{is_stopping_signal, network_names, Inspected};
+use super::inspect::{is_stopping_signal, Inspected};
 use super::labels::{self, LabelSettings, Verdict};
-use super::{DockerError, RejectedContainer, RejectedList, Settings};
+use super::own;
+use super::{next_config, ConfigWatch, DockerError, RejectedContainer, RejectedList, Settings};
 use crate::discovery::{EndpointSpec, ProviderId, Update};
 use crate::metrics as m;
 use crate::state::endpoint::EndpointKey;
@@ -37,20 +43,29 @@ struct Known {
     stop_signal: Option<String>,
 }
 
+/// Why a session ended without an engine error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The reconciler is gone: berth is stopping.
+    Closed,
+    /// A reload changed `docker.enabled` or `docker.endpoint`: start over with the new config.
+    Reconfigured,
+}
+
 /// A live session with the engine.
-pub struct Session<'a> {
+pub struct Session {
     client: Docker,
-    settings: &'a Settings,
+    settings: Settings,
     tx: mpsc::Sender<Input>,
     rejected: RejectedList,
     known: HashMap<String, Known>,
     established: bool,
 }
 
-impl<'a> Session<'a> {
+impl Session {
     pub fn new(
         client: Docker,
-        settings: &'a Settings,
+        settings: Settings,
         tx: mpsc::Sender<Input>,
         rejected: RejectedList,
     ) -> Self {
@@ -69,10 +84,15 @@ impl<'a> Session<'a> {
         self.established
     }
 
-    /// Lists, then follows events until the engine or the reconciler goes away.
-    pub async fn run(&mut self, own_networks: &mut BTreeSet<String>) -> Result<(), DockerError> {
+    /// Lists, then follows events and config reloads until the engine or the reconciler goes
+    /// away, or a reload asks for another engine.
+    pub async fn run(
+        &mut self,
+        own_networks: &mut BTreeSet<String>,
+        config: &mut ConfigWatch,
+    ) -> Result<Exit, DockerError> {
         self.client = self.client.clone().negotiate_version().await?;
-        *own_networks = self.own_networks().await;
+        *own_networks = own::own_networks(&self.client).await;
         let since = SystemTime::now() - REPLAY;
         self.resync(own_networks).await?;
         self.established = true;
@@ -82,13 +102,45 @@ impl<'a> Session<'a> {
             "docker: synced with the engine"
         );
         let mut events = self.client.events(Some(events_options(since)));
-        while let Some(event) = events.next().await {
-            self.on_event(event?, own_networks).await?;
+        loop {
+            tokio::select! {
+                event = events.next() => match event {
+                    Some(event) => self.on_event(event?, own_networks).await?,
+                    None => return Err(DockerError::StreamEnded),
+                },
+                next = next_config(config) => {
+                    if self.settings.connection_differs(&next) {
+                        return Ok(Exit::Reconfigured);
+                    }
+                    self.reconfigure(next, own_networks).await?;
+                }
+            }
             if self.tx.is_closed() {
-                return Ok(());
+                return Ok(Exit::Closed);
             }
         }
-        Err(DockerError::StreamEnded)
+    }
+
+    /// Adopts reloaded settings; when the label rules read anything new, judges every
+    /// container again (a resync: engine events wait meanwhile, some ms per 16 containers).
+    async fn reconfigure(
+        &mut self,
+        next: Settings,
+        own_networks: &BTreeSet<String>,
+    ) -> Result<(), DockerError> {
+        if next == self.settings {
+            return Ok(());
+        }
+        self.settings = next;
+        info!(
+            "docker: the reload changed what labels are judged by; judging every container again"
+        );
+        self.resync(own_networks).await?;
+        info!(
+            containers = self.known.len(),
+            "docker: re-evaluated with the reloaded config"
+        );
+        Ok(())
     }
 
     /// Lists and inspects every running container and sends the complete view.
@@ -112,14 +164,15 @@ impl<'a> Session<'a> {
             .await
             .into_iter()
             .collect::<Result<_, _>>()?;
+        let running = running_oldest_first(inspected);
         self.known.clear();
-        self.lock_rejected().clear();
         let mut endpoints = Vec::new();
-        for container in inspected.into_iter().flatten().filter(|c| c.running) {
-            if let Some(spec) = self.judge(&container, own_networks) {
+        for container in &running {
+            if let Some(spec) = self.judge(container, own_networks) {
                 endpoints.push(spec);
             }
         }
+        self.keep_rejected(running.iter().map(|c| c.facts.id.as_str()).collect());
         self.send(Input::Update(Update::Reset {
             provider: ProviderId::Docker,
             endpoints,
@@ -270,6 +323,14 @@ impl<'a> Session<'a> {
         metrics::gauge!(m::DOCKER_REJECTED).set(rejected.len() as f64);
     }
 
+    /// Drops the rejections of containers a resync no longer lists (the others were judged
+    /// again: a rejection that stays the same is not warned about or counted twice).
+    fn keep_rejected(&self, listed: HashSet<&str>) {
+        let mut rejected = self.lock_rejected();
+        rejected.retain(|id, _| listed.contains(id.as_str()));
+        metrics::gauge!(m::DOCKER_REJECTED).set(rejected.len() as f64);
+    }
+
     fn lock_rejected(
         &self,
     ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, RejectedContainer>> {
@@ -307,23 +368,18 @@ impl<'a> Session<'a> {
         // A closed channel means berth is stopping; `run` notices and returns.
         let _ = self.tx.send(input).await;
     }
+}
 
-    /// The networks of the container berth runs in; empty when it runs on the host.
-    async fn own_networks(&self) -> BTreeSet<String> {
-        for candidate in own_container_candidates() {
-            let options = Some(InspectContainerOptions { size: false });
-            if let Ok(doc) = self.client.inspect_container(&candidate, options).await {
-                if doc
-                    .id
-                    .as_deref()
-                    .is_some_and(|id| id.starts_with(&candidate))
-                {
-                    return network_names(&doc);
-                }
-            }
-        }
-        BTreeSet::new()
-    }
+/// The running containers among `inspected`, oldest-started first (then by id): the order in
+/// which the reconciler first sees them, as if each had started with berth watching.
+fn running_oldest_first(inspected: Vec<Option<Inspected>>) -> Vec<Inspected> {
+    let mut running: Vec<Inspected> = inspected
+        .into_iter()
+        .flatten()
+        .filter(|c| c.running)
+        .collect();
+    running.sort_by(|a, b| (a.started_at, &a.facts.id).cmp(&(b.started_at, &b.facts.id)));
+    running
 }
 
 /// Inspects one container; `None` when it no longer exists.
@@ -366,49 +422,38 @@ fn event_time(event: &EventMessage) -> SystemTime {
         .unwrap_or_else(SystemTime::now)
 }
 
-/// Ids berth's own container may have: from `/proc/self/mountinfo` (the engine mounts
-/// `/etc/hostname` from `.../containers/<id>/`), `/proc/self/cgroup`, and a hostname that
-/// looks like a short container id.
-fn own_container_candidates() -> Vec<String> {
-    let mut ids = Vec::new();
-    for file in ["/proc/self/mountinfo", "/proc/self/cgroup"] {
-        if let Ok(text) = std::fs::read_to_string(file) {
-            ids.extend(hex_ids(&text, 64));
-        }
-    }
-    if let Ok(host) = std::fs::read_to_string("/etc/hostname") {
-        let host = host.trim();
-        if host.len() == 12 && host.bytes().all(|b| b.is_ascii_hexdigit()) {
-            ids.push(host.to_owned());
-        }
-    }
-    ids.dedup();
-    ids
-}
-
-/// Runs of exactly `len` lowercase hex digits in `text`.
-fn hex_ids(text: &str, len: usize) -> Vec<String> {
-    text.split(|c: char| !c.is_ascii_hexdigit())
-        .filter(|w| {
-            w.len() == len
-                && w.bytes()
-                    .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
-        })
-        .map(str::to_owned)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn container(id: &str, started_s: Option<u64>, running: bool) -> Option<Inspected> {
+        Some(Inspected {
+            facts: ContainerFacts {
+                id: id.into(),
+                ..Default::default()
+            },
+            running,
+            availability: Default::default(),
+            stop_signal: None,
+            started_at: started_s.map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+        })
+    }
+
     #[test]
-    fn finds_container_ids_in_mountinfo() {
-        let id = "3f".repeat(32);
-        let line =
-            format!("1234 99 0:50 /var/lib/docker/containers/{id}/hostname /etc/hostname rw");
-        assert_eq!(hex_ids(&line, 64), vec![id]);
-        assert!(hex_ids("no ids here 1234", 64).is_empty());
+    fn a_resync_lists_running_containers_oldest_started_first() {
+        let inspected = vec![
+            container("c", Some(30), true),
+            None,
+            container("b", Some(10), true),
+            container("stopped", Some(5), false),
+            container("a", Some(30), true),
+            container("unknown", None, true),
+        ];
+        let ids: Vec<String> = running_oldest_first(inspected)
+            .into_iter()
+            .map(|c| c.facts.id)
+            .collect();
+        assert_eq!(ids, ["unknown", "b", "a", "c"]);
     }
 
     #[test]

@@ -1,0 +1,247 @@
+//! The `listeners:` section, from the file as written to typed [`Listener`]s (control plane,
+//! load time).
+//!
+//! Checks names, protocols, the `tls:` block of `https` listeners and the `redirect:` of
+//! `http` ones. The certificate files are read and checked here (PEM, leaf parses, key
+//! matches), so `berth check` and a reload refuse a bad certificate the way they refuse a
+//! bad value, at the line of the entry. Invariant: a returned `https` listener has at least
+//! one certificate whose files were readable and consistent when the config was loaded.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use super::raw;
+use super::rules::{check_name, suggest};
+use super::validate::Problems;
+use super::{CertificateFiles, Listener, Protocol, Redirect, Tls};
+use crate::tls::certs::{self, CertError, Field};
+
+/// Checks every listener; `base` is the directory relative certificate paths start from.
+pub(super) fn listeners(
+    p: &mut Problems,
+    raw: Option<raw::UniqueMap<raw::Listener>>,
+    base: &Path,
+) -> BTreeMap<String, Listener> {
+    let Some(raw) = raw else {
+        let web = Listener {
+            name: "web".into(),
+            address: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            protocol: Protocol::Http,
+            trusted_ips: Vec::new(),
+            tls: None,
+            redirect: None,
+        };
+        return BTreeMap::from([(web.name.clone(), web)]);
+    };
+    let mut out = BTreeMap::new();
+    for (name, l) in raw.0 {
+        let path = format!("listeners.{name}");
+        if let Some(msg) = check_name("listener", &name) {
+            p.add(&path, msg);
+        }
+        let protocol = l.protocol.unwrap_or(raw::Protocol::Http);
+        let (tls, redirect) = match protocol {
+            raw::Protocol::Http => (None, http_only(p, &path, l.tls, l.redirect)),
+            raw::Protocol::Https => (Some(https_only(p, &path, l.tls, l.redirect, base)), None),
+            raw::Protocol::Tcp | raw::Protocol::TlsPassthrough => {
+                p.add(
+                    format!("{path}.protocol"),
+                    format!(
+                        "protocol `{}` is not supported yet by this build; use http or https",
+                        protocol.as_str()
+                    ),
+                );
+                (None, None)
+            }
+        };
+        let listener = Listener {
+            name: name.clone(),
+            address: l.address.0,
+            protocol: typed_protocol(protocol),
+            trusted_ips: l
+                .trusted_ips
+                .unwrap_or_default()
+                .into_iter()
+                .map(|n| n.0)
+                .collect(),
+            tls,
+            redirect,
+        };
+        out.insert(name, listener);
+    }
+    check_redirect_targets(p, &out);
+    out
+}
+
+fn typed_protocol(p: raw::Protocol) -> Protocol {
+    match p {
+        raw::Protocol::Http => Protocol::Http,
+        raw::Protocol::Https => Protocol::Https,
+        raw::Protocol::Tcp => Protocol::Tcp,
+        raw::Protocol::TlsPassthrough => Protocol::TlsPassthrough,
+    }
+}
+
+/// An `http` listener: no `tls`, an optional `redirect`.
+fn http_only(
+    p: &mut Problems,
+    path: &str,
+    tls: Option<raw::Tls>,
+    redirect: Option<raw::Redirect>,
+) -> Option<Redirect> {
+    if tls.is_some() {
+        p.add(
+            format!("{path}.tls"),
+            "`tls` is only for `https` listeners: set `protocol: https`, or remove `tls`",
+        );
+    }
+    let r = redirect?;
+    if r.port == Some(0) {
+        p.add(
+            format!("{path}.redirect.port"),
+            "port 0 cannot be redirected to: give the port clients reach the https listener on, like 443",
+        );
+    }
+    Some(Redirect {
+        to: r.to,
+        port: r.port,
+    })
+}
+
+/// An `https` listener: a `tls` block whose certificates load, no `redirect`.
+fn https_only(
+    p: &mut Problems,
+    path: &str,
+    tls: Option<raw::Tls>,
+    redirect: Option<raw::Redirect>,
+    base: &Path,
+) -> Tls {
+    if redirect.is_some() {
+        p.add(
+            format!("{path}.redirect"),
+            "`redirect` is for `http` listeners (to send clients to this one); remove it here",
+        );
+    }
+    let Some(tls) = tls else {
+        p.add(
+            path,
+            "an https listener needs certificates: add \
+             `tls: { certificates: [ { cert: FILE.pem, key: FILE.key } ] }`",
+        );
+        return Tls {
+            certificates: Vec::new(),
+        };
+    };
+    let path = format!("{path}.tls.certificates");
+    if tls.certificates.is_empty() {
+        p.add(
+            &path,
+            "no certificates: list at least one { cert: FILE.pem, key: FILE.key }",
+        );
+    }
+    let certificates = tls
+        .certificates
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, c)| certificate(p, &format!("{path}[{i}]"), i, c, base))
+        .collect();
+    Tls { certificates }
+}
+
+/// Reads and checks one certificate entry; `None` (with a problem) when it is unusable.
+fn certificate(
+    p: &mut Problems,
+    path: &str,
+    index: usize,
+    raw: raw::Certificate,
+    base: &Path,
+) -> Option<CertificateFiles> {
+    let before = p.len();
+    for (field, value) in [("cert", Some(&raw.cert)), ("key", raw.key.as_ref())] {
+        if value.is_some_and(|v| v.trim().is_empty()) {
+            p.add(
+                format!("{path}.{field}"),
+                format!("`{field}` is empty: give the path of a PEM file"),
+            );
+        }
+    }
+    if p.len() > before {
+        return None;
+    }
+    let cert = base.join(&raw.cert);
+    let key = raw.key.map_or_else(|| cert.clone(), |k| base.join(k));
+    let mut files = CertificateFiles {
+        cert,
+        key,
+        names: Vec::new(),
+    };
+    match certs::load(&files) {
+        Ok(loaded) => files.names = loaded.names,
+        Err(e) => {
+            p.add(format!("{path}.{}", field_name(&e)), e.to_string());
+            return None;
+        }
+    }
+    if index > 0 && files.names.is_empty() {
+        p.add(
+            format!("{path}.cert"),
+            format!(
+                "{} names no DNS host (no subjectAltName DNS entry), so no client could be \
+                 sent to it: only the first certificate (the default) may lack names; \
+                 reissue it with the host names, or list it first",
+                files.cert.display()
+            ),
+        );
+    }
+    Some(files)
+}
+
+fn field_name(e: &CertError) -> &'static str {
+    match e.field() {
+        Field::Cert => "cert",
+        Field::Key => "key",
+    }
+}
+
+/// A `redirect.to` must name an `https` listener.
+fn check_redirect_targets(p: &mut Problems, listeners: &BTreeMap<String, Listener>) {
+    let https: Vec<&str> = listeners
+        .values()
+        .filter(|l| l.protocol == Protocol::Https)
+        .map(|l| l.name.as_str())
+        .collect();
+    for l in listeners.values() {
+        let Some(r) = &l.redirect else { continue };
+        let path = format!("listeners.{}.redirect.to", l.name);
+        match listeners.get(&r.to) {
+            Some(target) if target.protocol == Protocol::Https => {}
+            Some(_) => p.add(
+                path,
+                format!(
+                    "listener `{}` is not an https listener; {}",
+                    r.to,
+                    https_hint(&https, &r.to)
+                ),
+            ),
+            None => p.add(
+                path,
+                format!("unknown listener `{}`; {}", r.to, https_hint(&https, &r.to)),
+            ),
+        }
+    }
+}
+
+fn https_hint(https: &[&str], wrong: &str) -> String {
+    match https {
+        [] => "no https listener is defined: add one with `protocol: https` and `tls:`".into(),
+        _ => {
+            let near = suggest(wrong, https)
+                .map_or_else(String::new, |s| format!(" (did you mean `{s}`?)"));
+            format!("https listeners: {}{near}", https.join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
