@@ -131,6 +131,8 @@ fn replica(
         .env("NAME", name)
         .label(&b.label("enable"), "true")
         .label(&b.label("service"), "api")
+        // These tests check who gets traffic at once, not the slow start ramp.
+        .label(&b.label("slow_start"), "0s")
         .network(net)
 }
 
