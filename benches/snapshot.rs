@@ -40,6 +40,7 @@ fn config() -> Arc<berth::config::Config> {
 fn service(i: usize) -> Arc<ServiceSpec> {
     Arc::new(ServiceSpec {
         name: format!("svc-{i}").into(),
+        layer: berth::config::Layer::Http,
         listeners: Vec::new(),
         hosts: if i % 3 == 0 {
             vec![format!("s{i}.example.com")]

@@ -154,6 +154,23 @@ pub enum Protocol {
     TlsPassthrough,
 }
 
+impl Protocol {
+    /// `tcp` and `tls-passthrough`: connections are proxied as bytes, not as HTTP.
+    pub fn is_l4(self) -> bool {
+        matches!(self, Self::Tcp | Self::TlsPassthrough)
+    }
+}
+
+/// What a service proxies: HTTP requests, or whole TCP connections (L4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Layer {
+    /// Requests, routed by host and path on `http`/`https` listeners.
+    #[default]
+    Http,
+    /// Connections, on `tcp` listeners (one service each) or `tls-passthrough` ones (by SNI).
+    Tcp,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Listener {
     pub name: String,
@@ -327,6 +344,8 @@ pub struct Backend {
 #[derive(Clone, Debug, PartialEq)]
 pub struct StaticService {
     pub name: String,
+    /// `Tcp` when its listeners are `tcp`/`tls-passthrough` ones.
+    pub layer: Layer,
     /// Listener names; empty means every `http`/`https` listener.
     pub listeners: Vec<String>,
     /// Host patterns (`api.example.com`, `*.example.com`); empty means any host.

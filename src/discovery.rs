@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::balance::Balance;
-use crate::config::{Resilience, Upstream};
+use crate::config::{Layer, Resilience, Upstream};
 use crate::health::HealthCheck;
 use crate::state::endpoint::EndpointKey;
 
@@ -27,9 +27,12 @@ pub enum ProviderId {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServiceSpec {
     pub name: Arc<str>,
+    /// Requests (`Http`) or connections (`Tcp`, on `tcp`/`tls-passthrough` listeners).
+    pub layer: Layer,
     /// Listener names; empty means every `http`/`https` listener.
     pub listeners: Vec<String>,
-    /// Host patterns; empty means any host.
+    /// Host patterns; empty means any host. On a `tls-passthrough` listener, the TLS SNI
+    /// names.
     pub hosts: Vec<String>,
     pub path: String,
     pub strip_prefix: bool,

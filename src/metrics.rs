@@ -37,6 +37,8 @@ pub const TLS_HANDSHAKES_TOTAL: &str = "berth_tls_handshakes_total";
 pub const TLS_HANDSHAKE_ERRORS_TOTAL: &str = "berth_tls_handshake_errors_total";
 pub const TLS_RELOADS_TOTAL: &str = "berth_tls_reloads_total";
 pub const REDIRECTS_TOTAL: &str = "berth_redirects_total";
+pub const TCP_CONNECTIONS_TOTAL: &str = "berth_tcp_connections_total";
+pub const TCP_BYTES_TOTAL: &str = "berth_tcp_bytes_total";
 
 /// Latency buckets (seconds) shared by the duration histograms.
 const BUCKETS: &[f64] = &[

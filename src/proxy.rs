@@ -4,6 +4,7 @@
 //! - [`listener`]: sockets, worker threads (one current-thread runtime each), shutdown.
 //! - [`conn`]: client connection idle and header-read timeouts.
 //! - [`http`]: one request: route, pick, rewrite, forward, retry.
+//! - [`tcp`]: one L4 connection: route (by SNI on passthrough), pick, copy both ways.
 //! - [`admit`]: the endpoint of one attempt, under in-flight limits (circuit breaking).
 //! - [`headers`]: hop-by-hop removal and `X-Forwarded-*`.
 //! - [`h2`]: what changes in a request to an HTTP/2 upstream.
@@ -27,4 +28,5 @@ pub mod http;
 pub mod listener;
 pub mod pool;
 pub mod replay;
+pub mod tcp;
 pub mod uri;

@@ -144,7 +144,7 @@ impl Server {
     }
 }
 
-/// The HTTP and HTTPS listeners the data plane serves (L4 listeners are refused by config).
+/// The listeners the data plane serves, each with its front.
 fn listener_specs(config: &Config, terminators: &[Arc<Terminator>]) -> Vec<ListenerSpec> {
     let front = |l: &crate::config::Listener| match (l.protocol, &l.redirect) {
         (Protocol::Https, _) => terminators
@@ -156,7 +156,8 @@ fn listener_specs(config: &Config, terminators: &[Arc<Terminator>]) -> Vec<Liste
             port: r.port,
         }),
         (Protocol::Http, None) => Some(Front::Http),
-        (Protocol::Tcp | Protocol::TlsPassthrough, _) => None,
+        (Protocol::Tcp, _) => Some(Front::Tcp),
+        (Protocol::TlsPassthrough, _) => None,
     };
     config
         .listeners

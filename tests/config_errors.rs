@@ -191,11 +191,16 @@ fn bad_protocol() {
 }
 
 #[test]
-fn unsupported_protocol() {
+fn tcp_listeners_and_services_refuse_http_fields() {
     expect(
-        "unsupported_protocol.yaml",
-        "4:5",
-        &["listeners.pg.protocol: protocol `tcp` is not supported yet by this build; use http"],
+        "tcp_http_fields.yaml",
+        "5:5",
+        &["listeners.pg.tls: a tcp listener forwards bytes and terminates no TLS"],
+    );
+    expect(
+        "tcp_http_fields.yaml",
+        "9:5",
+        &["services.db.path: connections have no path"],
     );
 }
 

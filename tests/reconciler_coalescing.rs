@@ -36,6 +36,7 @@ fn upsert(i: usize) -> Input {
                 weight: 1,
                 service: Arc::new(ServiceSpec {
                     name: format!("svc-{service}").into(),
+                    layer: berth::config::Layer::Http,
                     listeners: Vec::new(),
                     hosts: Vec::new(),
                     path: format!("/s{service}"),

@@ -19,6 +19,7 @@ const PICKS: usize = 20_000;
 fn service(balance: Balance) -> Service {
     let spec = Arc::new(ServiceSpec {
         name: "ramp".into(),
+        layer: berth::config::Layer::Http,
         listeners: Vec::new(),
         hosts: Vec::new(),
         path: "/".into(),

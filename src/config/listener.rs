@@ -45,13 +45,7 @@ pub(super) fn listeners(
             raw::Protocol::Http => (None, http_only(p, &path, l.tls, l.redirect)),
             raw::Protocol::Https => (Some(https_only(p, &path, l.tls, l.redirect, base)), None),
             raw::Protocol::Tcp | raw::Protocol::TlsPassthrough => {
-                p.add(
-                    format!("{path}.protocol"),
-                    format!(
-                        "protocol `{}` is not supported yet by this build; use http or https",
-                        protocol.as_str()
-                    ),
-                );
+                l4_only(p, &path, protocol, l.tls, l.redirect);
                 (None, None)
             }
         };
@@ -107,6 +101,34 @@ fn http_only(
         to: r.to,
         port: r.port,
     })
+}
+
+/// A `tcp` or `tls-passthrough` listener: bytes are forwarded, so no `tls` and no `redirect`.
+fn l4_only(
+    p: &mut Problems,
+    path: &str,
+    protocol: raw::Protocol,
+    tls: Option<raw::Tls>,
+    redirect: Option<raw::Redirect>,
+) {
+    let name = protocol.as_str();
+    if tls.is_some() {
+        p.add(
+            format!("{path}.tls"),
+            format!(
+                "a {name} listener forwards bytes and terminates no TLS: remove `tls`, or use \
+                 `protocol: https` to terminate TLS here"
+            ),
+        );
+    }
+    if redirect.is_some() {
+        p.add(
+            format!("{path}.redirect"),
+            format!(
+                "a {name} listener does not speak HTTP, so it cannot redirect: remove `redirect`"
+            ),
+        );
+    }
 }
 
 /// An `https` listener: a `tls` block whose certificates load, no `redirect`.

@@ -14,7 +14,7 @@ use super::raw;
 use super::rules::{check_host, check_name, check_path, suggest};
 use super::upstream::UpstreamTls;
 use super::validate::{positive, resilience, Problems};
-use super::{Backend, Defaults, Listener, Protocol, StaticService, Upstream};
+use super::{Backend, Defaults, Layer, Listener, Protocol, StaticService, Upstream};
 
 pub(super) fn services(
     p: &mut Problems,
@@ -42,8 +42,9 @@ fn service(
         p.add(&path, msg);
     }
     let upstream = upstream(p, &path, &s);
-    let names = s.listener.map(|l| l.0).unwrap_or_default();
+    let names = s.listener.clone().map(|l| l.0).unwrap_or_default();
     check_listener_refs(p, &path, &names, listeners);
+    let layer = layer(p, &path, &names, listeners, &s);
     let mut hosts = Vec::new();
     for host in s.hosts.map(|h| h.0).unwrap_or_default() {
         match check_host(&host) {
@@ -58,6 +59,7 @@ fn service(
     let timeout = s.timeout.map(|t| t.0);
     StaticService {
         name: name.to_owned(),
+        layer,
         listeners: names,
         hosts,
         path: prefix,
@@ -118,6 +120,71 @@ fn upstream(p: &mut Problems, path: &str, s: &raw::Service) -> Upstream {
         }
     };
     Upstream { protocol, tls }
+}
+
+/// `Tcp` when the service names `tcp`/`tls-passthrough` listeners, which must then be all of
+/// them, and the HTTP-only fields must be absent.
+fn layer(
+    p: &mut Problems,
+    path: &str,
+    names: &[String],
+    listeners: &BTreeMap<String, Listener>,
+    s: &raw::Service,
+) -> Layer {
+    let named: Vec<&Listener> = names.iter().filter_map(|n| listeners.get(n)).collect();
+    let l4 = named.iter().filter(|l| l.protocol.is_l4()).count();
+    if l4 == 0 {
+        return Layer::Http;
+    }
+    if l4 != named.len() {
+        p.add(
+            format!("{path}.listener"),
+            "names both http/https and tcp/tls-passthrough listeners: a service proxies \
+             either requests or connections; split it into two services",
+        );
+        return Layer::Http;
+    }
+    let passthrough = named.iter().all(|l| l.protocol == Protocol::TlsPassthrough);
+    for (field, set, why) in http_only_fields(s) {
+        if set && !(field == "hosts" && passthrough) {
+            p.add(format!("{path}.{field}"), why);
+        }
+    }
+    Layer::Tcp
+}
+
+/// The fields an L4 service may not set: (field, whether set, why and the fix).
+fn http_only_fields(s: &raw::Service) -> [(&'static str, bool, &'static str); 5] {
+    let https = s.backends.iter().flatten().any(|b| b.https);
+    [
+        (
+            "hosts",
+            s.hosts.is_some(),
+            "a tcp listener sends every connection to its one service: remove `hosts` (on a \
+          tls-passthrough listener, `hosts` are matched against the TLS SNI)",
+        ),
+        (
+            "path",
+            s.path.as_deref().is_some_and(|p| p != "/"),
+            "connections have no path: remove `path` from this tcp service",
+        ),
+        (
+            "strip_prefix",
+            s.strip_prefix == Some(true),
+            "connections have no path: remove `strip_prefix` from this tcp service",
+        ),
+        (
+            "upstream_protocol",
+            s.upstream_protocol.is_some(),
+            "a tcp service forwards bytes as they come: remove `upstream_protocol`",
+        ),
+        (
+            "backends",
+            https || s.tls.is_some(),
+            "a tcp service forwards bytes and makes no TLS of its own: write backends as \
+          \"IP:PORT\" and remove `tls` (a tls-passthrough listener keeps the client's TLS)",
+        ),
+    ]
 }
 
 fn check_listener_refs(
@@ -193,7 +260,11 @@ pub(super) fn check_route_clashes(
     let mut claimed: BTreeMap<(String, String, String), String> = BTreeMap::new();
     for s in services.values() {
         let on: Vec<String> = if s.listeners.is_empty() {
-            listeners.keys().cloned().collect()
+            listeners
+                .values()
+                .filter(|l| !l.protocol.is_l4())
+                .map(|l| l.name.clone())
+                .collect()
         } else {
             s.listeners.clone()
         };

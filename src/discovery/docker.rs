@@ -85,6 +85,7 @@ pub struct Settings {
     pub network: Option<String>,
     pub defaults: Defaults,
     pub http_listeners: Vec<String>,
+    pub l4_listeners: Vec<(String, Protocol)>,
 }
 
 impl Settings {
@@ -101,6 +102,12 @@ impl Settings {
                 .values()
                 .filter(|l| matches!(l.protocol, Protocol::Http | Protocol::Https))
                 .map(|l| l.name.clone())
+                .collect(),
+            l4_listeners: config
+                .listeners
+                .values()
+                .filter(|l| l.protocol.is_l4())
+                .map(|l| (l.name.clone(), l.protocol))
                 .collect(),
         }
     }

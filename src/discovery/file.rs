@@ -35,6 +35,7 @@ pub fn reset(config: &Config) -> Update {
 fn endpoints(service: &StaticService) -> Vec<EndpointSpec> {
     let spec = Arc::new(ServiceSpec {
         name: service.name.as_str().into(),
+        layer: service.layer,
         listeners: service.listeners.clone(),
         hosts: service.hosts.clone(),
         path: service.path.clone(),

@@ -9,7 +9,8 @@
 //! A listener's [`Front`] says what a connection gets before HTTP: nothing (`http`), a TLS
 //! handshake bounded by the `header_read` timeout (`https`, then the same hyper server, h2
 //! included), or, for an `http` listener with `redirect:`, a redirect answer to every request
-//! instead of proxying.
+//! instead of proxying; on a `tcp` listener, the connection is forwarded as bytes
+//! (`proxy::tcp`).
 
 use std::convert::Infallible;
 use std::future::ready;
@@ -33,6 +34,7 @@ use crate::metrics as m;
 use crate::proxy::conn::{self, Expiry, Tracked};
 use crate::proxy::error::ProxyBody;
 use crate::proxy::http::{handle, ConnContext};
+use crate::proxy::tcp;
 use crate::state::snapshot::Snapshot;
 use crate::tls::redirect::Redirect;
 use crate::tls::stream::ClientStream;
@@ -64,6 +66,8 @@ pub enum Front {
     /// Plain HTTP, every request redirected to the listener named `to`; to `port`, else to
     /// the port that listener is bound to.
     Redirect { to: Arc<str>, port: Option<u16> },
+    /// L4: every connection forwarded as bytes to the listener's one service.
+    Tcp,
 }
 
 /// A [`Front`] with its redirect port resolved (bound addresses known).
@@ -72,6 +76,7 @@ enum Mode {
     Proxy,
     Tls(Arc<Terminator>),
     Redirect(Arc<Redirect>),
+    Tcp,
 }
 
 impl Mode {
@@ -80,6 +85,7 @@ impl Mode {
         match &spec.front {
             Front::Http => Self::Proxy,
             Front::Https(t) => Self::Tls(Arc::clone(t)),
+            Front::Tcp => Self::Tcp,
             Front::Redirect { to, port } => {
                 let bound = specs
                     .iter()
@@ -354,6 +360,12 @@ impl Connection {
                 let cx = Arc::new(cx);
                 let plain = ClientStream::Plain(stream);
                 tokio::spawn(self.serve_http(plain, Arc::clone(&cx), redirecting(r, cx)));
+            }
+            Mode::Tcp => {
+                tokio::spawn(async move {
+                    tcp::serve(stream, &cx, &[], None).await;
+                    drop(self);
+                });
             }
         }
     }

@@ -63,6 +63,9 @@ pub struct Endpoint {
     /// Slow start: when (on the [`now_ns`] clock) the endpoint last became routable as new or
     /// recovered; 0 once its ramp is over (`balance::ramp_pick`).
     ramp_since_ns: AtomicU64,
+    /// Woken when the endpoint starts draining or is removed: L4 connections to it then end
+    /// after the service's `drain` grace (`proxy::tcp`).
+    closing: tokio::sync::Notify,
 }
 
 /// Why an endpoint is excluded, one bit each; the first set bit in this order is the reason
@@ -130,6 +133,7 @@ impl Endpoint {
             health: Mutex::new(None),
             outlier: OutlierState::default(),
             ramp_since_ns: AtomicU64::new(now_ns().max(1)),
+            closing: tokio::sync::Notify::new(),
         }
     }
 
@@ -266,6 +270,7 @@ impl Endpoint {
     /// No new picks; in-flight requests finish; pooled connections close.
     pub fn drain(&self) {
         self.excluded.fetch_or(EXCLUDED_DRAINING, Relaxed);
+        self.closing.notify_waiters();
     }
 
     /// Sets or clears the admin API's drain; true when that changed it. Like a drain: no new
@@ -287,6 +292,19 @@ impl Endpoint {
     /// Set when the endpoint leaves every snapshot; pools drop its connections.
     pub fn mark_removed(&self) {
         self.excluded.fetch_or(EXCLUDED_REMOVED, Relaxed);
+        self.closing.notify_waiters();
+    }
+
+    /// Resolves once the endpoint is draining or removed (at once if it already is).
+    pub async fn closing(&self) {
+        let notified = self.closing.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a drain between the two is not missed.
+        notified.as_mut().enable();
+        if self.excluded.load(Relaxed) & (EXCLUDED_DRAINING | EXCLUDED_REMOVED) != 0 {
+            return;
+        }
+        notified.await;
     }
 
     pub fn is_removed(&self) -> bool {

@@ -435,6 +435,10 @@ impl Reconciler {
                 .collect()
         };
         for index in targets {
+            if let Some(problem) = self.listeners.refuses(index, spec.layer) {
+                problems.push(problem);
+                continue;
+            }
             let route = Arc::new(ServiceRoute {
                 service: Arc::clone(service),
                 requests: counters.get(

@@ -3,6 +3,7 @@
 use super::*;
 use crate::config::parse;
 use crate::config::test_support::{one, problems};
+use crate::config::Layer;
 
 #[test]
 fn absent_sections_get_the_design_defaults() {
@@ -58,14 +59,62 @@ fn admin_and_wildcards_clash() {
     assert!(parse(v6, "t").is_ok());
 }
 
+const L4: &str = "listeners:\n  web: { address: 127.0.0.1:0 }\n  \
+                  pg: { address: 127.0.0.1:0, protocol: tcp }\n  \
+                  tp: { address: 127.0.0.1:0, protocol: tls-passthrough }\n";
+
 #[test]
-fn unsupported_protocols_say_so() {
-    let p = one("listeners:\n  s:\n    address: 0.0.0.0:5432\n    protocol: tcp\n");
-    assert_eq!((p.path.as_str(), p.line), ("listeners.s.protocol", Some(4)));
-    assert_eq!(
-        p.message,
-        "protocol `tcp` is not supported yet by this build; use http or https"
+fn l4_services_take_their_layer_from_the_listener() {
+    let c = parse(&format!("{L4}services:\n  db: {{ listener: pg, backends: [127.0.0.1:1] }}\n  \
+                           sni: {{ listener: tp, hosts: [a.example.com], backends: [127.0.0.1:2] }}\n  \
+                           web: {{ backends: [127.0.0.1:3] }}\n"), "t")
+        .expect("valid");
+    assert_eq!(c.services["db"].layer, Layer::Tcp);
+    assert_eq!(c.services["sni"].layer, Layer::Tcp);
+    assert_eq!(c.services["sni"].hosts, ["a.example.com"]);
+    assert_eq!(c.services["web"].layer, Layer::Http);
+}
+
+#[test]
+fn l4_services_refuse_http_fields() {
+    let p = one(&format!(
+        "{L4}services:\n  db: {{ listener: pg, hosts: [x.local], backends: [127.0.0.1:1] }}\n"
+    ));
+    assert_eq!(p.path, "services.db.hosts");
+    assert!(
+        p.message.contains("tls-passthrough listener"),
+        "{}",
+        p.message
     );
+    let p = one(&format!(
+        "{L4}services:\n  db: {{ listener: [pg, web], backends: [127.0.0.1:1] }}\n"
+    ));
+    assert_eq!(p.path, "services.db.listener");
+    assert!(
+        p.message.contains("split it into two services"),
+        "{}",
+        p.message
+    );
+    let p = one(&format!(
+        "{L4}services:\n  db: {{ listener: pg, strip_prefix: true, backends: [127.0.0.1:1] }}\n"
+    ));
+    assert_eq!(p.path, "services.db.strip_prefix");
+    let p = one(&format!(
+        "{L4}services:\n  db: {{ listener: pg, upstream_protocol: h2, backends: [127.0.0.1:1] }}\n"
+    ));
+    assert_eq!(p.path, "services.db.upstream_protocol");
+    let p = one(&format!(
+        "{L4}services:\n  db: {{ listener: pg, backends: [\"https://127.0.0.1:1\"] }}\n"
+    ));
+    assert_eq!(p.path, "services.db.backends");
+    let p = one(
+        "listeners:\n  s:\n    address: 0.0.0.0:1\n    protocol: tcp\n    redirect: { to: x }\n",
+    );
+    assert_eq!(p.path, "listeners.s.redirect");
+}
+
+#[test]
+fn tls_belongs_to_https_listeners() {
     let p = one("listeners: { w: { address: 0.0.0.0:1, tls: { certificates: [] } } }\n");
     assert_eq!(p.path, "listeners.w.tls");
 }

@@ -20,7 +20,7 @@
 //!
 //! Submodules: `reader` (label lookup and value parsers), `health` (`health.*`), `resilience`
 //! (`outlier.*`, `limits.*`, `slow_start`), `upstream` (`http.upstream_protocol`, `scheme`,
-//! `tls.*`).
+//! `tls.*`), `tcp` (`tcp.listener`, `tcp.sni`: L4 services).
 //! Invariants: no engine calls, no I/O but reading the CA file a `tls.ca` label names; never
 //! panics on any input.
 
@@ -34,7 +34,7 @@ use super::facts::{container_name, ContainerFacts};
 use super::network::{self, NetworkPolicy};
 use crate::balance::Balance;
 use crate::config::rules::{check_name, suggest};
-use crate::config::Defaults;
+use crate::config::{Defaults, Layer, Protocol};
 use crate::discovery::{Availability, EndpointSpec, ServiceSpec};
 use crate::health::HealthCheck;
 use crate::state::endpoint::EndpointKey;
@@ -42,6 +42,7 @@ use crate::state::endpoint::EndpointKey;
 mod health;
 mod reader;
 mod resilience;
+mod tcp;
 #[cfg(test)]
 mod tests;
 mod upstream;
@@ -67,8 +68,8 @@ pub const KNOWN: [&str; 33] = [
     "http.path",
     "http.strip_prefix",
     upstream::SUFFIXES[0],
-    "tcp.listener",
-    "tcp.sni",
+    tcp::SUFFIXES[0],
+    tcp::SUFFIXES[1],
     "balance",
     health::SUFFIXES[0],
     health::SUFFIXES[1],
@@ -107,6 +108,9 @@ pub struct LabelSettings<'a> {
     /// Names of the `http` and `https` listeners (what `<prefix>.listener` may name, and
     /// where a container without that label is served).
     pub http_listeners: &'a [String],
+    /// Names and protocols of the `tcp` and `tls-passthrough` listeners (what
+    /// `<prefix>.tcp.listener` may name).
+    pub l4_listeners: &'a [(String, Protocol)],
 }
 
 /// The outcome for one container.
@@ -187,7 +191,6 @@ fn build(
     settings: &LabelSettings<'_>,
     labels: &mut Labels<'_>,
 ) -> Option<Accepted> {
-    unsupported_tcp(labels);
     let name = service_name(labels, facts);
     let port = container_port(labels, &facts.exposed_ports);
     let weight = labels.parse("weight", int_in(1, 1000));
@@ -225,8 +228,14 @@ fn service_spec(
     name: Option<String>,
 ) -> Option<ServiceSpec> {
     let defaults = settings.defaults;
-    let listeners = listeners(labels, settings.http_listeners);
-    let hosts = labels.parse("http.hosts", hosts).unwrap_or_default();
+    let (layer, listeners, hosts) = match tcp::parse(labels, settings.l4_listeners) {
+        Some(l4) => (Layer::Tcp, l4.listeners, l4.hosts),
+        None => (
+            Layer::Http,
+            listeners(labels, settings.http_listeners),
+            labels.parse("http.hosts", hosts).unwrap_or_default(),
+        ),
+    };
     let path = labels.parse("http.path", path_prefix);
     let strip_prefix = labels.parse("http.strip_prefix", boolean);
     let balance = labels.parse("balance", |v| {
@@ -239,6 +248,7 @@ fn service_spec(
     let upstream = upstream::parse(labels);
     Some(ServiceSpec {
         name: Arc::from(name?.as_str()),
+        layer,
         listeners,
         hosts,
         path: path.unwrap_or_else(|| "/".into()),
@@ -286,19 +296,6 @@ fn near(suffix: &str) -> Option<&'static str> {
     suggest(lower, &KNOWN)
         .or_else(|| KNOWN.into_iter().find(head))
         .or_else(|| KNOWN.into_iter().find(tail))
-}
-
-fn unsupported_tcp(labels: &mut Labels<'_>) {
-    for suffix in ["tcp.listener", "tcp.sni"] {
-        if labels.has(suffix) {
-            let msg = format!(
-                "label {}: {}.tcp.* is not supported by this build yet; remove it",
-                labels.key(suffix),
-                labels.prefix(),
-            );
-            labels.problem(msg);
-        }
-    }
 }
 
 /// `<prefix>.service`, else the Compose service, else the container name.

@@ -275,6 +275,7 @@ impl Session {
             own_networks,
             defaults: &self.settings.defaults,
             http_listeners: &self.settings.http_listeners,
+            l4_listeners: &self.settings.l4_listeners,
         };
         let verdict = labels::evaluate(&c.facts, &settings);
         let id = c.facts.id.clone();

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::config::{Config, Protocol};
+use crate::config::{Config, Layer, Protocol};
 use crate::metrics as m;
 use crate::state::route::RouteTableBuilder;
 use crate::state::snapshot::{ListenerRoutes, ServiceRoute, Snapshot};
@@ -41,6 +41,21 @@ impl ListenerSet {
 
     pub(super) fn index_of(&self, name: &str) -> Option<usize> {
         self.0.iter().position(|(n, _)| &**n == name)
+    }
+
+    /// Why listener `index` cannot serve a service of `layer`, if it cannot: requests go to
+    /// `http`/`https` listeners, connections to `tcp`/`tls-passthrough` ones.
+    pub(super) fn refuses(&self, index: usize, layer: Layer) -> Option<String> {
+        let (name, protocol) = &self.0[index];
+        match (layer, protocol.is_l4()) {
+            (Layer::Http, true) => Some(format!(
+                "listener `{name}` is a tcp listener: an HTTP service cannot be served there"
+            )),
+            (Layer::Tcp, false) => Some(format!(
+                "listener `{name}` is an http listener: an L4 service cannot be served there"
+            )),
+            _ => None,
+        }
     }
 
     pub(super) fn http_indices(&self) -> impl Iterator<Item = usize> + '_ {

@@ -20,6 +20,7 @@ fn spec(service: &str, id: &str, port: u16, path: &str) -> EndpointSpec {
         weight: 1,
         service: Arc::new(ServiceSpec {
             name: service.into(),
+            layer: crate::config::Layer::Http,
             listeners: Vec::new(),
             hosts: Vec::new(),
             path: path.into(),

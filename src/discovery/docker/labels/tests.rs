@@ -70,6 +70,7 @@ struct Env {
     own: BTreeSet<String>,
     defaults: Defaults,
     http: Vec<String>,
+    l4: Vec<(String, crate::config::Protocol)>,
 }
 
 fn env() -> Env {
@@ -95,6 +96,10 @@ fn env() -> Env {
             slow_start: crate::config::DEFAULT_SLOW_START,
         },
         http: vec!["web".into(), "internal".into()],
+        l4: vec![
+            ("pg".into(), crate::config::Protocol::Tcp),
+            ("tlsp".into(), crate::config::Protocol::TlsPassthrough),
+        ],
     }
 }
 
@@ -107,6 +112,7 @@ impl Env {
             own_networks: &self.own,
             defaults: &self.defaults,
             http_listeners: &self.http,
+            l4_listeners: &self.l4,
         };
         evaluate(&c.0, &settings)
     }

@@ -15,6 +15,7 @@ fn minimal_container_gets_every_default() {
     let a = accepted(container());
     let want = ServiceSpec {
         name: "web-1".into(),
+        layer: crate::config::Layer::Http,
         listeners: vec![],
         hosts: vec![],
         path: "/".into(),

@@ -101,15 +101,48 @@ fn strip_prefix() {
 // ---- tcp.* ----
 
 #[test]
-fn tcp_labels_are_not_supported_yet() {
+fn tcp_listener_makes_an_l4_service() {
+    let s = service(container().label("berth.tcp.listener", "pg"));
+    assert_eq!(s.layer, crate::config::Layer::Tcp);
+    assert_eq!(s.listeners, ["pg"]);
+    assert!(s.hosts.is_empty());
+    let s = service(
+        container()
+            .label("berth.tcp.listener", "tlsp")
+            .label("berth.tcp.sni", "db.example.com, *.db.example.com"),
+    );
+    assert_eq!(s.hosts, ["db.example.com", "*.db.example.com"]);
+}
+
+#[test]
+fn tcp_labels_reject_what_cannot_work() {
     assert_eq!(
-        rejected(
-            container()
-                .label("berth.tcp.listener", "pg")
-                .label("berth.tcp.sni", "db.local")
-        ),
-        "label berth.tcp.listener: berth.tcp.* is not supported by this build yet; remove it; \
-         label berth.tcp.sni: berth.tcp.* is not supported by this build yet; remove it"
+        rejected(container().label("berth.tcp.listener", "web")),
+        "label berth.tcp.listener=web: `web` is not a tcp or tls-passthrough listener; \
+         tcp and tls-passthrough listeners: pg, tlsp"
+    );
+    assert_eq!(
+        rejected(container().label("berth.tcp.sni", "db.local")),
+        "label berth.tcp.sni needs berth.tcp.listener naming a tls-passthrough listener"
+    );
+    let why = rejected(
+        container()
+            .label("berth.tcp.listener", "pg")
+            .label("berth.tcp.sni", "db.local"),
+    );
+    assert!(
+        why.contains("SNI names route only on tls-passthrough"),
+        "{why}"
+    );
+    let why = rejected(
+        container()
+            .label("berth.tcp.listener", "pg")
+            .label("berth.http.hosts", "a.local")
+            .label("berth.scheme", "https"),
+    );
+    assert!(
+        why.starts_with("berth.http.hosts, berth.scheme=https only apply to HTTP services"),
+        "{why}"
     );
 }
 

@@ -1,0 +1,114 @@
+//! The `tcp.listener` and `tcp.sni` labels: a container served as an L4 service (control
+//! plane, pure).
+//!
+//! `tcp.listener` names `tcp` or `tls-passthrough` listeners (comma-separated); the
+//! container's connections there are forwarded as bytes. `tcp.sni` gives the host names a
+//! `tls-passthrough` listener routes to it by the ClientHello's SNI (none: any name). The
+//! HTTP-only labels (`listener`, `http.*`, `scheme=https`, `tls.*`) on such a container are
+//! problems, as is `tcp.sni` without `tcp.listener` or on a plain `tcp` listener.
+
+use super::reader::{hosts, list, Labels};
+use crate::config::rules::suggest;
+use crate::config::Protocol;
+
+/// Every suffix this module reads.
+pub(super) const SUFFIXES: [&str; 2] = ["tcp.listener", "tcp.sni"];
+
+/// Labels that only mean something to an HTTP service.
+const HTTP_ONLY: [&str; 7] = [
+    "listener",
+    "http.hosts",
+    "http.path",
+    "http.strip_prefix",
+    "http.upstream_protocol",
+    "tls.ca",
+    "tls.server_name",
+];
+
+/// Where an L4 container is served.
+pub(super) struct L4Route {
+    pub listeners: Vec<String>,
+    /// SNI names on `tls-passthrough` listeners; empty: any name.
+    pub hosts: Vec<String>,
+}
+
+/// The container's L4 route; `None` when it carries no `tcp.listener` (an HTTP service).
+/// Problems are recorded in `labels`.
+pub(super) fn parse(labels: &mut Labels<'_>, l4: &[(String, Protocol)]) -> Option<L4Route> {
+    if !labels.has("tcp.listener") {
+        if labels.has("tcp.sni") {
+            let msg = format!(
+                "label {} needs {} naming a tls-passthrough listener",
+                labels.key("tcp.sni"),
+                labels.key("tcp.listener")
+            );
+            labels.problem(msg);
+        }
+        return None;
+    }
+    http_only(labels);
+    let listeners = labels
+        .parse("tcp.listener", |v| l4_listener_names(v, l4))
+        .unwrap_or_default();
+    let sni = labels.parse("tcp.sni", hosts).unwrap_or_default();
+    let plain_tcp = listeners
+        .iter()
+        .any(|n| l4.iter().any(|(l, p)| l == n && *p == Protocol::Tcp));
+    if !sni.is_empty() && plain_tcp {
+        let msg = format!(
+            "label {}: a tcp listener sends every connection to its one service; SNI names \
+             route only on tls-passthrough listeners: remove it or name one in {}",
+            labels.key("tcp.sni"),
+            labels.key("tcp.listener")
+        );
+        labels.problem(msg);
+    }
+    Some(L4Route {
+        listeners,
+        hosts: sni,
+    })
+}
+
+/// A problem for each HTTP-only label present.
+fn http_only(labels: &mut Labels<'_>) {
+    let mut present: Vec<String> = HTTP_ONLY
+        .iter()
+        .filter(|s| labels.has(s))
+        .map(|s| labels.key(s))
+        .collect();
+    if labels.raw("scheme") == Some("https") {
+        present.push(format!("{}=https", labels.key("scheme")));
+    }
+    if !present.is_empty() {
+        let msg = format!(
+            "{} only apply to HTTP services, and {} makes this an L4 service that forwards \
+             bytes: remove them",
+            present.join(", "),
+            labels.key("tcp.listener")
+        );
+        labels.problem(msg);
+    }
+}
+
+fn l4_listener_names(value: &str, l4: &[(String, Protocol)]) -> Result<Vec<String>, String> {
+    let names = list(value)?;
+    let known: Vec<&str> = l4.iter().map(|(n, _)| n.as_str()).collect();
+    let bad: Vec<String> = names
+        .iter()
+        .filter(|n| !known.contains(&n.as_str()))
+        .map(|n| match suggest(n, &known) {
+            Some(near) => format!("`{n}` is not a tcp listener (did you mean `{near}`?)"),
+            None => format!("`{n}` is not a tcp or tls-passthrough listener"),
+        })
+        .collect();
+    if bad.is_empty() {
+        return Ok(names);
+    }
+    let known = match known.is_empty() {
+        true => "no tcp or tls-passthrough listener is configured: add one under `listeners` \
+                 with `protocol: tcp`"
+            .to_owned(),
+        false => format!("tcp and tls-passthrough listeners: {}", known.join(", ")),
+    };
+    Err(format!("{}; {known}", bad.join(", ")))
+}
