@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`listener`]: sockets, worker threads (one current-thread runtime each), shutdown.
+//! - [`sni`]: the server name in a TLS ClientHello, read without terminating TLS.
 //! - [`conn`]: client connection idle and header-read timeouts.
 //! - [`http`]: one request: route, pick, rewrite, forward, retry.
 //! - [`admit`]: the endpoint of one attempt, under in-flight limits (circuit breaking).
@@ -27,4 +28,5 @@ pub mod http;
 pub mod listener;
 pub mod pool;
 pub mod replay;
+pub mod sni;
 pub mod uri;
