@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //! - [`listener`]: sockets, worker threads (one current-thread runtime each), shutdown.
+//! - [`sni`]: the server name in a TLS ClientHello, read without terminating TLS.
+//! - [`proxy_protocol`]: PROXY protocol v1 and v2 headers, sent to backends and accepted.
 //! - [`conn`]: client connection idle and header-read timeouts.
 //! - [`http`]: one request: route, pick, rewrite, forward, retry.
 //! - [`tcp`]: one L4 connection: route (by SNI on passthrough), pick, copy both ways.
@@ -27,6 +29,8 @@ pub mod headers;
 pub mod http;
 pub mod listener;
 pub mod pool;
+pub mod proxy_protocol;
 pub mod replay;
+pub mod sni;
 pub mod tcp;
 pub mod uri;

@@ -16,6 +16,9 @@
 //!   For request timeouts: the connection stays open and silent.
 //! - The switches answer 200 with the new state; `/health` and the switches themselves are
 //!   never failed or held.
+//! - `ECHO_PORT` set: a TCP service on that port too, for L4 tests: each connection gets
+//!   `NAME\n`, then its own bytes back. Its connections live until the process exits, so
+//!   with `STOP_DELAY_MS` they outlive a SIGTERM by that long.
 //! - `replica probe` → GET `http://127.0.0.1:$PORT/health` with std only (no runtime), exit 0
 //!   on 200, else 1. The test image's `HEALTHCHECK` runs this.
 //!
@@ -156,6 +159,10 @@ async fn serve() -> std::io::Result<()> {
         fail: AtomicU16::new(0),
         hang: watch::Sender::new(false),
     });
+    if let Some(port) = std::env::var("ECHO_PORT").ok().and_then(|p| p.parse().ok()) {
+        let echo = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port))).await?;
+        tokio::spawn(echo_service(echo, state.name.clone()));
+    }
     // A slow starter: `LISTEN_DELAY_MS` before the port is bound (connects are refused).
     tokio::time::sleep(Duration::from_millis(env_u64("LISTEN_DELAY_MS"))).await;
     let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port()))).await?;
@@ -230,6 +237,22 @@ async fn serve() -> std::io::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `ECHO_PORT`: `NAME\n`, then every byte back, until the client closes.
+async fn echo_service(listener: TcpListener, name: String) {
+    use tokio::io::AsyncWriteExt;
+    while let Ok((mut stream, _)) = listener.accept().await {
+        let greeting = format!("{name}\n");
+        tokio::spawn(async move {
+            if stream.write_all(greeting.as_bytes()).await.is_err() {
+                return;
+            }
+            let (mut r, mut w) = stream.split();
+            let _ = tokio::io::copy(&mut r, &mut w).await;
+            let _ = w.shutdown().await;
+        });
+    }
 }
 
 async fn handle(

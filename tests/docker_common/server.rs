@@ -79,7 +79,21 @@ impl Berth {
 
     /// Starts berth from [`Berth::config_text`] (not watched).
     pub fn start(run: &RunId, extra: &str) -> Berth {
-        let text = Self::config_text(run, extra);
+        Self::start_text(run, Self::config_text(run, extra))
+    }
+
+    /// [`Berth::start`] with more listeners: YAML lines for under `listeners:` (indented two
+    /// spaces, each ending in a newline), like `  pg: { address: "127.0.0.1:0", protocol: tcp }`.
+    pub fn start_with_listeners(run: &RunId, listeners: &str, extra: &str) -> Berth {
+        let text = Self::config_text(run, extra).replacen(
+            "listeners:\n",
+            &format!("listeners:\n{listeners}"),
+            1,
+        );
+        Self::start_text(run, text)
+    }
+
+    fn start_text(run: &RunId, text: String) -> Berth {
         let config = berth::config::parse(&text, "docker-test.yaml")
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
         let server = berth::server::Server::start(config, None).expect("berth starts");
@@ -168,6 +182,20 @@ impl Berth {
     }
 
     /// Ids of the containers `/api/rejected` lists.
+    /// The value of the series starting with `series` (name and labels) on `/metrics`; 0
+    /// when absent.
+    pub async fn metric(&self, http: &reqwest::Client, series: &str) -> u64 {
+        let text = match http.get(self.admin_url("/metrics")).send().await {
+            Ok(answer) => answer.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
     pub async fn rejected_ids(&self, http: &reqwest::Client) -> Vec<String> {
         let doc: Value = match http.get(self.admin_url("/api/rejected")).send().await {
             Ok(answer) => answer.json().await.unwrap_or_default(),
