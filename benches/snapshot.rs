@@ -60,6 +60,7 @@ fn service(i: usize) -> Arc<ServiceSpec> {
         health: None,
         resilience: Default::default(),
         upstream: Default::default(),
+        proxy_protocol: None,
     })
 }
 

@@ -146,6 +146,8 @@ pub struct Config {
     pub workers: usize,
 }
 
+pub use crate::proxy::proxy_protocol::Version as ProxyVersion;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
     Http,
@@ -176,8 +178,12 @@ pub struct Listener {
     pub name: String,
     pub address: SocketAddr,
     pub protocol: Protocol,
-    /// Peers whose `X-Forwarded-*` headers are kept instead of dropped.
+    /// Peers whose `X-Forwarded-*` headers are kept instead of dropped; with
+    /// `proxy_protocol`, the only peers accepted.
     pub trusted_ips: Vec<IpNet>,
+    /// Every connection starts with a PROXY protocol header (v1 or v2) giving the client's
+    /// address; connections from peers outside `trusted_ips` are closed.
+    pub proxy_protocol: bool,
     /// The certificates of an `https` listener (`Some` exactly for `https`).
     pub tls: Option<Tls>,
     /// An `http` listener that answers every request with a redirect to an `https` one.
@@ -363,6 +369,8 @@ pub struct StaticService {
     pub resilience: Resilience,
     /// How berth talks to the backends.
     pub upstream: Upstream,
+    /// The PROXY protocol header sent first on every connection (L4 services only).
+    pub proxy_protocol: Option<ProxyVersion>,
     pub backends: Vec<Backend>,
 }
 

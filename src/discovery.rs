@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::balance::Balance;
-use crate::config::{Layer, Resilience, Upstream};
+use crate::config::{Layer, ProxyVersion, Resilience, Upstream};
 use crate::health::HealthCheck;
 use crate::state::endpoint::EndpointKey;
 
@@ -46,6 +46,8 @@ pub struct ServiceSpec {
     pub resilience: Resilience,
     /// The protocol spoken to the endpoints.
     pub upstream: Upstream,
+    /// The PROXY protocol header sent first on every connection (L4 services only).
+    pub proxy_protocol: Option<ProxyVersion>,
 }
 
 /// A container's own health check state, as the engine reports it.

@@ -39,6 +39,7 @@ pub const TLS_RELOADS_TOTAL: &str = "berth_tls_reloads_total";
 pub const REDIRECTS_TOTAL: &str = "berth_redirects_total";
 pub const TCP_CONNECTIONS_TOTAL: &str = "berth_tcp_connections_total";
 pub const TCP_BYTES_TOTAL: &str = "berth_tcp_bytes_total";
+pub const PROXY_PROTOCOL_ERRORS_TOTAL: &str = "berth_proxy_protocol_errors_total";
 
 /// Latency buckets (seconds) shared by the duration histograms.
 const BUCKETS: &[f64] = &[

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`listener`]: sockets, worker threads (one current-thread runtime each), shutdown.
+//! - [`inbound`]: what a connection says first: a PROXY header, a ClientHello's SNI.
 //! - [`sni`]: the server name in a TLS ClientHello, read without terminating TLS.
 //! - [`proxy_protocol`]: PROXY protocol v1 and v2 headers, sent to backends and accepted.
 //! - [`conn`]: client connection idle and header-read timeouts.
@@ -27,6 +28,7 @@ pub mod error;
 pub mod h2;
 pub mod headers;
 pub mod http;
+pub mod inbound;
 pub mod listener;
 pub mod pool;
 pub mod proxy_protocol;

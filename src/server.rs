@@ -157,7 +157,7 @@ fn listener_specs(config: &Config, terminators: &[Arc<Terminator>]) -> Vec<Liste
         }),
         (Protocol::Http, None) => Some(Front::Http),
         (Protocol::Tcp, _) => Some(Front::Tcp),
-        (Protocol::TlsPassthrough, _) => None,
+        (Protocol::TlsPassthrough, _) => Some(Front::Passthrough),
     };
     config
         .listeners
@@ -169,6 +169,9 @@ fn listener_specs(config: &Config, terminators: &[Arc<Terminator>]) -> Vec<Liste
                 name: l.name.as_str().into(),
                 address: l.address,
                 front: front(l)?,
+                accept_proxy: l
+                    .proxy_protocol
+                    .then(|| Arc::from(l.trusted_ips.as_slice())),
             })
         })
         .collect()

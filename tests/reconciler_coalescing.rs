@@ -48,6 +48,7 @@ fn upsert(i: usize) -> Input {
                     health: None,
                     resilience: Default::default(),
                     upstream: Default::default(),
+                    proxy_protocol: None,
                 }),
                 availability: Availability::default(),
                 origin: format!("container c{i}").into(),

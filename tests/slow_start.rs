@@ -34,6 +34,7 @@ fn service(balance: Balance) -> Service {
             ..Resilience::default()
         },
         upstream: Default::default(),
+        proxy_protocol: None,
     });
     let endpoints = (1..=2)
         .map(|i| {

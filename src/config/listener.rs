@@ -29,6 +29,7 @@ pub(super) fn listeners(
             address: SocketAddr::from(([0, 0, 0, 0], 8080)),
             protocol: Protocol::Http,
             trusted_ips: Vec::new(),
+            proxy_protocol: false,
             tls: None,
             redirect: None,
         };
@@ -49,16 +50,26 @@ pub(super) fn listeners(
                 (None, None)
             }
         };
+        let trusted_ips: Vec<_> = l
+            .trusted_ips
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| n.0)
+            .collect();
+        let proxy_protocol = l.proxy_protocol.unwrap_or(false);
+        if proxy_protocol && trusted_ips.is_empty() {
+            p.add(
+                format!("{path}.trusted_ips"),
+                "`proxy_protocol: true` needs the addresses allowed to send the header: list \
+                 the load balancers in front of berth, like trusted_ips: [10.0.0.0/8]",
+            );
+        }
         let listener = Listener {
             name: name.clone(),
             address: l.address.0,
             protocol: typed_protocol(protocol),
-            trusted_ips: l
-                .trusted_ips
-                .unwrap_or_default()
-                .into_iter()
-                .map(|n| n.0)
-                .collect(),
+            trusted_ips,
+            proxy_protocol,
             tls,
             redirect,
         };

@@ -57,6 +57,8 @@ pub struct Listener {
     pub address: Address,
     pub protocol: Option<Protocol>,
     pub trusted_ips: Option<Vec<Net>>,
+    /// Expect a PROXY protocol header (v1 or v2) from `trusted_ips` peers.
+    pub proxy_protocol: Option<bool>,
     /// `https` listeners only.
     pub tls: Option<Tls>,
     /// `http` listeners only.
@@ -193,6 +195,8 @@ pub struct Service {
     pub upstream_protocol: Option<super::upstream::UpstreamProtocol>,
     /// TLS to `https://` backends.
     pub tls: Option<UpstreamTls>,
+    /// `v1` or `v2`: send a PROXY protocol header on every connection (L4 services).
+    pub proxy_protocol: Option<String>,
     pub backends: Option<Vec<Backend>>,
 }
 

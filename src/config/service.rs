@@ -14,7 +14,7 @@ use super::raw;
 use super::rules::{check_host, check_name, check_path, suggest};
 use super::upstream::UpstreamTls;
 use super::validate::{positive, resilience, Problems};
-use super::{Backend, Defaults, Layer, Listener, Protocol, StaticService, Upstream};
+use super::{Backend, Defaults, Layer, Listener, Protocol, ProxyVersion, StaticService, Upstream};
 
 pub(super) fn services(
     p: &mut Problems,
@@ -86,6 +86,7 @@ fn service(
             &defaults.resilience(),
         ),
         upstream,
+        proxy_protocol: proxy_protocol(p, &path, s.proxy_protocol.as_deref(), layer),
         backends: backends(p, &path, name, s.backends.unwrap_or_default()),
     }
 }
@@ -151,6 +152,34 @@ fn layer(
         }
     }
     Layer::Tcp
+}
+
+/// `proxy_protocol: v1|v2`, which only an L4 service may send.
+fn proxy_protocol(
+    p: &mut Problems,
+    path: &str,
+    raw: Option<&str>,
+    layer: Layer,
+) -> Option<ProxyVersion> {
+    let path = format!("{path}.proxy_protocol");
+    let version = raw?
+        .parse()
+        .map_err(|_| {
+            p.add(
+                &path,
+                "expected v1 or v2 (the PROXY protocol version to send)",
+            )
+        })
+        .ok()?;
+    if layer == Layer::Http {
+        p.add(
+            &path,
+            "berth sends a PROXY protocol header on L4 services only (HTTP backends get \
+             X-Forwarded-For): name a tcp or tls-passthrough listener, or remove it",
+        );
+        return None;
+    }
+    Some(version)
 }
 
 /// The fields an L4 service may not set: (field, whether set, why and the fix).

@@ -47,6 +47,7 @@ fn endpoints(service: &StaticService) -> Vec<EndpointSpec> {
         health: service.health.clone(),
         resilience: service.resilience,
         upstream: service.upstream.clone(),
+        proxy_protocol: service.proxy_protocol,
     });
     let source: Arc<str> = format!("static:{}", service.name).into();
     let origin: Arc<str> = format!("static service {}", service.name).into();

@@ -73,6 +73,14 @@ impl ConnContext {
             proto: "http",
         }
     }
+
+    /// The client is `peer` (from a PROXY protocol header), not the socket's peer.
+    pub fn set_peer(&mut self, peer: SocketAddr) {
+        *self = Self {
+            snapshots: Arc::clone(&self.snapshots),
+            ..Self::new(self.listener, peer, Arc::clone(&self.snapshots))
+        };
+    }
 }
 
 /// Serves one request: route, pick, forward; errors become DESIGN.md's responses.

@@ -25,6 +25,7 @@ use arc_swap::ArcSwap;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use ipnet::IpNet;
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch, Notify};
@@ -34,7 +35,7 @@ use crate::metrics as m;
 use crate::proxy::conn::{self, Expiry, Tracked};
 use crate::proxy::error::ProxyBody;
 use crate::proxy::http::{handle, ConnContext};
-use crate::proxy::tcp;
+use crate::proxy::{inbound, tcp};
 use crate::state::snapshot::Snapshot;
 use crate::tls::redirect::Redirect;
 use crate::tls::stream::ClientStream;
@@ -54,6 +55,9 @@ pub struct ListenerSpec {
     pub name: Arc<str>,
     pub address: SocketAddr,
     pub front: Front,
+    /// `proxy_protocol: true`: the peers allowed to send the header every connection starts
+    /// with (`trusted_ips`).
+    pub accept_proxy: Option<Arc<[IpNet]>>,
 }
 
 /// What a listener's connections get before (or instead of) proxying.
@@ -68,6 +72,8 @@ pub enum Front {
     Redirect { to: Arc<str>, port: Option<u16> },
     /// L4: every connection forwarded as bytes to the listener's one service.
     Tcp,
+    /// L4: the ClientHello's SNI chooses the service; TLS is forwarded untouched.
+    Passthrough,
 }
 
 /// A [`Front`] with its redirect port resolved (bound addresses known).
@@ -77,6 +83,7 @@ enum Mode {
     Tls(Arc<Terminator>),
     Redirect(Arc<Redirect>),
     Tcp,
+    Passthrough,
 }
 
 impl Mode {
@@ -86,6 +93,7 @@ impl Mode {
             Front::Http => Self::Proxy,
             Front::Https(t) => Self::Tls(Arc::clone(t)),
             Front::Tcp => Self::Tcp,
+            Front::Passthrough => Self::Passthrough,
             Front::Redirect { to, port } => {
                 let bound = specs
                     .iter()
@@ -313,6 +321,8 @@ async fn accept_loop(
             tracker: Arc::clone(&tracker),
             active: active.clone(),
             shutdown: shutdown.clone(),
+            listener: Arc::clone(&spec.name),
+            accept_proxy: spec.accept_proxy.clone(),
         };
         conn.spawn(&mode, stream, cx);
     }
@@ -341,31 +351,58 @@ struct Connection {
     tracker: Arc<Tracker>,
     active: metrics::Gauge,
     shutdown: watch::Receiver<bool>,
+    listener: Arc<str>,
+    accept_proxy: Option<Arc<[IpNet]>>,
 }
 
 impl Connection {
-    /// Serves the connection in a task of its own. One task type per mode: a plain proxying
-    /// connection is the HTTP server alone, with nothing wrapped around it.
+    /// Serves the connection in a task of its own. A plain proxying connection without a
+    /// PROXY header to read is the HTTP server alone, with nothing wrapped around it.
     fn spawn(self, mode: &Mode, stream: tokio::net::TcpStream, cx: ConnContext) {
-        match mode {
-            Mode::Proxy => {
+        match (mode, &self.accept_proxy) {
+            (Mode::Proxy, None) => {
                 let cx = Arc::new(cx);
                 let plain = ClientStream::Plain(stream);
                 tokio::spawn(self.serve_http(plain, Arc::clone(&cx), proxying(cx)));
             }
-            Mode::Tls(t) => {
-                tokio::spawn(self.serve_tls(stream, cx, Arc::clone(t)));
+            _ => {
+                tokio::spawn(self.run(mode.clone(), stream, cx));
             }
+        }
+    }
+
+    /// Reads the PROXY header if the listener expects one, then serves the connection.
+    async fn run(self, mode: Mode, mut stream: tokio::net::TcpStream, mut cx: ConnContext) {
+        let timeout = cx.snapshots.load().timeouts.header_read;
+        let mut destination = stream.local_addr().ok();
+        if let Some(trusted) = &self.accept_proxy {
+            let read =
+                inbound::proxy_header(&mut stream, cx.peer, trusted, &self.listener, timeout);
+            let Some((source, dest)) = read.await else {
+                return;
+            };
+            if let Some(source) = source {
+                cx.set_peer(source);
+            }
+            destination = dest.or(destination);
+        }
+        match mode {
+            Mode::Proxy => {
+                let cx = Arc::new(cx);
+                let plain = ClientStream::Plain(stream);
+                self.serve_http(plain, Arc::clone(&cx), proxying(cx)).await;
+            }
+            Mode::Tls(t) => self.serve_tls(stream, cx, t).await,
             Mode::Redirect(r) => {
                 let cx = Arc::new(cx);
                 let plain = ClientStream::Plain(stream);
-                tokio::spawn(self.serve_http(plain, Arc::clone(&cx), redirecting(r, cx)));
+                self.serve_http(plain, Arc::clone(&cx), redirecting(&r, cx))
+                    .await;
             }
-            Mode::Tcp => {
-                tokio::spawn(async move {
-                    tcp::serve(stream, &cx, &[], None).await;
-                    drop(self);
-                });
+            Mode::Tcp | Mode::Passthrough => {
+                let sni = matches!(mode, Mode::Passthrough);
+                let destination = destination.unwrap_or(cx.peer);
+                serve_l4(stream, &cx, sni, destination, &self.listener, timeout).await;
             }
         }
     }
@@ -430,6 +467,32 @@ impl Connection {
         }
         guard.abort();
     }
+}
+
+/// An L4 connection: the ClientHello's SNI first on a passthrough listener, then the copy.
+async fn serve_l4(
+    mut stream: tokio::net::TcpStream,
+    cx: &ConnContext,
+    sni: bool,
+    destination: SocketAddr,
+    listener: &str,
+    timeout: Duration,
+) {
+    let mut hello = Vec::new();
+    let name = match sni {
+        true => {
+            let peek = inbound::client_hello(&mut stream, &mut hello, cx.peer, listener, timeout);
+            let Some(name) = peek.await else { return };
+            Some(name)
+        }
+        false => None,
+    };
+    let opening = tcp::Opening {
+        first: &hello,
+        sni: name.as_ref().map(|n| n.as_str()),
+        destination,
+    };
+    tcp::serve(stream, cx, opening).await;
 }
 
 /// The proxying service of one connection.

@@ -21,18 +21,20 @@
 
 pub mod copy;
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderMap;
 use tokio::net::TcpStream;
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::balance::PickContext;
 use crate::metrics as m;
 use crate::proxy::admit::{self, Admitted};
 use crate::proxy::http::ConnContext;
+use crate::proxy::proxy_protocol;
 use crate::state::endpoint::{now_ns, Endpoint};
 use crate::state::snapshot::{Service, Snapshot};
 
@@ -62,13 +64,24 @@ impl Outcome {
     }
 }
 
-/// Serves one L4 connection; `first` holds bytes already read from the client (a
-/// ClientHello) and `host` the name to route by (the SNI on a passthrough listener).
-pub async fn serve(client: TcpStream, cx: &ConnContext, first: &[u8], host: Option<&str>) {
+/// What is known of an L4 connection when it is routed.
+pub struct Opening<'a> {
+    /// Bytes already read from the client (a ClientHello), forwarded first.
+    pub first: &'a [u8],
+    /// The name to route by: the SNI on a passthrough listener.
+    pub sni: Option<&'a str>,
+    /// The address the client connected to (from its PROXY header, if it came with one),
+    /// for the PROXY header berth sends.
+    pub destination: SocketAddr,
+}
+
+/// Serves one L4 connection; `cx.peer` is the client (from its PROXY header, if any).
+pub async fn serve(client: TcpStream, cx: &ConnContext, opening: Opening<'_>) {
     let snapshot = cx.snapshots.load_full();
     let listener = &snapshot.listeners[cx.listener];
-    let Some(route) = listener.routes.find(host, "/") else {
-        debug!(listener = %listener.name, sni = ?host, "no service for this connection");
+    let Some(route) = listener.routes.find(opening.sni, "/") else {
+        info!(listener = %listener.name, peer = %cx.peer, sni = ?opening.sni,
+            "connection closed: no service for this server name");
         count(&listener.name, "", Outcome::NoRoute);
         return;
     };
@@ -76,7 +89,12 @@ pub async fn serve(client: TcpStream, cx: &ConnContext, first: &[u8], host: Opti
     let outcome = match open(&service, cx, &snapshot).await {
         Some((upstream, admitted)) => {
             let endpoint = Arc::clone(admitted.in_flight.endpoint());
-            relay(client, upstream, &service, &endpoint, first, &snapshot).await
+            let mut first = Vec::new();
+            if let Some(version) = service.spec.proxy_protocol {
+                proxy_protocol::encode(version, cx.peer, opening.destination, &mut first);
+            }
+            first.extend_from_slice(opening.first);
+            relay(client, upstream, &service, &endpoint, &first, &snapshot).await
         }
         None => Outcome::Unavailable,
     };

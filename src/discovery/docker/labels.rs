@@ -57,7 +57,7 @@ pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const DEFAULT_WEIGHT: u32 = 1;
 
 /// Every label suffix berth knows, in DESIGN.md's order.
-pub const KNOWN: [&str; 33] = [
+pub const KNOWN: [&str; 34] = [
     "enable",
     "service",
     "port",
@@ -70,6 +70,7 @@ pub const KNOWN: [&str; 33] = [
     upstream::SUFFIXES[0],
     tcp::SUFFIXES[0],
     tcp::SUFFIXES[1],
+    tcp::SUFFIXES[2],
     "balance",
     health::SUFFIXES[0],
     health::SUFFIXES[1],
@@ -228,12 +229,14 @@ fn service_spec(
     name: Option<String>,
 ) -> Option<ServiceSpec> {
     let defaults = settings.defaults;
-    let (layer, listeners, hosts) = match tcp::parse(labels, settings.l4_listeners) {
-        Some(l4) => (Layer::Tcp, l4.listeners, l4.hosts),
+    let (layer, listeners, hosts, proxy_protocol) = match tcp::parse(labels, settings.l4_listeners)
+    {
+        Some(l4) => (Layer::Tcp, l4.listeners, l4.hosts, l4.proxy_protocol),
         None => (
             Layer::Http,
             listeners(labels, settings.http_listeners),
             labels.parse("http.hosts", hosts).unwrap_or_default(),
+            None,
         ),
     };
     let path = labels.parse("http.path", path_prefix);
@@ -262,6 +265,7 @@ fn service_spec(
         health: None,
         resilience,
         upstream,
+        proxy_protocol,
     })
 }
 

@@ -32,6 +32,7 @@ fn spec(service: &str, id: &str, port: u16, path: &str) -> EndpointSpec {
             health: None,
             resilience: Default::default(),
             upstream: Default::default(),
+            proxy_protocol: None,
         }),
         availability: Availability::default(),
         origin: "test".into(),

@@ -3,16 +3,17 @@
 //!
 //! `tcp.listener` names `tcp` or `tls-passthrough` listeners (comma-separated); the
 //! container's connections there are forwarded as bytes. `tcp.sni` gives the host names a
-//! `tls-passthrough` listener routes to it by the ClientHello's SNI (none: any name). The
+//! `tls-passthrough` listener routes to it by the ClientHello's SNI (none: any name).
+//! `proxy_protocol=v1|v2` sends each connection's client address first. The
 //! HTTP-only labels (`listener`, `http.*`, `scheme=https`, `tls.*`) on such a container are
 //! problems, as is `tcp.sni` without `tcp.listener` or on a plain `tcp` listener.
 
 use super::reader::{hosts, list, Labels};
 use crate::config::rules::suggest;
-use crate::config::Protocol;
+use crate::config::{Protocol, ProxyVersion};
 
 /// Every suffix this module reads.
-pub(super) const SUFFIXES: [&str; 2] = ["tcp.listener", "tcp.sni"];
+pub(super) const SUFFIXES: [&str; 3] = ["tcp.listener", "tcp.sni", "proxy_protocol"];
 
 /// Labels that only mean something to an HTTP service.
 const HTTP_ONLY: [&str; 7] = [
@@ -25,24 +26,31 @@ const HTTP_ONLY: [&str; 7] = [
     "tls.server_name",
 ];
 
-/// Where an L4 container is served.
+/// Where an L4 container is served, and what it is sent first.
 pub(super) struct L4Route {
     pub listeners: Vec<String>,
     /// SNI names on `tls-passthrough` listeners; empty: any name.
     pub hosts: Vec<String>,
+    /// `proxy_protocol`: the PROXY header version to send.
+    pub proxy_protocol: Option<ProxyVersion>,
 }
 
 /// The container's L4 route; `None` when it carries no `tcp.listener` (an HTTP service).
 /// Problems are recorded in `labels`.
 pub(super) fn parse(labels: &mut Labels<'_>, l4: &[(String, Protocol)]) -> Option<L4Route> {
     if !labels.has("tcp.listener") {
-        if labels.has("tcp.sni") {
-            let msg = format!(
-                "label {} needs {} naming a tls-passthrough listener",
-                labels.key("tcp.sni"),
-                labels.key("tcp.listener")
-            );
-            labels.problem(msg);
+        for (suffix, what) in [
+            ("tcp.sni", "a tls-passthrough listener"),
+            ("proxy_protocol", "a tcp or tls-passthrough listener"),
+        ] {
+            if labels.has(suffix) {
+                let msg = format!(
+                    "label {} needs {} naming {what}",
+                    labels.key(suffix),
+                    labels.key("tcp.listener")
+                );
+                labels.problem(msg);
+            }
         }
         return None;
     }
@@ -63,9 +71,13 @@ pub(super) fn parse(labels: &mut Labels<'_>, l4: &[(String, Protocol)]) -> Optio
         );
         labels.problem(msg);
     }
+    let proxy_protocol = labels.parse("proxy_protocol", |v| {
+        v.parse::<ProxyVersion>().map_err(|e| e.to_string())
+    });
     Some(L4Route {
         listeners,
         hosts: sni,
+        proxy_protocol,
     })
 }
 

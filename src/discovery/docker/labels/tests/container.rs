@@ -27,6 +27,7 @@ fn minimal_container_gets_every_default() {
         health: None,
         resilience: Default::default(),
         upstream: Default::default(),
+        proxy_protocol: None,
     };
     assert_eq!(*a.endpoint.service, want);
     assert_eq!(&*a.endpoint.key.source, ID);
