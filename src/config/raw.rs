@@ -180,6 +180,8 @@ pub struct Service {
     pub hosts: Option<OneOrMany>,
     pub path: Option<String>,
     pub strip_prefix: Option<bool>,
+    /// `Strict-Transport-Security` on https listeners.
+    pub hsts: Option<Hsts>,
     pub balance: Option<BalanceSpec>,
     pub retries: Option<Retries>,
     /// Request timeout; absent means `defaults.timeouts.request`.
@@ -204,6 +206,15 @@ pub struct UpstreamTls {
     pub ca: Option<String>,
     /// The name to send as SNI and verify instead of the request's host.
     pub server_name: Option<String>,
+}
+
+/// A service's `hsts:` block: `max_age` turns the header on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hsts {
+    pub max_age: Span,
+    pub include_subdomains: Option<bool>,
+    pub preload: Option<bool>,
 }
 
 /// A backend: `"IP:PORT"`, `"http://IP:PORT"`, `"https://IP:PORT"` or

@@ -2,7 +2,7 @@
 //! the label model.
 //!
 //! Fills each service's unset fields from `defaults`, checks its listener references (with
-//! a "did you mean"), host patterns, path prefix and backends, and that no two services
+//! a "did you mean"), host patterns, path prefix, `hsts` and backends, and that no two services
 //! claim the same listener + host + path. Invariant: like the rest of `validate`, it only
 //! records problems (with their field paths) and never stops at the first.
 
@@ -14,7 +14,7 @@ use super::raw;
 use super::rules::{check_host, check_name, check_path, suggest};
 use super::upstream::UpstreamTls;
 use super::validate::{positive, resilience, Problems};
-use super::{Backend, Defaults, Listener, Protocol, StaticService, Upstream};
+use super::{Backend, Defaults, Hsts, Listener, Protocol, StaticService, Upstream};
 
 pub(super) fn services(
     p: &mut Problems,
@@ -62,6 +62,7 @@ fn service(
         hosts,
         path: prefix,
         strip_prefix: s.strip_prefix.unwrap_or(false),
+        hsts: s.hsts.and_then(|h| hsts(p, &path, h)),
         balance: s.balance.map_or_else(|| defaults.balance.clone(), |b| b.0),
         retries: s.retries.map_or(defaults.retries, |r| r.0),
         request_timeout: positive(
@@ -118,6 +119,15 @@ fn upstream(p: &mut Problems, path: &str, s: &raw::Service) -> Upstream {
         }
     };
     Upstream { protocol, tls }
+}
+
+/// The `hsts:` block, checked (the problem names `max_age` or `preload`).
+fn hsts(p: &mut Problems, path: &str, raw: raw::Hsts) -> Option<Hsts> {
+    let include_subdomains = raw.include_subdomains.unwrap_or(false);
+    let preload = raw.preload.unwrap_or(false);
+    Hsts::new(raw.max_age.0, include_subdomains, preload)
+        .map_err(|e| p.add(format!("{path}.hsts.{}", e.field()), e.to_string()))
+        .ok()
 }
 
 fn check_listener_refs(

@@ -20,7 +20,7 @@
 //!
 //! Submodules: `reader` (label lookup and value parsers), `health` (`health.*`), `resilience`
 //! (`outlier.*`, `limits.*`, `slow_start`), `upstream` (`http.upstream_protocol`, `scheme`,
-//! `tls.*`).
+//! `tls.*`), `hsts` (`http.hsts.*`).
 //! Invariants: no engine calls, no I/O but reading the CA file a `tls.ca` label names; never
 //! panics on any input.
 
@@ -40,6 +40,7 @@ use crate::health::HealthCheck;
 use crate::state::endpoint::EndpointKey;
 
 mod health;
+mod hsts;
 mod reader;
 mod resilience;
 #[cfg(test)]
@@ -56,7 +57,7 @@ pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const DEFAULT_WEIGHT: u32 = 1;
 
 /// Every label suffix berth knows, in DESIGN.md's order.
-pub const KNOWN: [&str; 33] = [
+pub const KNOWN: [&str; 36] = [
     "enable",
     "service",
     "port",
@@ -67,6 +68,9 @@ pub const KNOWN: [&str; 33] = [
     "http.path",
     "http.strip_prefix",
     upstream::SUFFIXES[0],
+    hsts::SUFFIXES[0],
+    hsts::SUFFIXES[1],
+    hsts::SUFFIXES[2],
     "tcp.listener",
     "tcp.sni",
     "balance",
@@ -229,6 +233,7 @@ fn service_spec(
     let hosts = labels.parse("http.hosts", hosts).unwrap_or_default();
     let path = labels.parse("http.path", path_prefix);
     let strip_prefix = labels.parse("http.strip_prefix", boolean);
+    let hsts = hsts::parse(labels);
     let balance = labels.parse("balance", |v| {
         Balance::from_str(v).map_err(|e| e.to_string())
     });
@@ -243,6 +248,7 @@ fn service_spec(
         hosts,
         path: path.unwrap_or_else(|| "/".into()),
         strip_prefix: strip_prefix.unwrap_or(false),
+        hsts,
         balance: balance.unwrap_or_else(|| defaults.balance.clone()),
         retries: retries
             .and_then(|r| u8::try_from(r).ok())
