@@ -202,7 +202,8 @@ pub struct Service {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamTls {
-    /// A PEM file of the CA certificates to trust instead of the built-in roots.
+    /// A PEM file of the CA certificates to trust instead of the built-in roots; relative to
+    /// the config file's directory.
     pub ca: Option<String>,
     /// The name to send as SNI and verify instead of the request's host.
     pub server_name: Option<String>,

@@ -16,15 +16,17 @@ use super::upstream::UpstreamTls;
 use super::validate::{positive, resilience, Problems};
 use super::{Backend, Defaults, Hsts, Listener, Protocol, StaticService, Upstream};
 
+/// Checks every static service; `base` is the directory a relative `tls.ca` starts from.
 pub(super) fn services(
     p: &mut Problems,
     raw: Option<raw::UniqueMap<raw::Service>>,
     listeners: &BTreeMap<String, Listener>,
     defaults: &Defaults,
+    base: &Path,
 ) -> BTreeMap<String, StaticService> {
     let mut out = BTreeMap::new();
     for (name, s) in raw.unwrap_or_default().0 {
-        let service = service(p, &name, s, listeners, defaults);
+        let service = service(p, &name, s, listeners, defaults, base);
         out.insert(name, service);
     }
     out
@@ -36,12 +38,13 @@ fn service(
     s: raw::Service,
     listeners: &BTreeMap<String, Listener>,
     defaults: &Defaults,
+    base: &Path,
 ) -> StaticService {
     let path = format!("services.{name}");
     if let Some(msg) = check_name("service", name) {
         p.add(&path, msg);
     }
-    let upstream = upstream(p, &path, &s);
+    let upstream = upstream(p, &path, &s, base);
     let names = s.listener.map(|l| l.0).unwrap_or_default();
     check_listener_refs(p, &path, &names, listeners);
     let mut hosts = Vec::new();
@@ -89,8 +92,9 @@ fn service(
     }
 }
 
-/// The protocol, and TLS when the backends are `https://` (all or none of them).
-fn upstream(p: &mut Problems, path: &str, s: &raw::Service) -> Upstream {
+/// The protocol, and TLS when the backends are `https://` (all or none of them); a relative
+/// `tls.ca` is relative to `base` (the config file's directory, like certificate paths).
+fn upstream(p: &mut Problems, path: &str, s: &raw::Service, base: &Path) -> Upstream {
     let protocol = s.upstream_protocol.unwrap_or_default();
     let list = s.backends.as_deref().unwrap_or_default();
     let https = list.iter().filter(|b| b.https).count();
@@ -111,9 +115,12 @@ fn upstream(p: &mut Problems, path: &str, s: &raw::Service) -> Upstream {
             None
         }
         (true, raw) => {
-            let ca = raw.as_ref().and_then(|t| t.ca.as_deref()).map(Path::new);
+            let ca = raw
+                .as_ref()
+                .and_then(|t| t.ca.as_deref())
+                .map(|c| base.join(c));
             let name = raw.as_ref().and_then(|t| t.server_name.as_deref());
-            UpstreamTls::new(ca, name)
+            UpstreamTls::new(ca.as_deref(), name)
                 .map_err(|e| p.add(format!("{path}.tls"), e.to_string()))
                 .ok()
         }
