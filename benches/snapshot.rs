@@ -49,6 +49,7 @@ fn service(i: usize) -> Arc<ServiceSpec> {
         },
         path: format!("/s{i}"),
         strip_prefix: false,
+        hsts: None,
         balance: if i % 2 == 0 {
             Balance::RoundRobin
         } else {

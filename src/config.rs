@@ -8,7 +8,7 @@
 //!
 //! Modules: `parse` (text → `raw`, with serde's messages made specific), `scalar` (values
 //! checked while parsing, so they carry the parser's line and column), `validate`,
-//! `service`, `health` and `listener` (defaults and cross-field rules, collecting every problem;
+//! `service`, `health`, `hsts` and `listener` (defaults and cross-field rules, collecting every problem;
 //! `listener` also reads the certificate files of `https` listeners), `rules` (name, host
 //! and path syntax shared with label parsing), `locate` (position of a field path in the
 //! text), `error` ([`ConfigError`], [`Problem`]), `summary` (`berth check`'s overview).
@@ -29,6 +29,7 @@ use crate::state::retry_budget::BudgetSettings;
 
 mod error;
 mod health;
+pub mod hsts;
 mod listener;
 mod locate;
 mod parse;
@@ -41,6 +42,7 @@ pub mod upstream;
 mod validate;
 
 pub use error::{ConfigError, Problem};
+pub use hsts::Hsts;
 pub use locate::locate;
 pub use upstream::{Upstream, UpstreamProtocol};
 
@@ -359,6 +361,8 @@ pub struct StaticService {
     /// Path prefix, always starting with `/`.
     pub path: String,
     pub strip_prefix: bool,
+    /// `Strict-Transport-Security` for its responses on https listeners; `None`: not sent.
+    pub hsts: Option<Hsts>,
     pub balance: Balance,
     pub retries: u8,
     pub request_timeout: Duration,

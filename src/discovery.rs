@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::balance::Balance;
-use crate::config::{Layer, ProxyVersion, Resilience, Upstream};
+use crate::config::{Hsts, Layer, ProxyVersion, Resilience, Upstream};
 use crate::health::HealthCheck;
 use crate::state::endpoint::EndpointKey;
 
@@ -36,6 +36,8 @@ pub struct ServiceSpec {
     pub hosts: Vec<String>,
     pub path: String,
     pub strip_prefix: bool,
+    /// `Strict-Transport-Security` added on https listeners; `None`: not sent.
+    pub hsts: Option<Hsts>,
     pub balance: Balance,
     pub retries: u8,
     pub request_timeout: Duration,

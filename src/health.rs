@@ -2,8 +2,9 @@
 //!
 //! [`HealthCheck`] is the one description of an active check, shared by the `berth.health.*`
 //! labels, `defaults.health` and a static service's `health:`. An HTTP check (`path` set) is
-//! an HTTP/1.1 `GET` that passes on a status within `status`; a TCP check (no `path`) passes
-//! when a connection is established. Both must finish within `timeout`.
+//! an HTTP/1.1 `GET` (over TLS for a service with `https` endpoints) that passes on a status
+//! within `status`; a TCP check (no `path`) passes when a connection is established. Both
+//! must finish within `timeout`.
 //!
 //! Submodules: `probe` (one check against one address), `checker` (the per-endpoint task and
 //! its rise/fall state machine).

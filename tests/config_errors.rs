@@ -319,3 +319,40 @@ fn redirect_to_an_unknown_listener() {
         ],
     );
 }
+
+/// A relative `tls.ca` starts from the config file's directory, like certificate paths, not
+/// from the working directory (here the crate's root, which has no `certs/`).
+#[test]
+fn relative_ca_is_resolved_from_the_config_files_directory() {
+    let dir = std::env::temp_dir().join(format!("berth-relative-ca-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("certs")).expect("temp dir");
+    let ca = fixture("tls/a.pem");
+    std::fs::copy(&ca, dir.join("certs/ca.pem")).expect("copy CA");
+    let cwd = std::env::current_dir().expect("cwd");
+    assert_ne!(cwd, dir);
+    assert!(
+        !cwd.join("certs/ca.pem").exists(),
+        "the test needs no certs/ in the cwd"
+    );
+    let path = dir.join("berth.yaml");
+    let service = |ca: &str| {
+        format!(
+            "services:\n  billing:\n    tls: {{ ca: {ca} }}\n    backends: [\"https://127.0.0.1:9443\"]\n"
+        )
+    };
+
+    std::fs::write(&path, service("certs/ca.pem")).expect("write config");
+    let c = config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let tls = c.services["billing"].upstream.tls.as_ref().expect("tls");
+    assert_eq!(tls.ca.as_deref(), Some(dir.join("certs/ca.pem").as_path()));
+
+    // A missing one is reported with the path berth looked at.
+    std::fs::write(&path, service("certs/nope.pem")).expect("write config");
+    let text = config::load(&path).expect_err("missing CA").to_string();
+    let want = format!(
+        "berth.yaml:3:5: services.billing.tls: cannot read CA file {}",
+        dir.join("certs/nope.pem").display()
+    );
+    assert!(text.contains(&want), "{want:?} missing in:\n{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -41,6 +41,7 @@ fn upsert(i: usize) -> Input {
                     hosts: Vec::new(),
                     path: format!("/s{service}"),
                     strip_prefix: false,
+                    hsts: None,
                     balance: Default::default(),
                     retries: 2,
                     request_timeout: Duration::from_secs(60),

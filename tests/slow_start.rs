@@ -24,6 +24,7 @@ fn service(balance: Balance) -> Service {
         hosts: Vec::new(),
         path: "/".into(),
         strip_prefix: false,
+        hsts: None,
         balance,
         retries: 2,
         request_timeout: Duration::from_secs(60),

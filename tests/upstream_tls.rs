@@ -2,6 +2,9 @@
 //! the service's CA file (or the built-in roots), sends the request's host (or the service's
 //! `server_name`) as SNI and offers ALPN to match `upstream_protocol`.
 //!
+//! Active HTTP health checks against such backends do the same handshake: with the right CA
+//! they pass, with a wrong one the endpoint is excluded with a `tls error` reason.
+//!
 //! The backend's certificate is signed by a CA made in the test (rcgen), for `backend.test`
 //! and `127.0.0.1`; the backend answers with the HTTP version and the SNI it saw.
 
@@ -10,7 +13,8 @@ mod common;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{base, client, start, yaml};
@@ -60,18 +64,32 @@ fn pki(tag: &str) -> (PathBuf, rustls::ServerConfig) {
 
 /// A TLS backend answering `<version> sni=<name>` for every request.
 async fn tls_backend(config: rustls::ServerConfig) -> SocketAddr {
+    tls_backend_seen(config).await.0
+}
+
+/// [`tls_backend`], also logging each request as `<path> host=<Host> sni=<name>`.
+async fn tls_backend_seen(config: rustls::ServerConfig) -> (SocketAddr, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let acceptor = TlsAcceptor::from(Arc::new(config));
+    let seen = Seen::default();
+    let log = Arc::clone(&seen);
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
+            let (acceptor, log) = (acceptor.clone(), Arc::clone(&log));
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(stream).await else {
                     return;
                 };
                 let sni = tls.get_ref().1.server_name().unwrap_or("-").to_owned();
                 let service = service_fn(move |req: Request<Incoming>| {
+                    let host = req.headers().get("host").and_then(|h| h.to_str().ok());
+                    let line = format!(
+                        "{} host={} sni={sni}",
+                        req.uri().path(),
+                        host.unwrap_or("-")
+                    );
+                    log.lock().expect("log").push(line);
                     let text = format!("{:?} sni={sni}", req.version());
                     async move { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(text)))) }
                 });
@@ -81,8 +99,11 @@ async fn tls_backend(config: rustls::ServerConfig) -> SocketAddr {
             });
         }
     });
-    addr
+    (addr, seen)
 }
+
+/// The requests a [`tls_backend_seen`] served.
+type Seen = Arc<Mutex<Vec<String>>>;
 
 async fn get(server: &berth::server::Server, host: &str) -> (u16, String) {
     let r = client()
@@ -157,6 +178,90 @@ async fn a_tls_failure_is_retried_on_another_endpoint() {
         let (status, body) = get(&server, "backend.test").await;
         assert_eq!((status, body.as_str()), (200, "HTTP/1.1 sni=backend.test"));
     }
+    server.shutdown();
+}
+
+/// The endpoint of service `name` in `/api/services`.
+async fn endpoint_doc(server: &berth::server::Server, name: &str) -> serde_json::Value {
+    let url = format!("http://{}/api/services", server.admin);
+    let doc: serde_json::Value = client()
+        .get(url)
+        .send()
+        .await
+        .expect("api")
+        .json()
+        .await
+        .expect("json");
+    let services = doc["services"].as_array().expect("services").iter();
+    let service = services
+        .into_iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("service {name} in {doc}"));
+    service["endpoints"][0].clone()
+}
+
+/// The endpoint of service `name` once `done` holds for it (within 10 s).
+async fn settled(
+    server: &berth::server::Server,
+    name: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let e = endpoint_doc(server, name).await;
+        if done(&e) {
+            return e;
+        }
+        assert!(Instant::now() < deadline, "{name} never settled: {e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_checks_speak_tls_to_https_backends() {
+    let (ca, config) = pki("health");
+    let (wrong_ca, _) = pki("health-wrong");
+    let (backend, seen) = tls_backend_seen(config).await;
+    let (ca, wrong_ca) = (ca.display(), wrong_ca.display());
+    let check = "health: { path: /health, interval: 100ms, rise: 1, fall: 2 }";
+    let server = start(&yaml(&format!(
+        "  named: {{ listener: web, hosts: [a.test], tls: {{ ca: \"{ca}\", server_name: backend.test }}, {check}, backends: [\"https://{backend}\"] }}\n\
+         \x20 by_ip: {{ listener: web, hosts: [b.test], tls: {{ ca: \"{ca}\" }}, {check}, backends: [\"https://{backend}\"] }}\n\
+         \x20 wrong: {{ listener: web, hosts: [c.test], tls: {{ ca: \"{wrong_ca}\" }}, {check}, backends: [\"https://{backend}\"] }}\n\
+         \x20 tcp: {{ listener: web, hosts: [d.test], tls: {{ ca: \"{wrong_ca}\" }}, health: {{ interval: 100ms, fall: 1 }}, backends: [\"https://{backend}\"] }}\n"
+    )));
+    let wrong = settled(&server, "wrong", |e| e["state"] == "excluded").await;
+    assert_eq!(wrong["reason"], "active check: failing", "{wrong}");
+    let last = wrong["health"]["last_result"].as_str().unwrap_or_default();
+    // `BadSignature`: both test CAs have the same name, so the wrong one is found as issuer.
+    assert!(
+        last.starts_with("tls error: invalid peer certificate: "),
+        "{wrong}"
+    );
+    // A TCP check only connects: the CA plays no part.
+    for name in ["named", "by_ip", "tcp"] {
+        let e = settled(&server, name, |e| {
+            e["health"]["consecutive_passes"].as_u64() >= Some(2)
+        })
+        .await;
+        assert_eq!(e["state"], "routable", "{name}: {e}");
+        assert_eq!(e["health"]["last_result"], "pass", "{name}: {e}");
+    }
+    // Host and SNI: the server_name, else the endpoint's address (SNI: none for an IP).
+    let seen = seen.lock().expect("log").clone();
+    assert!(
+        seen.contains(&"/health host=backend.test sni=backend.test".to_owned()),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&format!("/health host={backend} sni=-")),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.len(),
+        seen.iter().filter(|l| l.starts_with("/health ")).count(),
+        "{seen:?}"
+    );
     server.shutdown();
 }
 

@@ -34,6 +34,8 @@ struct ServiceDoc<'a> {
     retries: u8,
     /// `http1` or `h2`.
     upstream_protocol: &'static str,
+    /// The `Strict-Transport-Security` value sent on https listeners; `null`: none.
+    hsts: Option<&'a str>,
     /// The active check, e.g. `http GET /healthz status 200-399 every 10s (...)`.
     health_check: Option<String>,
     /// Every endpoint fails its active check: routing to all of them anyway.
@@ -215,6 +217,7 @@ fn service<'a>(snapshot: &'a Snapshot, s: &'a Service) -> ServiceDoc<'a> {
         balance: spec.balance.to_string(),
         retries: spec.retries,
         upstream_protocol: spec.upstream.protocol.as_str(),
+        hsts: spec.hsts.as_ref().map(|h| h.as_str()),
         health_check: spec.health.as_ref().map(ToString::to_string),
         panic_mode: s.panic.load(Relaxed),
         outlier: {

@@ -182,6 +182,8 @@ pub struct Service {
     pub hosts: Option<OneOrMany>,
     pub path: Option<String>,
     pub strip_prefix: Option<bool>,
+    /// `Strict-Transport-Security` on https listeners.
+    pub hsts: Option<Hsts>,
     pub balance: Option<BalanceSpec>,
     pub retries: Option<Retries>,
     /// Request timeout; absent means `defaults.timeouts.request`.
@@ -204,10 +206,20 @@ pub struct Service {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamTls {
-    /// A PEM file of the CA certificates to trust instead of the built-in roots.
+    /// A PEM file of the CA certificates to trust instead of the built-in roots; relative to
+    /// the config file's directory.
     pub ca: Option<String>,
     /// The name to send as SNI and verify instead of the request's host.
     pub server_name: Option<String>,
+}
+
+/// A service's `hsts:` block: `max_age` turns the header on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hsts {
+    pub max_age: Span,
+    pub include_subdomains: Option<bool>,
+    pub preload: Option<bool>,
 }
 
 /// A backend: `"IP:PORT"`, `"http://IP:PORT"`, `"https://IP:PORT"` or

@@ -2,7 +2,7 @@
 //! the label model.
 //!
 //! Fills each service's unset fields from `defaults`, checks its listener references (with
-//! a "did you mean"), host patterns, path prefix and backends, and that no two services
+//! a "did you mean"), host patterns, path prefix, `hsts` and backends, and that no two services
 //! claim the same listener + host + path. Invariant: like the rest of `validate`, it only
 //! records problems (with their field paths) and never stops at the first.
 
@@ -14,17 +14,21 @@ use super::raw;
 use super::rules::{check_host, check_name, check_path, suggest};
 use super::upstream::UpstreamTls;
 use super::validate::{positive, resilience, Problems};
-use super::{Backend, Defaults, Layer, Listener, Protocol, ProxyVersion, StaticService, Upstream};
+use super::{
+    Backend, Defaults, Hsts, Layer, Listener, Protocol, ProxyVersion, StaticService, Upstream,
+};
 
+/// Checks every static service; `base` is the directory a relative `tls.ca` starts from.
 pub(super) fn services(
     p: &mut Problems,
     raw: Option<raw::UniqueMap<raw::Service>>,
     listeners: &BTreeMap<String, Listener>,
     defaults: &Defaults,
+    base: &Path,
 ) -> BTreeMap<String, StaticService> {
     let mut out = BTreeMap::new();
     for (name, s) in raw.unwrap_or_default().0 {
-        let service = service(p, &name, s, listeners, defaults);
+        let service = service(p, &name, s, listeners, defaults, base);
         out.insert(name, service);
     }
     out
@@ -36,12 +40,13 @@ fn service(
     s: raw::Service,
     listeners: &BTreeMap<String, Listener>,
     defaults: &Defaults,
+    base: &Path,
 ) -> StaticService {
     let path = format!("services.{name}");
     if let Some(msg) = check_name("service", name) {
         p.add(&path, msg);
     }
-    let upstream = upstream(p, &path, &s);
+    let upstream = upstream(p, &path, &s, base);
     let names = s.listener.clone().map(|l| l.0).unwrap_or_default();
     check_listener_refs(p, &path, &names, listeners);
     let layer = layer(p, &path, &names, listeners, &s);
@@ -64,6 +69,7 @@ fn service(
         hosts,
         path: prefix,
         strip_prefix: s.strip_prefix.unwrap_or(false),
+        hsts: s.hsts.and_then(|h| hsts(p, &path, h)),
         balance: s.balance.map_or_else(|| defaults.balance.clone(), |b| b.0),
         retries: s.retries.map_or(defaults.retries, |r| r.0),
         request_timeout: positive(
@@ -91,8 +97,9 @@ fn service(
     }
 }
 
-/// The protocol, and TLS when the backends are `https://` (all or none of them).
-fn upstream(p: &mut Problems, path: &str, s: &raw::Service) -> Upstream {
+/// The protocol, and TLS when the backends are `https://` (all or none of them); a relative
+/// `tls.ca` is relative to `base` (the config file's directory, like certificate paths).
+fn upstream(p: &mut Problems, path: &str, s: &raw::Service, base: &Path) -> Upstream {
     let protocol = s.upstream_protocol.unwrap_or_default();
     let list = s.backends.as_deref().unwrap_or_default();
     let https = list.iter().filter(|b| b.https).count();
@@ -113,9 +120,12 @@ fn upstream(p: &mut Problems, path: &str, s: &raw::Service) -> Upstream {
             None
         }
         (true, raw) => {
-            let ca = raw.as_ref().and_then(|t| t.ca.as_deref()).map(Path::new);
+            let ca = raw
+                .as_ref()
+                .and_then(|t| t.ca.as_deref())
+                .map(|c| base.join(c));
             let name = raw.as_ref().and_then(|t| t.server_name.as_deref());
-            UpstreamTls::new(ca, name)
+            UpstreamTls::new(ca.as_deref(), name)
                 .map_err(|e| p.add(format!("{path}.tls"), e.to_string()))
                 .ok()
         }
@@ -183,7 +193,7 @@ fn proxy_protocol(
 }
 
 /// The fields an L4 service may not set: (field, whether set, why and the fix).
-fn http_only_fields(s: &raw::Service) -> [(&'static str, bool, &'static str); 5] {
+fn http_only_fields(s: &raw::Service) -> [(&'static str, bool, &'static str); 6] {
     let https = s.backends.iter().flatten().any(|b| b.https);
     [
         (
@@ -203,6 +213,12 @@ fn http_only_fields(s: &raw::Service) -> [(&'static str, bool, &'static str); 5]
             "connections have no path: remove `strip_prefix` from this tcp service",
         ),
         (
+            "hsts",
+            s.hsts.is_some(),
+            "Strict-Transport-Security is an HTTP header, and a tcp service forwards bytes: \
+             remove `hsts` (a tls-passthrough backend sets its own)",
+        ),
+        (
             "upstream_protocol",
             s.upstream_protocol.is_some(),
             "a tcp service forwards bytes as they come: remove `upstream_protocol`",
@@ -214,6 +230,15 @@ fn http_only_fields(s: &raw::Service) -> [(&'static str, bool, &'static str); 5]
           \"IP:PORT\" and remove `tls` (a tls-passthrough listener keeps the client's TLS)",
         ),
     ]
+}
+
+/// The `hsts:` block, checked (the problem names `max_age` or `preload`).
+fn hsts(p: &mut Problems, path: &str, raw: raw::Hsts) -> Option<Hsts> {
+    let include_subdomains = raw.include_subdomains.unwrap_or(false);
+    let preload = raw.preload.unwrap_or(false);
+    Hsts::new(raw.max_age.0, include_subdomains, preload)
+        .map_err(|e| p.add(format!("{path}.hsts.{}", e.field()), e.to_string()))
+        .ok()
 }
 
 fn check_listener_refs(

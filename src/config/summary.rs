@@ -118,6 +118,9 @@ fn write_service(out: &mut String, s: &StaticService) -> fmt::Result {
         "    balance {}  retries {}  timeout {:?}  drain {:?}",
         s.balance, s.retries, s.request_timeout, s.drain
     )?;
+    if let Some(h) = &s.hsts {
+        writeln!(out, "    hsts on https listeners: {}", h.as_str())?;
+    }
     for b in &s.backends {
         writeln!(out, "    -> {}  weight {}", b.address, b.weight)?;
     }

@@ -81,7 +81,8 @@ pub enum UpstreamTlsError {
 /// TLS to `https` endpoints: who to trust, which name to verify.
 #[derive(Clone)]
 pub struct UpstreamTls {
-    /// The CA file trusted instead of the built-in (webpki-roots) roots.
+    /// The CA file trusted instead of the built-in (webpki-roots) roots: for a static
+    /// service already joined to the config file's directory, for a label as written.
     pub ca: Option<PathBuf>,
     /// The name sent as SNI and verified; `None`: the request's host.
     pub server_name: Option<ServerName<'static>>,

@@ -28,7 +28,7 @@ use crate::state::retry_budget::BudgetSettings;
 const MAX_WORKERS: usize = 1024;
 
 /// Checks `raw` and builds the typed configuration, or returns every problem found; relative
-/// certificate paths are resolved against `base`, the config file's directory.
+/// certificate and CA paths are resolved against `base`, the config file's directory.
 pub fn validate(raw: raw::Config, base: &Path) -> Result<Config, Vec<Problem>> {
     let mut p = Problems::default();
     let listeners = listeners(&mut p, raw.listeners, base);
@@ -41,7 +41,7 @@ pub fn validate(raw: raw::Config, base: &Path) -> Result<Config, Vec<Problem>> {
     check_address_clashes(&mut p, &listeners, &admin);
     let docker = docker(&mut p, raw.docker);
     let defaults = defaults(&mut p, raw.defaults);
-    let services = services(&mut p, raw.services, &listeners, &defaults);
+    let services = services(&mut p, raw.services, &listeners, &defaults, base);
     check_route_clashes(&mut p, &services, &listeners);
     let log = log(raw.log);
     let workers = workers(&mut p, raw.workers);

@@ -40,6 +40,7 @@ fn endpoints(service: &StaticService) -> Vec<EndpointSpec> {
         hosts: service.hosts.clone(),
         path: service.path.clone(),
         strip_prefix: service.strip_prefix,
+        hsts: service.hsts.clone(),
         balance: service.balance.clone(),
         retries: service.retries,
         request_timeout: service.request_timeout,

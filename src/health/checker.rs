@@ -3,7 +3,8 @@
 //! One task per endpoint with an active check, spawned on the control-plane runtime by the
 //! reconciler, which keeps its [`Checker`] handle per endpoint key: the same task runs across
 //! snapshot rebuilds and reloads while the check is unchanged; a changed check restarts it
-//! (fresh counters, same up/down state); dropping the handle stops it.
+//! (fresh counters, same up/down state); dropping the handle stops it. A service's upstream
+//! TLS (for `https` endpoints) is handed to the running task in place ([`Checker::set_tls`]).
 //!
 //! The task waits a random jitter in `[0, interval)`, then checks every `interval`. `rise`
 //! consecutive passes make an unhealthy endpoint healthy, `fall` consecutive failures make a
@@ -17,6 +18,7 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwapOption;
 use metrics::{Counter, Gauge};
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -26,6 +28,7 @@ use tracing::{info, warn};
 
 use super::probe::{probe, ProbeError};
 use super::HealthCheck;
+use crate::config::upstream::UpstreamTls;
 use crate::metrics as m;
 use crate::state::endpoint::Endpoint;
 
@@ -98,20 +101,26 @@ impl Tracker {
 pub struct Checker {
     service: Arc<str>,
     check: HealthCheck,
+    /// The service's upstream TLS, read by each probe: swapped in place when the service's
+    /// settings are rebuilt (a reload re-reads the CA file), never a restart.
+    tls: Arc<ArcSwapOption<UpstreamTls>>,
     task: JoinHandle<()>,
 }
 
 impl Checker {
-    /// Starts checking `endpoint` (of `service`) on the current runtime. The endpoint keeps
-    /// its current up/down state; counters start at zero.
+    /// Starts checking `endpoint` (of `service`, whose `https` endpoints take `tls`) on the
+    /// current runtime. The endpoint keeps its current up/down state; counters start at zero.
     pub fn spawn(
         endpoint: Arc<Endpoint>,
         service: Arc<str>,
         check: HealthCheck,
+        tls: Option<&UpstreamTls>,
         notify: Notify,
     ) -> Self {
         let addr = endpoint.addr();
         let probe_check = check.clone();
+        let tls = Arc::new(ArcSwapOption::from(tls.cloned().map(Arc::new)));
+        let probe_tls = Arc::clone(&tls);
         let run = run(
             endpoint,
             Arc::clone(&service),
@@ -119,12 +128,14 @@ impl Checker {
             notify,
             move || {
                 let check = probe_check.clone();
-                async move { probe(addr, &check).await }
+                let tls = probe_tls.load_full();
+                async move { probe(addr, &check, tls.as_deref()).await }
             },
         );
         Self {
             service,
             check,
+            tls,
             task: tokio::spawn(run),
         }
     }
@@ -132,6 +143,19 @@ impl Checker {
     /// True when this checker runs `check` for `service`: keep it.
     pub fn runs(&self, service: &str, check: &HealthCheck) -> bool {
         *self.service == *service && self.check == *check
+    }
+
+    /// The service's upstream TLS for the next probes, when it was rebuilt.
+    pub fn set_tls(&self, tls: Option<&UpstreamTls>) {
+        let same = match (self.tls.load().as_deref(), tls) {
+            (None, None) => true,
+            // The client configuration is built once per read of the settings.
+            (Some(old), Some(new)) => Arc::ptr_eq(&old.http1, &new.http1),
+            _ => false,
+        };
+        if !same {
+            self.tls.store(tls.cloned().map(Arc::new));
+        }
     }
 }
 

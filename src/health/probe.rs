@@ -1,9 +1,15 @@
 //! One active check against one address (control plane).
 //!
-//! TCP: a connection established within the timeout passes. HTTP: an HTTP/1.1 `GET` of the
-//! path over a fresh `TcpStream` (no pooling: a check also proves new connections work),
-//! with `Host` set to the endpoint's address and `User-Agent: berth-health`; a response
+//! TCP: a connection established within the timeout passes (also for `https` endpoints: no
+//! handshake). HTTP: an HTTP/1.1 `GET` of the path over a fresh connection (no pooling: a
+//! check also proves new connections work) with `User-Agent: berth-health`; a response
 //! status within the range, received within the timeout, passes. The body is not read.
+//!
+//! For an `https` endpoint (the service's upstream TLS) the HTTP check first does the TLS
+//! handshake the data plane does (`proxy::connect`: the same roots or CA file, ALPN
+//! `http/1.1`), verifying the service's `server_name`, else the endpoint's IP, as there is
+//! no request host. `Host` is that `server_name` when set, else the endpoint's address. A
+//! failed handshake fails the check (`tls error: ...`).
 
 use std::fmt;
 use std::io;
@@ -13,10 +19,14 @@ use bytes::Bytes;
 use http_body_util::Empty;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::time::timeout;
+use tokio::time::{timeout, timeout_at, Instant};
 
 use super::HealthCheck;
+use crate::config::upstream::UpstreamTls;
+use crate::config::UpstreamProtocol;
+use crate::proxy::connect;
 
 /// Why a check failed; `Display` is the short text the admin API and logs show.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +35,9 @@ pub enum ProbeError {
     /// No connection within the timeout.
     ConnectTimeout,
     Connect(io::ErrorKind),
+    /// The TLS handshake with an `https` endpoint failed (untrusted certificate, wrong name,
+    /// not TLS, ...) or did not finish within the timeout.
+    Tls(String),
     /// Connected, but no response within the timeout.
     Timeout,
     /// A response whose status is outside the passing range.
@@ -39,6 +52,7 @@ impl fmt::Display for ProbeError {
             Self::ConnectRefused => f.write_str("connect refused"),
             Self::ConnectTimeout => f.write_str("connect timeout"),
             Self::Connect(kind) => write!(f, "connect error: {kind}"),
+            Self::Tls(e) => write!(f, "tls error: {e}"),
             Self::Timeout => f.write_str("timeout"),
             Self::Status(code) => write!(f, "status {code}"),
             Self::Http(e) => write!(f, "http error: {e}"),
@@ -46,10 +60,15 @@ impl fmt::Display for ProbeError {
     }
 }
 
-/// Runs `check` once against `addr`.
-pub async fn probe(addr: SocketAddr, check: &HealthCheck) -> Result<(), ProbeError> {
-    let deadline = tokio::time::Instant::now() + check.timeout;
-    let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+/// Runs `check` once against `addr`; `tls` is the service's upstream TLS for an `https`
+/// endpoint.
+pub async fn probe(
+    addr: SocketAddr,
+    check: &HealthCheck,
+    tls: Option<&UpstreamTls>,
+) -> Result<(), ProbeError> {
+    let deadline = Instant::now() + check.timeout;
+    let stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
         Err(_) => return Err(ProbeError::ConnectTimeout),
         Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
             return Err(ProbeError::ConnectRefused)
@@ -60,24 +79,57 @@ pub async fn probe(addr: SocketAddr, check: &HealthCheck) -> Result<(), ProbeErr
     let Some(path) = &check.path else {
         return Ok(());
     };
-    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-    match timeout(remaining, http_get(stream, addr, path)).await {
-        Err(_) => Err(ProbeError::Timeout),
-        Ok(Err(e)) => Err(e),
-        Ok(Ok(status)) if (check.status.0..=check.status.1).contains(&status) => Ok(()),
-        Ok(Ok(status)) => Err(ProbeError::Status(status)),
+    let _ = stream.set_nodelay(true);
+    let status = match tls {
+        None => get_by(deadline, stream, addr.to_string(), path).await?,
+        Some(tls) => {
+            let (name, _) = connect::server_name(tls, None, addr);
+            let host = match &tls.server_name {
+                Some(name) => name.to_str().into_owned(),
+                None => addr.to_string(),
+            };
+            let handshake = connect::start_tls(tls, UpstreamProtocol::Http1, name, stream);
+            let stream = match timeout_at(deadline, handshake).await {
+                Err(_) => return Err(ProbeError::Tls("handshake timed out".into())),
+                Ok(Err(e)) => return Err(ProbeError::Tls(e.to_string())),
+                Ok(Ok(stream)) => stream,
+            };
+            get_by(deadline, stream, host, path).await?
+        }
+    };
+    match (check.status.0..=check.status.1).contains(&status) {
+        true => Ok(()),
+        false => Err(ProbeError::Status(status)),
     }
 }
 
-/// One `GET` on a fresh connection; the response status.
-async fn http_get(stream: TcpStream, addr: SocketAddr, path: &str) -> Result<u16, ProbeError> {
-    let _ = stream.set_nodelay(true);
+/// [`http_get`] within the deadline.
+async fn get_by<S>(
+    deadline: Instant,
+    stream: S,
+    host: String,
+    path: &str,
+) -> Result<u16, ProbeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    timeout(remaining, http_get(stream, host, path))
+        .await
+        .map_err(|_| ProbeError::Timeout)?
+}
+
+/// One `GET` on a fresh connection (plain or TLS); the response status.
+async fn http_get<S>(stream: S, host: String, path: &str) -> Result<u16, ProbeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let http = |e: hyper::Error| ProbeError::Http(e.to_string());
     let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(http)?;
     // The connection task ends when the sender is dropped (or the peer closes).
     let conn = tokio::spawn(conn);
     let request = hyper::Request::get(path)
-        .header(hyper::header::HOST, addr.to_string())
+        .header(hyper::header::HOST, host)
         .header(hyper::header::USER_AGENT, "berth-health")
         .header(hyper::header::CONNECTION, "close")
         .body(Empty::<Bytes>::new())
@@ -141,26 +193,61 @@ mod tests {
     #[tokio::test]
     async fn http_status_range_decides() {
         let ok = server(204).await;
-        assert_eq!(probe(ok, &http((200, 399))).await, Ok(()));
+        assert_eq!(probe(ok, &http((200, 399)), None).await, Ok(()));
         assert_eq!(
-            probe(ok, &http((200, 200))).await,
+            probe(ok, &http((200, 200)), None).await,
             Err(ProbeError::Status(204))
         );
         let bad = server(500).await;
         assert_eq!(
-            probe(bad, &http((200, 399))).await,
+            probe(bad, &http((200, 399)), None).await,
             Err(ProbeError::Status(500))
         );
-        assert_eq!(probe(bad, &http((500, 599))).await, Ok(()));
+        assert_eq!(probe(bad, &http((500, 599)), None).await, Ok(()));
     }
 
     #[tokio::test]
     async fn http_without_answer_times_out() {
         let hang = server(0).await;
         assert_eq!(
-            probe(hang, &http((200, 399))).await,
+            probe(hang, &http((200, 399)), None).await,
             Err(ProbeError::Timeout)
         );
+    }
+
+    #[tokio::test]
+    async fn https_endpoints_fail_on_the_handshake_with_a_short_reason() {
+        let tls = UpstreamTls::new(None, Some("backend.test")).unwrap();
+        // Accepts and never answers the ClientHello.
+        let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((s, _)) = silent.accept().await {
+                open.push(s);
+            }
+        });
+        let e = probe(addr, &http((200, 399)), Some(&tls))
+            .await
+            .unwrap_err();
+        assert_eq!(e.to_string(), "tls error: handshake timed out");
+        // A TCP check does no handshake.
+        let tcp = HealthCheck::new(None, Duration::from_millis(300));
+        assert_eq!(probe(addr, &tcp, Some(&tls)).await, Ok(()));
+        held.abort();
+        // Plain HTTP where TLS is expected.
+        let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = plain.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = plain.accept().await {
+                let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+            }
+        });
+        let e = probe(addr, &http((200, 399)), Some(&tls))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ProbeError::Tls(_)), "{e:?}");
+        assert!(e.to_string().starts_with("tls error: "), "{e}");
     }
 
     #[tokio::test]
@@ -168,9 +255,12 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let tcp = HealthCheck::new(None, Duration::from_millis(300));
-        assert_eq!(probe(addr, &tcp).await, Ok(()));
+        assert_eq!(probe(addr, &tcp, None).await, Ok(()));
         drop(listener);
-        assert_eq!(probe(addr, &tcp).await, Err(ProbeError::ConnectRefused));
+        assert_eq!(
+            probe(addr, &tcp, None).await,
+            Err(ProbeError::ConnectRefused)
+        );
         assert_eq!(ProbeError::ConnectRefused.to_string(), "connect refused");
     }
 }

@@ -5,7 +5,8 @@
 //! gives — the service's `server_name`, else the request's host, else the endpoint's IP —
 //! and offers ALPN `h2` or `http/1.1` to match the protocol spoken. Every failure is a
 //! [`ConnectError`]; all of them happen before a request is written, so the caller may try
-//! another endpoint.
+//! another endpoint. [`start_tls`] and [`server_name`] are shared with the active health
+//! checks (`health::probe`), so a check trusts and verifies exactly what requests do.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use crate::config::upstream::UpstreamTls;
@@ -62,8 +64,8 @@ pub async fn connect(dial: Dial<'_>) -> Result<Sender, ConnectError> {
     };
     let (server_name, per_host) = server_name(tls, dial.host, addr);
     let shown = server_name.to_str().into_owned();
-    let connector = TlsConnector::from(Arc::clone(tls.client(dial.protocol)));
-    let stream = tokio::time::timeout(dial.timeout, connector.connect(server_name, stream))
+    let handshake_tls = start_tls(tls, dial.protocol, server_name, stream);
+    let stream = tokio::time::timeout(dial.timeout, handshake_tls)
         .await
         .map_err(|_| ConnectError::Timeout(addr))?
         .map_err(|e| ConnectError::Tls(addr, shown.clone(), e))?;
@@ -74,9 +76,22 @@ pub async fn connect(dial: Dial<'_>) -> Result<Sender, ConnectError> {
     })
 }
 
+/// The TLS handshake on a connected `stream`, offering ALPN for `protocol` and verifying
+/// `server_name` against the service's roots (also used by the active health checks).
+pub async fn start_tls(
+    tls: &UpstreamTls,
+    protocol: UpstreamProtocol,
+    server_name: ServerName<'static>,
+    stream: TcpStream,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let connector = TlsConnector::from(Arc::clone(tls.client(protocol)));
+    connector.connect(server_name, stream).await
+}
+
 /// The name to verify, and whether it is the request's host (so the connection serves only
-/// that host).
-fn server_name(
+/// that host). Without a request (`host: None`, as in a health check): `server_name`, else
+/// the endpoint's IP.
+pub fn server_name(
     tls: &UpstreamTls,
     host: Option<&str>,
     addr: SocketAddr,

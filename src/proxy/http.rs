@@ -1,7 +1,9 @@
 //! Proxying one HTTP request (data plane).
 //!
 //! Per request: one snapshot load, a route match, a selector pick, header edits in place, and
-//! the request streamed to an upstream connection from the worker's pool.
+//! the request streamed to an upstream connection from the worker's pool. On an https
+//! listener, a service's pre-rendered `Strict-Transport-Security` is added to the responses
+//! it proxies that lack one.
 //!
 //! Retries go to a *different* endpoint, up to the service's `retries` and within its retry
 //! budget (`state::retry_budget`): after a connect failure, and after a connection that
@@ -16,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use http::header::{HeaderValue, HOST};
+use http::header::{Entry, HeaderValue, HOST, STRICT_TRANSPORT_SECURITY};
 use http::uri::Scheme;
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::Either;
@@ -110,11 +112,14 @@ pub async fn handle(
         return Ok(response);
     };
     let trusted = headers::is_trusted(cx.peer.ip(), &listener.trusted_ips);
+    // HSTS only over TLS: user agents ignore it on plain HTTP (RFC 6797 §8.1).
+    let hsts = route.service.spec.hsts.as_ref();
     let plan = Plan {
         start,
         service: &route.service,
         prefix_len,
         trusted,
+        hsts: hsts.filter(|_| cx.proto == "https").map(|h| &h.value),
         connect_timeout: snapshot.timeouts.connect,
         idle_timeout: snapshot.timeouts.idle,
     };
@@ -192,6 +197,8 @@ struct Plan<'a> {
     service: &'a Service,
     prefix_len: usize,
     trusted: bool,
+    /// `Strict-Transport-Security` to add to responses that lack one (https only).
+    hsts: Option<&'a HeaderValue>,
     connect_timeout: Duration,
     idle_timeout: Duration,
 }
@@ -454,6 +461,12 @@ impl Plan<'_> {
             return response.map(|b| Either::Left(UpstreamBody::new(b, None)));
         }
         headers::strip_hop_by_hop(response.headers_mut(), false);
+        if let Some(hsts) = self.hsts {
+            // The upstream's own header wins.
+            if let Entry::Vacant(e) = response.headers_mut().entry(STRICT_TRANSPORT_SECURITY) {
+                e.insert(hsts.clone());
+            }
+        }
         response.map(|b| Either::Left(UpstreamBody::new(b, exchange)))
     }
 

@@ -274,6 +274,9 @@ impl Reconciler {
                     .as_ref()
                     .is_some_and(|check| checker.runs(&s.name, check))
             });
+            if let Some(s) = wanted.get(key).filter(|_| keep) {
+                checker.set_tls(s.upstream.tls.as_ref());
+            }
             // A changed check restarts below and keeps the state; no check clears it.
             let unchecked = !wanted.get(key).is_some_and(|s| s.health.is_some());
             if !keep && unchecked {
@@ -298,6 +301,7 @@ impl Reconciler {
                 Arc::clone(endpoint),
                 Arc::clone(&service.name),
                 check.clone(),
+                service.upstream.tls.as_ref(),
                 self.health_tx.clone(),
             );
             self.checkers.insert(key.clone(), checker);

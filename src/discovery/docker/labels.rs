@@ -20,7 +20,8 @@
 //!
 //! Submodules: `reader` (label lookup and value parsers), `health` (`health.*`), `resilience`
 //! (`outlier.*`, `limits.*`, `slow_start`), `upstream` (`http.upstream_protocol`, `scheme`,
-//! `tls.*`), `tcp` (`tcp.listener`, `tcp.sni`: L4 services).
+//! `tls.*`), `hsts` (`http.hsts.*`), `tcp` (`tcp.listener`, `tcp.sni`, `proxy_protocol`:
+//! L4 services).
 //! Invariants: no engine calls, no I/O but reading the CA file a `tls.ca` label names; never
 //! panics on any input.
 
@@ -40,6 +41,7 @@ use crate::health::HealthCheck;
 use crate::state::endpoint::EndpointKey;
 
 mod health;
+mod hsts;
 mod reader;
 mod resilience;
 mod tcp;
@@ -57,7 +59,7 @@ pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const DEFAULT_WEIGHT: u32 = 1;
 
 /// Every label suffix berth knows, in DESIGN.md's order.
-pub const KNOWN: [&str; 34] = [
+pub const KNOWN: [&str; 37] = [
     "enable",
     "service",
     "port",
@@ -68,6 +70,9 @@ pub const KNOWN: [&str; 34] = [
     "http.path",
     "http.strip_prefix",
     upstream::SUFFIXES[0],
+    hsts::SUFFIXES[0],
+    hsts::SUFFIXES[1],
+    hsts::SUFFIXES[2],
     tcp::SUFFIXES[0],
     tcp::SUFFIXES[1],
     tcp::SUFFIXES[2],
@@ -241,6 +246,7 @@ fn service_spec(
     };
     let path = labels.parse("http.path", path_prefix);
     let strip_prefix = labels.parse("http.strip_prefix", boolean);
+    let hsts = hsts::parse(labels);
     let balance = labels.parse("balance", |v| {
         Balance::from_str(v).map_err(|e| e.to_string())
     });
@@ -256,6 +262,7 @@ fn service_spec(
         hosts,
         path: path.unwrap_or_else(|| "/".into()),
         strip_prefix: strip_prefix.unwrap_or(false),
+        hsts,
         balance: balance.unwrap_or_else(|| defaults.balance.clone()),
         retries: retries
             .and_then(|r| u8::try_from(r).ok())

@@ -25,6 +25,7 @@ fn spec(service: &str, id: &str, port: u16, path: &str) -> EndpointSpec {
             hosts: Vec::new(),
             path: path.into(),
             strip_prefix: false,
+            hsts: None,
             balance: Default::default(),
             retries: 2,
             request_timeout: Duration::from_secs(60),

@@ -16,7 +16,7 @@ use crate::config::{Protocol, ProxyVersion};
 pub(super) const SUFFIXES: [&str; 3] = ["tcp.listener", "tcp.sni", "proxy_protocol"];
 
 /// Labels that only mean something to an HTTP service.
-const HTTP_ONLY: [&str; 7] = [
+const HTTP_ONLY: [&str; 10] = [
     "listener",
     "http.hosts",
     "http.path",
@@ -24,6 +24,9 @@ const HTTP_ONLY: [&str; 7] = [
     "http.upstream_protocol",
     "tls.ca",
     "tls.server_name",
+    "http.hsts.max_age",
+    "http.hsts.include_subdomains",
+    "http.hsts.preload",
 ];
 
 /// Where an L4 container is served, and what it is sent first.

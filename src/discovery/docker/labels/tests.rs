@@ -2,7 +2,7 @@
 //! the fixture (a [`ContainerFacts`] builder and the config side); the tests are grouped by
 //! what they cover: `container` (enable, unknown labels, prefix, service name, port, weight,
 //! network, all problems at once), `service` (listener, `http.*`, `tcp.*`, balance, retries,
-//! timeouts, drain) and `health`.
+//! timeouts, drain), `health` and `hsts`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -13,6 +13,7 @@ use crate::config::Timeouts;
 
 mod container;
 mod health;
+mod hsts;
 mod service;
 
 const ID: &str = "c0ffee";

@@ -2,9 +2,12 @@
 //! talks to a container (control plane; reads the CA file a label names).
 //!
 //! `scheme=https` makes berth connect with TLS, verifying the container's certificate
-//! against the built-in roots, or the CA file `tls.ca` names (a path on berth's side), for
-//! the request's host or `tls.server_name`. The `tls.*` labels without `scheme=https` are a
-//! problem, as is a CA file that cannot be read: the container is rejected with the reason.
+//! against the built-in roots, or the CA file `tls.ca` names, for the request's host or
+//! `tls.server_name`. The `tls.*` labels without `scheme=https` are a problem, as is a CA
+//! file that cannot be read: the container is rejected with the reason. `tls.ca` is a path
+//! in berth's own filesystem (not the container's), absolute or relative to berth's working
+//! directory: a label has no config file to be relative to, unlike a static service's
+//! `tls.ca`.
 
 use std::path::Path;
 use std::str::FromStr;

@@ -20,6 +20,7 @@ fn minimal_container_gets_every_default() {
         hosts: vec![],
         path: "/".into(),
         strip_prefix: false,
+        hsts: None,
         balance: Balance::LeastRequest,
         retries: 2,
         request_timeout: secs(60),
