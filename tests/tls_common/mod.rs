@@ -114,7 +114,7 @@ impl Drop for Pki {
     }
 }
 
-fn path_str(p: &Path) -> String {
+pub fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
 

@@ -1,0 +1,251 @@
+//! `tls-passthrough` listeners: routing by the ClientHello's SNI to backends that terminate
+//! TLS themselves (`openssl s_server`), with real clients (`openssl s_client`, `curl`), and
+//! every kind of bad first bytes closed within `header_read` with a metric.
+
+mod common;
+mod tls_common;
+
+use std::net::TcpListener as StdListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tls_common::{curl, metric, s_client, Pki};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// An `openssl s_server -www` (a TLS server answering GETs with a status page), killed on drop.
+struct SServer {
+    child: Child,
+    port: u16,
+}
+
+impl SServer {
+    fn start(cert: &std::path::Path, key: &std::path::Path) -> Self {
+        let port = StdListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new("openssl")
+            .args(["s_server", "-www", "-accept", &port.to_string()])
+            .arg("-cert")
+            .arg(cert)
+            .arg("-key")
+            .arg(key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "s_server never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port }
+    }
+}
+
+impl Drop for SServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Setup {
+    pki: Pki,
+    server: berth::server::Server,
+    _backends: (SServer, SServer),
+}
+
+impl Setup {
+    fn new(tag: &str) -> Self {
+        let pki = Pki::new(tag);
+        let (a_cert, a_key) = pki.issue("a", &["a.example.com"]);
+        let (b_cert, b_key) = pki.issue("b", &["*.b.example.com"]);
+        let (a, b) = (
+            SServer::start(&a_cert, &a_key),
+            SServer::start(&b_cert, &b_key),
+        );
+        let yaml = format!(
+            "listeners:\n  tp: {{ address: \"127.0.0.1:0\", protocol: tls-passthrough }}\n\
+             admin: {{ address: \"127.0.0.1:0\" }}\n\
+             docker: {{ enabled: false }}\n\
+             defaults: {{ timeouts: {{ header_read: 500ms }} }}\n\
+             workers: 1\n\
+             services:\n  \
+             a: {{ listener: tp, hosts: [a.example.com], backends: [\"127.0.0.1:{}\"] }}\n  \
+             b: {{ listener: tp, hosts: [\"*.b.example.com\"], backends: [\"127.0.0.1:{}\"] }}\n",
+            a.port, b.port
+        );
+        let server = common::start(&yaml);
+        Self {
+            pki,
+            server,
+            _backends: (a, b),
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.server.listener("tp").expect("tp").port()
+    }
+
+    async fn metrics(&self) -> String {
+        common::client()
+            .get(format!("http://{}/metrics", self.server.admin))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
+    /// Sends `bytes` (then shuts the write half when `close`), and how long until berth
+    /// closed the connection.
+    async fn closed_after(&self, bytes: &[u8], close: bool) -> Duration {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port()))
+            .await
+            .expect("connect");
+        let start = Instant::now();
+        s.write_all(bytes).await.expect("send");
+        if close {
+            s.shutdown().await.expect("half-close");
+        }
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await;
+        assert!(read.is_ok(), "berth closes the connection");
+        assert!(rest.is_empty(), "nothing is answered to bad input");
+        start.elapsed()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sni_routes_to_the_backend_whose_own_certificate_the_client_sees() {
+    let t = Setup::new("passthrough-route");
+    let port = t.port();
+    let ca = t.pki.ca.clone();
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        (
+            s_client(port, Some("a.example.com"), &ca, &[]),
+            s_client(port, Some("x.b.example.com"), &ca, &[]),
+        )
+    })
+    .await
+    .expect("s_client");
+    assert!(a.verified, "{}", a.output);
+    assert!(a.subject.contains("a.example.com"), "{}", a.subject);
+    assert!(b.verified, "{}", b.output);
+    assert!(b.subject.contains("b.example.com"), "{}", b.subject);
+
+    // A whole HTTPS exchange, end to end with the backend.
+    let resolve = format!("a.example.com:{port}:127.0.0.1");
+    let url = format!("https://a.example.com:{port}/");
+    let ca = tls_common::path_str(&t.pki.ca);
+    let (ok, body, err) =
+        tokio::task::spawn_blocking(move || curl(&["--resolve", &resolve, "--cacert", &ca, &url]))
+            .await
+            .expect("curl");
+    assert!(ok, "{err}");
+    assert!(body.contains("s_server"), "the backend's own page: {body}");
+    let text = t.metrics().await;
+    let routed = |s| metric(&text, "berth_tcp_connections_total", &[("service", s)]);
+    assert!(routed("a") >= 2.0 && routed("b") >= 1.0, "{text}");
+    t.server.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_or_missing_sni_is_closed_with_a_reason() {
+    let t = Setup::new("passthrough-unknown");
+    let port = t.port();
+    let ca = t.pki.ca.clone();
+    let (unknown, none) = tokio::task::spawn_blocking(move || {
+        (
+            s_client(port, Some("c.example.com"), &ca, &[]),
+            s_client(port, None, &ca, &[]),
+        )
+    })
+    .await
+    .expect("s_client");
+    // berth closes before a byte of TLS comes back.
+    for hs in [&unknown, &none] {
+        assert!(hs.cert.is_empty(), "{}", hs.output);
+        assert!(hs.output.contains("has read 0 bytes"), "{}", hs.output);
+    }
+    let text = t.metrics().await;
+    let no_route = metric(
+        &text,
+        "berth_tcp_connections_total",
+        &[("listener", "tp"), ("result", "no_route")],
+    );
+    assert_eq!(no_route, 1.0, "{text}");
+    let no_sni = metric(
+        &text,
+        "berth_tls_handshake_errors_total",
+        &[("listener", "tp"), ("reason", "no_sni")],
+    );
+    assert_eq!(no_sni, 1.0, "{text}");
+    t.server.shutdown();
+}
+
+/// A ClientHello naming `name` in its SNI extension (no other extension), in one record.
+fn client_hello(name: &[u8]) -> Vec<u8> {
+    let mut sni = Vec::new();
+    let entry_len = 3 + name.len();
+    sni.extend_from_slice(&u16::try_from(entry_len).expect("len").to_be_bytes());
+    sni.push(0); // host_name
+    sni.extend_from_slice(&u16::try_from(name.len()).expect("len").to_be_bytes());
+    sni.extend_from_slice(name);
+    let mut ext = vec![0, 0]; // server_name
+    ext.extend_from_slice(&u16::try_from(sni.len()).expect("len").to_be_bytes());
+    ext.extend_from_slice(&sni);
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[7; 32]); // random
+    body.push(0); // no session id
+    body.extend_from_slice(&[0, 2, 0x13, 0x01]); // one cipher suite
+    body.extend_from_slice(&[1, 0]); // null compression
+    body.extend_from_slice(&u16::try_from(ext.len()).expect("len").to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut handshake = vec![1];
+    handshake.extend_from_slice(&u32::try_from(body.len()).expect("len").to_be_bytes()[1..]);
+    handshake.extend_from_slice(&body);
+    let mut record = vec![0x16, 3, 1];
+    record.extend_from_slice(&u16::try_from(handshake.len()).expect("len").to_be_bytes());
+    record.extend_from_slice(&handshake);
+    record
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_first_bytes_are_closed_within_header_read_with_a_metric() {
+    let t = Setup::new("passthrough-hostile");
+    let limit = Duration::from_millis(1500);
+    // Garbage instead of a ClientHello: closed at once.
+    let took = t
+        .closed_after(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false)
+        .await;
+    assert!(took < limit, "garbage: {took:?}");
+    // A 10 KB server name.
+    let huge = vec![b'a'; 10 * 1024];
+    let took = t.closed_after(&client_hello(&huge), false).await;
+    assert!(took < limit, "10 KB SNI: {took:?}");
+    // A truncated handshake: half a hello, then the client's EOF.
+    let hello = client_hello(b"a.example.com");
+    let took = t.closed_after(&hello[..hello.len() / 2], true).await;
+    assert!(took < limit, "truncated: {took:?}");
+    // Slowloris: a few bytes, then silence; cut at header_read (500 ms).
+    let took = t.closed_after(&hello[..7], false).await;
+    assert!(
+        took >= Duration::from_millis(450) && took < limit,
+        "slowloris: {took:?}"
+    );
+    let text = t.metrics().await;
+    for reason in ["not_tls", "bad_name", "closed", "timeout"] {
+        let n = metric(
+            &text,
+            "berth_tls_handshake_errors_total",
+            &[("listener", "tp"), ("reason", reason)],
+        );
+        assert_eq!(n, 1.0, "{reason}: {text}");
+    }
+    t.server.shutdown();
+}
