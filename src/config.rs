@@ -175,6 +175,15 @@ pub enum Layer {
     Tcp,
 }
 
+impl Layer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Tcp => "tcp",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Listener {
     pub name: String,

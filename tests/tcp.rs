@@ -37,7 +37,7 @@ fn config(services: &str, idle: &str) -> String {
         "listeners:\n  pg: {{ address: \"127.0.0.1:0\", protocol: tcp }}\n\
          admin: {{ address: \"127.0.0.1:0\" }}\n\
          docker: {{ enabled: false }}\n\
-         defaults: {{ slow_start: 0s, timeouts: {{ idle: {idle} }} }}\n\
+         defaults: {{ slow_start: 0s, drain: 1s, timeouts: {{ idle: {idle} }} }}\n\
          workers: 1\n\
          services:\n{services}"
     )

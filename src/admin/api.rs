@@ -26,6 +26,10 @@ struct ServicesDoc<'a> {
 #[derive(Serialize)]
 struct ServiceDoc<'a> {
     name: &'a str,
+    /// `http` (requests) or `tcp` (connections, on tcp/tls-passthrough listeners).
+    layer: &'static str,
+    /// The PROXY protocol header sent to the endpoints (`v1`, `v2`); `null`: none.
+    proxy_protocol: Option<&'static str>,
     listeners: &'a [String],
     hosts: &'a [String],
     path: &'a str,
@@ -210,6 +214,8 @@ fn service<'a>(snapshot: &'a Snapshot, s: &'a Service) -> ServiceDoc<'a> {
     let spec = &s.spec;
     ServiceDoc {
         name: &spec.name,
+        layer: spec.layer.as_str(),
+        proxy_protocol: spec.proxy_protocol.map(|v| v.as_str()),
         listeners: &spec.listeners,
         hosts: &spec.hosts,
         path: &spec.path,

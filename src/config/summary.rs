@@ -4,7 +4,7 @@
 
 use std::fmt::{self, Write as _};
 
-use super::{Config, Listener, LogFormat, Protocol, StaticService};
+use super::{Config, Layer, Listener, LogFormat, Protocol, StaticService};
 
 impl fmt::Display for Protocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -75,6 +75,10 @@ impl Config {
 
 fn write_listener(out: &mut String, l: &Listener) -> fmt::Result {
     write!(out, "  {}  {}  {}", l.name, l.address, l.protocol)?;
+    if l.proxy_protocol {
+        let from: Vec<String> = l.trusted_ips.iter().map(ToString::to_string).collect();
+        write!(out, "  PROXY protocol from {}", from.join(", "))?;
+    }
     if let Some(r) = &l.redirect {
         write!(out, "  redirect to {}", r.to)?;
         if let Some(port) = r.port {
@@ -99,6 +103,9 @@ fn write_listener(out: &mut String, l: &Listener) -> fmt::Result {
 }
 
 fn write_service(out: &mut String, s: &StaticService) -> fmt::Result {
+    if s.layer == Layer::Tcp {
+        return write_l4_service(out, s);
+    }
     let on = match s.listeners.is_empty() {
         true => "every http listener".to_owned(),
         false => s.listeners.join(", "),
@@ -121,6 +128,28 @@ fn write_service(out: &mut String, s: &StaticService) -> fmt::Result {
     if let Some(h) = &s.hsts {
         writeln!(out, "    hsts on https listeners: {}", h.as_str())?;
     }
+    for b in &s.backends {
+        writeln!(out, "    -> {}  weight {}", b.address, b.weight)?;
+    }
+    Ok(())
+}
+
+/// An L4 service: its listeners, SNI names on passthrough, PROXY header, backends.
+fn write_l4_service(out: &mut String, s: &StaticService) -> fmt::Result {
+    write!(out, "  {}  tcp on {}", s.name, s.listeners.join(", "))?;
+    if !s.hosts.is_empty() {
+        write!(out, "  sni {}", s.hosts.join(", "))?;
+    }
+    writeln!(out)?;
+    write!(
+        out,
+        "    balance {}  retries {}  drain {:?}",
+        s.balance, s.retries, s.drain
+    )?;
+    if let Some(v) = s.proxy_protocol {
+        write!(out, "  sends PROXY {v}")?;
+    }
+    writeln!(out)?;
     for b in &s.backends {
         writeln!(out, "    -> {}  weight {}", b.address, b.weight)?;
     }
