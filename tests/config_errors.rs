@@ -50,8 +50,14 @@ fn valid_fixture_loads() {
 fn example_config_parses() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/berth.yaml");
     let c = config::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.listeners.len(), 2);
-    assert_eq!(c.services.len(), 4);
+    assert_eq!(c.listeners.len(), 4);
+    assert_eq!(c.services.len(), 6);
+    assert_eq!(c.services["db"].layer, config::Layer::Tcp);
+    assert_eq!(
+        c.services["mail"].proxy_protocol,
+        Some(config::ProxyVersion::V2)
+    );
+    assert!(c.listeners["passthrough"].proxy_protocol);
     assert_eq!(
         c.services["greeter"].upstream.protocol,
         config::UpstreamProtocol::H2
