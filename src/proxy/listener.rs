@@ -365,26 +365,44 @@ impl Connection {
                 let plain = ClientStream::Plain(stream);
                 tokio::spawn(self.serve_http(plain, Arc::clone(&cx), proxying(cx)));
             }
+            // A task type of their own, free of the HTTP server's state: an idle L4
+            // connection costs its sockets and this small task.
+            (Mode::Tcp | Mode::Passthrough, _) => {
+                let sni = matches!(mode, Mode::Passthrough);
+                tokio::spawn(self.run_l4(sni, stream, cx));
+            }
             _ => {
                 tokio::spawn(self.run(mode.clone(), stream, cx));
             }
         }
     }
 
-    /// Reads the PROXY header if the listener expects one, then serves the connection.
+    /// Reads the PROXY header if the listener expects one: the address the client connected
+    /// to; `None` when the connection must be closed. `cx.peer` becomes the header's client.
+    async fn accepted(
+        &self,
+        stream: &mut tokio::net::TcpStream,
+        cx: &mut ConnContext,
+        timeout: Duration,
+    ) -> Option<SocketAddr> {
+        let local = stream.local_addr().unwrap_or(cx.peer);
+        let Some(trusted) = &self.accept_proxy else {
+            return Some(local);
+        };
+        let read = inbound::proxy_header(stream, cx.peer, trusted, &self.listener, timeout);
+        let (source, destination) = read.await?;
+        if let Some(source) = source {
+            cx.set_peer(source);
+        }
+        Some(destination.unwrap_or(local))
+    }
+
+    /// An HTTP-speaking connection of a listener that expects a PROXY header, or any
+    /// connection of an `https` or redirecting listener.
     async fn run(self, mode: Mode, mut stream: tokio::net::TcpStream, mut cx: ConnContext) {
         let timeout = cx.snapshots.load().timeouts.header_read;
-        let mut destination = stream.local_addr().ok();
-        if let Some(trusted) = &self.accept_proxy {
-            let read =
-                inbound::proxy_header(&mut stream, cx.peer, trusted, &self.listener, timeout);
-            let Some((source, dest)) = read.await else {
-                return;
-            };
-            if let Some(source) = source {
-                cx.set_peer(source);
-            }
-            destination = dest.or(destination);
+        if self.accepted(&mut stream, &mut cx, timeout).await.is_none() {
+            return;
         }
         match mode {
             Mode::Proxy => {
@@ -400,11 +418,40 @@ impl Connection {
                     .await;
             }
             Mode::Tcp | Mode::Passthrough => {
-                let sni = matches!(mode, Mode::Passthrough);
-                let destination = destination.unwrap_or(cx.peer);
-                serve_l4(stream, &cx, sni, destination, &self.listener, timeout).await;
+                self.run_l4(matches!(mode, Mode::Passthrough), stream, cx)
+                    .await;
             }
         }
+    }
+
+    /// An L4 connection: its PROXY header if expected, the ClientHello's SNI on a
+    /// passthrough listener, then the copy (`proxy::tcp`).
+    async fn run_l4(self, sni: bool, mut stream: tokio::net::TcpStream, mut cx: ConnContext) {
+        let timeout = cx.snapshots.load().timeouts.header_read;
+        let Some(destination) = self.accepted(&mut stream, &mut cx, timeout).await else {
+            return;
+        };
+        let mut hello = Vec::new();
+        let name = match sni {
+            true => {
+                let peek = inbound::client_hello(
+                    &mut stream,
+                    &mut hello,
+                    cx.peer,
+                    &self.listener,
+                    timeout,
+                );
+                let Some(name) = peek.await else { return };
+                Some(name)
+            }
+            false => None,
+        };
+        let opening = tcp::Opening {
+            first: hello,
+            sni: name.as_ref().map(|n| n.as_str()),
+            destination,
+        };
+        tcp::serve(stream, &cx, opening).await;
     }
 
     /// The TLS handshake, then HTTP on the decrypted stream.
@@ -467,32 +514,6 @@ impl Connection {
         }
         guard.abort();
     }
-}
-
-/// An L4 connection: the ClientHello's SNI first on a passthrough listener, then the copy.
-async fn serve_l4(
-    mut stream: tokio::net::TcpStream,
-    cx: &ConnContext,
-    sni: bool,
-    destination: SocketAddr,
-    listener: &str,
-    timeout: Duration,
-) {
-    let mut hello = Vec::new();
-    let name = match sni {
-        true => {
-            let peek = inbound::client_hello(&mut stream, &mut hello, cx.peer, listener, timeout);
-            let Some(name) = peek.await else { return };
-            Some(name)
-        }
-        false => None,
-    };
-    let opening = tcp::Opening {
-        first: &hello,
-        sni: name.as_ref().map(|n| n.as_str()),
-        destination,
-    };
-    tcp::serve(stream, cx, opening).await;
 }
 
 /// The proxying service of one connection.

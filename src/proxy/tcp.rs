@@ -36,7 +36,7 @@ use crate::proxy::admit::{self, Admitted};
 use crate::proxy::http::ConnContext;
 use crate::proxy::proxy_protocol;
 use crate::state::endpoint::{now_ns, Endpoint};
-use crate::state::snapshot::{Service, Snapshot};
+use crate::state::snapshot::Service;
 
 /// Why a connection ended, the `result` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,8 +66,8 @@ impl Outcome {
 
 /// What is known of an L4 connection when it is routed.
 pub struct Opening<'a> {
-    /// Bytes already read from the client (a ClientHello), forwarded first.
-    pub first: &'a [u8],
+    /// Bytes already read from the client (a ClientHello), forwarded first, then freed.
+    pub first: Vec<u8>,
     /// The name to route by: the SNI on a passthrough listener.
     pub sni: Option<&'a str>,
     /// The address the client connected to (from its PROXY header, if it came with one),
@@ -77,28 +77,42 @@ pub struct Opening<'a> {
 
 /// Serves one L4 connection; `cx.peer` is the client (from its PROXY header, if any).
 pub async fn serve(client: TcpStream, cx: &ConnContext, opening: Opening<'_>) {
-    let snapshot = cx.snapshots.load_full();
-    let listener = &snapshot.listeners[cx.listener];
-    let Some(route) = listener.routes.find(opening.sni, "/") else {
-        info!(listener = %listener.name, peer = %cx.peer, sni = ?opening.sni,
+    // Only what the connection needs is kept, not the snapshot: a long-lived connection
+    // must not hold every later-replaced route table alive.
+    let (listener_name, service, timeouts) = {
+        let snapshot = cx.snapshots.load();
+        let listener = &snapshot.listeners[cx.listener];
+        let found = listener.routes.find(opening.sni, "/");
+        (
+            Arc::clone(&listener.name),
+            found.map(|m| Arc::clone(&m.target.service)),
+            snapshot.timeouts.clone(),
+        )
+    };
+    let listener = listener_name;
+    let Some(service) = service else {
+        info!(listener = %listener, peer = %cx.peer, sni = ?opening.sni,
             "connection closed: no service for this server name");
-        count(&listener.name, "", Outcome::NoRoute);
+        count(&listener, "", Outcome::NoRoute);
         return;
     };
-    let service = Arc::clone(&route.target.service);
-    let outcome = match open(&service, cx, &snapshot).await {
+    let outcome = match open(&service, cx, timeouts.connect).await {
         Some((upstream, admitted)) => {
             let endpoint = Arc::clone(admitted.in_flight.endpoint());
-            let mut first = Vec::new();
-            if let Some(version) = service.spec.proxy_protocol {
-                proxy_protocol::encode(version, cx.peer, opening.destination, &mut first);
-            }
-            first.extend_from_slice(opening.first);
-            relay(client, upstream, &service, &endpoint, &first, &snapshot).await
+            let first = match service.spec.proxy_protocol {
+                None => opening.first,
+                Some(version) => {
+                    let mut header = Vec::with_capacity(proxy_protocol::MAX_V1);
+                    proxy_protocol::encode(version, cx.peer, opening.destination, &mut header);
+                    header.extend_from_slice(&opening.first);
+                    header
+                }
+            };
+            relay(client, upstream, &service, &endpoint, first, timeouts.idle).await
         }
         None => Outcome::Unavailable,
     };
-    count(&listener.name, &service.spec.name, outcome);
+    count(&listener, &service.spec.name, outcome);
 }
 
 fn count(listener: &str, service: &str, outcome: Outcome) {
@@ -116,14 +130,13 @@ fn count(listener: &str, service: &str, outcome: Outcome) {
 async fn open(
     service: &Service,
     cx: &ConnContext,
-    snapshot: &Snapshot,
+    connect_timeout: Duration,
 ) -> Option<(TcpStream, Admitted)> {
     let headers = HeaderMap::new();
     let ctx = PickContext {
         client_ip: cx.peer.ip(),
         headers: &headers,
     };
-    let connect_timeout = snapshot.timeouts.connect;
     let mut tried = Vec::new();
     for _ in 0..=service.spec.retries {
         let admitted = admit_one(service, &ctx, &tried, connect_timeout).await?;
@@ -166,12 +179,13 @@ async fn relay(
     upstream: TcpStream,
     service: &Service,
     endpoint: &Endpoint,
-    first: &[u8],
-    snapshot: &Snapshot,
+    first: Vec<u8>,
+    idle_timeout: Duration,
 ) -> Outcome {
-    if copy::send(&upstream, first).await.is_err() {
+    if copy::send(&upstream, &first).await.is_err() {
         return Outcome::Reset;
     }
+    drop(first);
     let name = service.spec.name.to_string();
     let sent =
         metrics::counter!(m::TCP_BYTES_TOTAL, "service" => name.clone(), "direction" => "upstream");
@@ -193,7 +207,7 @@ async fn relay(
             Ok(()) => Outcome::Closed,
             Err(_) => Outcome::Reset,
         },
-        () = idle(&activity, snapshot.timeouts.idle) => Outcome::IdleTimeout,
+        () = idle(&activity, idle_timeout) => Outcome::IdleTimeout,
         () = drained(endpoint, service.spec.drain) => Outcome::Drained,
     }
 }
