@@ -279,6 +279,20 @@ impl Defaults {
             slow_start: self.slow_start,
         }
     }
+
+    /// `health` as a service of `layer` inherits it: an L4 service speaks no HTTP, so it
+    /// gets the TCP connect check at the same interval (its own `health.path` may still ask
+    /// for HTTP).
+    pub fn health_for(&self, layer: Layer) -> Option<HealthCheck> {
+        let check = self.health.clone()?;
+        Some(match layer {
+            Layer::Http => check,
+            Layer::Tcp => HealthCheck {
+                path: None,
+                ..check
+            },
+        })
+    }
 }
 
 /// A service's failure policy besides health checks: passive outlier detection, circuit

@@ -83,7 +83,7 @@ fn service(
             p,
             &format!("{path}.health"),
             s.health,
-            defaults.health.as_ref(),
+            defaults.health_for(layer).as_ref(),
         ),
         resilience: resilience(
             p,

@@ -76,6 +76,23 @@ fn l4_services_take_their_layer_from_the_listener() {
 }
 
 #[test]
+fn l4_services_inherit_the_default_check_as_a_tcp_check() {
+    let c = parse(
+        &format!(
+            "{L4}defaults: {{ health: {{ path: /healthz, interval: 5s }} }}\n\
+             services:\n  db: {{ listener: pg, backends: [127.0.0.1:1] }}\n  \
+             web: {{ backends: [127.0.0.1:2] }}\n"
+        ),
+        "t",
+    )
+    .expect("valid");
+    let db = c.services["db"].health.as_ref().expect("inherited");
+    assert_eq!((db.path.as_deref(), db.interval.as_secs()), (None, 5));
+    let web = c.services["web"].health.as_ref().expect("inherited");
+    assert_eq!(web.path.as_deref(), Some("/healthz"));
+}
+
+#[test]
 fn l4_services_refuse_http_fields() {
     let p = one(&format!(
         "{L4}services:\n  db: {{ listener: pg, hosts: [x.local], backends: [127.0.0.1:1] }}\n"

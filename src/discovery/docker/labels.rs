@@ -204,8 +204,10 @@ fn build(
     let health = health::parse(labels);
     let choice = choose_network(labels, facts, settings)?;
     let service = service.map(|s| ServiceSpec {
-        // The labels' check, else `defaults.health`.
-        health: health.clone().or_else(|| settings.defaults.health.clone()),
+        // The labels' check, else `defaults.health` (as a TCP check for an L4 service).
+        health: health
+            .clone()
+            .or_else(|| settings.defaults.health_for(s.layer)),
         ..s
     });
     Some(Accepted {

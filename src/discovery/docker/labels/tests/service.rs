@@ -115,6 +115,27 @@ fn tcp_listener_makes_an_l4_service() {
 }
 
 #[test]
+fn an_l4_service_inherits_the_default_check_as_a_tcp_check() {
+    let mut e = env();
+    e.defaults.health = Some(crate::health::HealthCheck::new(
+        Some("/healthz".into()),
+        std::time::Duration::from_secs(5),
+    ));
+    let l4 = e.accepted(container().label("berth.tcp.listener", "pg"));
+    let check = l4.endpoint.service.health.clone().expect("inherited check");
+    assert_eq!(check.path, None, "no HTTP against a TCP service");
+    assert_eq!(check.interval, std::time::Duration::from_secs(5));
+    let http = e.accepted(container());
+    let check = http
+        .endpoint
+        .service
+        .health
+        .clone()
+        .expect("inherited check");
+    assert_eq!(check.path.as_deref(), Some("/healthz"));
+}
+
+#[test]
 fn tcp_labels_reject_what_cannot_work() {
     assert_eq!(
         rejected(container().label("berth.tcp.listener", "web")),
