@@ -47,11 +47,16 @@ pub enum Input {
     Republish,
 }
 
-/// A provider's endpoint with the order in which it was last upserted.
+/// A provider's endpoint with the order in which it was last upserted, and first listed.
 #[derive(Debug)]
 struct Desired {
     spec: EndpointSpec,
+    /// When it was last upserted or reset: the newest endpoint's spec is its service's.
     seq: u64,
+    /// When the provider first listed it (kept across upserts and resets): the service
+    /// whose endpoints were listed first claims a contested route, so a reload or a resync
+    /// never hands a route to another service.
+    since: u64,
 }
 
 /// Owner of endpoint state and builder of snapshots.
@@ -185,14 +190,23 @@ impl Reconciler {
                 provider,
                 endpoints,
             } => {
+                let old = self.views.remove(&provider).unwrap_or_default();
                 let view: HashMap<_, _> = endpoints
                     .into_iter()
-                    .map(|spec| (spec.key.clone(), self.desired(spec)))
+                    .map(|spec| {
+                        let since = old.get(&spec.key).map(|d| d.since);
+                        (spec.key.clone(), self.desired(spec, since))
+                    })
                     .collect();
                 self.views.insert(provider, view);
             }
             Update::Upsert { provider, endpoint } => {
-                let desired = self.desired(endpoint);
+                let since = self
+                    .views
+                    .get(&provider)
+                    .and_then(|v| v.get(&endpoint.key))
+                    .map(|d| d.since);
+                let desired = self.desired(endpoint, since);
                 self.views
                     .entry(provider)
                     .or_default()
@@ -215,11 +229,13 @@ impl Reconciler {
         }
     }
 
-    fn desired(&mut self, spec: EndpointSpec) -> Desired {
+    /// `spec` upserted now; first listed at `since`, else now.
+    fn desired(&mut self, spec: EndpointSpec, since: Option<u64>) -> Desired {
         self.seq += 1;
         Desired {
             spec,
             seq: self.seq,
+            since: since.unwrap_or(self.seq),
         }
     }
 
@@ -393,11 +409,11 @@ impl Reconciler {
                 continue;
             };
             let group = groups.entry(&desired.spec.service.name).or_insert(Group {
-                first: desired.seq,
+                first: desired.since,
                 newest: desired,
                 endpoints: Vec::new(),
             });
-            group.first = group.first.min(desired.seq);
+            group.first = group.first.min(desired.since);
             if desired.seq > group.newest.seq {
                 group.newest = desired;
             }

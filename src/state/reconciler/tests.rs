@@ -184,3 +184,31 @@ async fn checkers_survive_rebuilds_restart_on_change_and_stop_on_removal() {
     r.apply(Input::Update(Update::Remove(key.clone())));
     assert!(!r.checkers.contains_key(&key));
 }
+
+#[test]
+fn a_reset_keeps_the_route_with_the_service_listed_first() {
+    let mut r = Reconciler::new(config());
+    let reset = |r: &mut Reconciler| {
+        r.apply(Input::Update(Update::Reset {
+            provider: ProviderId::File,
+            endpoints: vec![spec("static", "static:s", 1, "/")],
+        }));
+        r.publish();
+    };
+    let owner = |r: &Reconciler| {
+        let snap = r.published().load_full();
+        let found = snap.listeners[0].routes.find(None, "/");
+        found.map(|m| m.target.service.spec.name.to_string())
+    };
+    reset(&mut r);
+    upsert(&mut r, spec("container", "c1", 2, "/"));
+    r.publish();
+    assert_eq!(owner(&r).as_deref(), Some("static"));
+    // A reload resets the file provider's view with the same endpoint: the route stays.
+    reset(&mut r);
+    assert_eq!(owner(&r).as_deref(), Some("static"));
+    // So does a container's re-upsert (a resync).
+    upsert(&mut r, spec("container", "c1", 2, "/"));
+    r.publish();
+    assert_eq!(owner(&r).as_deref(), Some("static"));
+}
