@@ -10,10 +10,10 @@
 //! handshake bounded by the `header_read` timeout (`https`, then the same hyper server, h2
 //! included), or, for an `http` listener with `redirect:`, a redirect answer to every request
 //! instead of proxying; on a `tcp` listener, the connection is forwarded as bytes
-//! (`proxy::tcp`).
+//! (`proxy::tcp`), and on a `tls-passthrough` one after its ClientHello's SNI chose the
+//! service. A listener with `proxy_protocol: true` first reads the PROXY header
+//! (`proxy::inbound`). Each connection's task: `connection`.
 
-use std::convert::Infallible;
-use std::future::ready;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,23 +22,16 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use ipnet::IpNet;
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch, Notify};
+use tokio::sync::{watch, Notify};
 use tracing::{debug, error, info};
 
 use crate::metrics as m;
-use crate::proxy::conn::{self, Expiry, Tracked};
-use crate::proxy::error::ProxyBody;
-use crate::proxy::http::{handle, ConnContext};
-use crate::proxy::{inbound, tcp};
+use crate::proxy::http::ConnContext;
 use crate::state::snapshot::Snapshot;
 use crate::tls::redirect::Redirect;
-use crate::tls::stream::ClientStream;
 use crate::tls::Terminator;
 
 /// Pending connections queued by the kernel per socket.
@@ -328,242 +321,11 @@ async fn accept_loop(
     }
 }
 
-/// hyper's header-read timer is off: it would also cut idle keep-alive connections at
-/// `header_read`; [`conn::watchdog`] enforces both timeouts instead.
-fn server_builder() -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(None)
-        .max_buf_size(MAX_HEADER_BYTES)
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(MAX_HEADER_BYTES as u32);
-    builder
-}
-
-/// One accepted client connection.
-struct Connection {
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    tracker: Arc<Tracker>,
-    active: metrics::Gauge,
-    shutdown: watch::Receiver<bool>,
-    listener: Arc<str>,
-    accept_proxy: Option<Arc<[IpNet]>>,
-}
-
-impl Connection {
-    /// Serves the connection in a task of its own. A plain proxying connection without a
-    /// PROXY header to read is the HTTP server alone, with nothing wrapped around it.
-    fn spawn(self, mode: &Mode, stream: tokio::net::TcpStream, cx: ConnContext) {
-        match (mode, &self.accept_proxy) {
-            (Mode::Proxy, None) => {
-                let cx = Arc::new(cx);
-                let plain = ClientStream::Plain(stream);
-                tokio::spawn(self.serve_http(plain, Arc::clone(&cx), proxying(cx)));
-            }
-            // A task type of their own, free of the HTTP server's state: an idle L4
-            // connection costs its sockets and this small task.
-            (Mode::Tcp | Mode::Passthrough, _) => {
-                let sni = matches!(mode, Mode::Passthrough);
-                tokio::spawn(self.run_l4(sni, stream, cx));
-            }
-            _ => {
-                tokio::spawn(self.run(mode.clone(), stream, cx));
-            }
-        }
-    }
-
-    /// Reads the PROXY header if the listener expects one: the address the client connected
-    /// to; `None` when the connection must be closed. `cx.peer` becomes the header's client.
-    async fn accepted(
-        &self,
-        stream: &mut tokio::net::TcpStream,
-        cx: &mut ConnContext,
-        timeout: Duration,
-    ) -> Option<SocketAddr> {
-        let local = stream.local_addr().unwrap_or(cx.peer);
-        let Some(trusted) = &self.accept_proxy else {
-            return Some(local);
-        };
-        let read = inbound::proxy_header(stream, cx.peer, trusted, &self.listener, timeout);
-        let (source, destination) = read.await?;
-        if let Some(source) = source {
-            cx.set_peer(source);
-        }
-        Some(destination.unwrap_or(local))
-    }
-
-    /// An HTTP-speaking connection of a listener that expects a PROXY header, or any
-    /// connection of an `https` or redirecting listener.
-    async fn run(self, mode: Mode, mut stream: tokio::net::TcpStream, mut cx: ConnContext) {
-        let timeout = cx.snapshots.load().timeouts.header_read;
-        if self.accepted(&mut stream, &mut cx, timeout).await.is_none() {
-            return;
-        }
-        match mode {
-            Mode::Proxy => {
-                let cx = Arc::new(cx);
-                let plain = ClientStream::Plain(stream);
-                self.serve_http(plain, Arc::clone(&cx), proxying(cx)).await;
-            }
-            Mode::Tls(t) => self.serve_tls(stream, cx, t).await,
-            Mode::Redirect(r) => {
-                let cx = Arc::new(cx);
-                let plain = ClientStream::Plain(stream);
-                self.serve_http(plain, Arc::clone(&cx), redirecting(&r, cx))
-                    .await;
-            }
-            Mode::Tcp | Mode::Passthrough => {
-                self.run_l4(matches!(mode, Mode::Passthrough), stream, cx)
-                    .await;
-            }
-        }
-    }
-
-    /// An L4 connection: its PROXY header if expected, the ClientHello's SNI on a
-    /// passthrough listener, then the copy (`proxy::tcp`).
-    async fn run_l4(self, sni: bool, mut stream: tokio::net::TcpStream, mut cx: ConnContext) {
-        let timeout = cx.snapshots.load().timeouts.header_read;
-        let Some(destination) = self.accepted(&mut stream, &mut cx, timeout).await else {
-            return;
-        };
-        let mut hello = Vec::new();
-        let name = match sni {
-            true => {
-                let peek = inbound::client_hello(
-                    &mut stream,
-                    &mut hello,
-                    cx.peer,
-                    &self.listener,
-                    timeout,
-                );
-                let Some(name) = peek.await else { return };
-                Some(name)
-            }
-            false => None,
-        };
-        let opening = tcp::Opening {
-            first: hello,
-            sni: name.as_ref().map(|n| n.as_str()),
-            destination,
-        };
-        tcp::serve(stream, &cx, opening).await;
-    }
-
-    /// The TLS handshake, then HTTP on the decrypted stream.
-    async fn serve_tls(self, tcp: tokio::net::TcpStream, mut cx: ConnContext, t: Arc<Terminator>) {
-        let timeout = cx.snapshots.load().timeouts.header_read;
-        let Ok(tls) = t.accept(tcp, timeout).await else {
-            return;
-        };
-        cx.proto = "https";
-        let cx = Arc::new(cx);
-        let service = proxying(Arc::clone(&cx));
-        self.serve_http(ClientStream::Tls(Box::new(tls)), cx, service)
-            .await;
-    }
-
-    /// Serves HTTP on `stream` (plain or decrypted) with `service`, under the timeouts.
-    async fn serve_http<S>(self, stream: ClientStream, cx: Arc<ConnContext>, service: S)
-    where
-        S: hyper::service::Service<
-                hyper::Request<hyper::body::Incoming>,
-                Response = hyper::Response<ProxyBody>,
-                Error = Infallible,
-            > + Send
-            + 'static,
-        S::Future: Send + 'static,
-    {
-        let timeouts = cx.snapshots.load().timeouts.clone();
-        let activity = Arc::clone(&cx.activity);
-        let io = TokioIo::new(Tracked::new(stream, Arc::clone(&activity)));
-        let conn = self.builder.serve_connection_with_upgrades(io, service);
-        tokio::pin!(conn);
-        // The timers live in their own task: polling them beside the connection would cost
-        // every wake-up of the connection (each request) a timer and a watch poll.
-        let (close_tx, mut close_rx) = oneshot::channel();
-        let mut shutdown = self.shutdown.clone();
-        let guard = tokio::spawn(async move {
-            let close = tokio::select! {
-                expiry = conn::watchdog(&activity, timeouts.idle, timeouts.header_read) => Some(expiry),
-                () = stopped(&mut shutdown) => None,
-            };
-            let _ = close_tx.send(close);
-        });
-        tokio::select! {
-            res = conn.as_mut() => {
-                if let Err(e) = res {
-                    debug!("client connection ended: {e}");
-                    metrics::counter!(m::CONNECTIONS_CLOSED_TOTAL, "reason" => "error").increment(1);
-                }
-            }
-            Ok(close) = &mut close_rx => {
-                if let Some(expiry) = close {
-                    metrics::counter!(m::CONNECTIONS_CLOSED_TOTAL, "reason" => expiry.as_str()).increment(1);
-                }
-                // A slow request head is cut at once; idle and shutdown close gracefully.
-                if close != Some(Expiry::HeadTimeout) {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-        }
-        guard.abort();
-    }
-}
-
-/// The proxying service of one connection.
-fn proxying(
-    cx: Arc<ConnContext>,
-) -> impl hyper::service::Service<
-    hyper::Request<hyper::body::Incoming>,
-    Response = hyper::Response<ProxyBody>,
-    Error = Infallible,
-    Future = impl std::future::Future<Output = Result<hyper::Response<ProxyBody>, Infallible>> + Send,
-> + Send {
-    service_fn(move |req| handle(Arc::clone(&cx), req))
-}
-
-/// The redirecting service of one connection.
-fn redirecting(
-    r: &Arc<Redirect>,
-    cx: Arc<ConnContext>,
-) -> impl hyper::service::Service<
-    hyper::Request<hyper::body::Incoming>,
-    Response = hyper::Response<ProxyBody>,
-    Error = Infallible,
-    Future = impl std::future::Future<Output = Result<hyper::Response<ProxyBody>, Infallible>> + Send,
-> + Send {
-    let r = Arc::clone(r);
-    service_fn(move |req| ready(Ok(redirect_now(&r, &cx, &req))))
-}
-
-/// Answers a request of a redirecting listener (counted as a request for the timeouts).
-fn redirect_now<B>(
-    r: &Redirect,
-    cx: &ConnContext,
-    req: &hyper::Request<B>,
-) -> hyper::Response<ProxyBody> {
-    cx.activity.request_started();
-    let response = r.respond(req);
-    cx.activity.request_finished();
-    response
-}
-
 /// Resolves once shutdown is asked for (the watch guard never lives across an await).
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.active.decrement(1.0);
-        if self.tracker.live.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.tracker.idle.notify_one();
-        }
-    }
-}
+mod connection;
+
+use connection::{server_builder, Connection};
