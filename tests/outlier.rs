@@ -75,17 +75,9 @@ async fn failing_backend_is_ejected_returns_and_is_ejected_for_longer() {
     assert_eq!(ejected[0]["address"], c.addr.to_string());
     assert_eq!(ejected[0]["reason"], "ejected: 3 consecutive failures");
     assert!(ejected[0]["ejection"]["until_unix_ms"].as_u64().is_some());
-    let metrics = http
-        .get(format!("{admin}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    assert!(
-        metrics.contains("berth_ejections_total{service=\"s\"} 1"),
-        "{metrics}"
+    assert_eq!(
+        common::metric(&admin, "berth_ejections_total{service=\"s\"}").await,
+        1
     );
 
     // Back after 400 ms (plus a sweep); still failing: ejected again after 3 more, for 800 ms.
