@@ -6,7 +6,8 @@
 //! - [`state`]: endpoints, snapshots, routes and the reconciler that builds them.
 //! - [`health`]: active health checks: the check type, probes, per-endpoint checker tasks.
 //! - [`balance`]: one selector per algorithm, lock-free and allocation-free per pick.
-//! - [`proxy`]: the data plane: workers, HTTP proxying, upstream pools.
+//! - [`proxy`]: the data plane: workers, HTTP proxying, upstream pools, L4 (TCP, TLS
+//!   passthrough, PROXY protocol).
 //! - [`tls`]: TLS termination of `https` listeners: certificates by SNI, reloads, redirects.
 //! - [`admin`]: `/metrics`, `/healthz`, `/api/services`.
 //! - [`metrics`]: metric names and the Prometheus recorder.
