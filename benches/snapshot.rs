@@ -62,6 +62,7 @@ fn service(i: usize) -> Arc<ServiceSpec> {
         resilience: Default::default(),
         upstream: Default::default(),
         proxy_protocol: None,
+        tcp_idle: std::time::Duration::from_secs(3600),
     })
 }
 

@@ -250,7 +250,14 @@ pub struct Timeouts {
     pub request: Duration,
     pub idle: Duration,
     pub header_read: Duration,
+    /// An L4 connection with no byte either way for this long is closed (services may
+    /// override it).
+    pub tcp_idle: Duration,
 }
+
+/// `defaults.timeouts.tcp_idle` when the file sets none: Envoy's TCP proxy default, long
+/// enough for a pooled database connection, short enough to reap a vanished peer.
+pub const DEFAULT_TCP_IDLE: Duration = Duration::from_secs(3600);
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Defaults {
@@ -398,6 +405,8 @@ pub struct StaticService {
     pub upstream: Upstream,
     /// The PROXY protocol header sent first on every connection (L4 services only).
     pub proxy_protocol: Option<ProxyVersion>,
+    /// L4 services: how long a connection may stay idle.
+    pub tcp_idle: Duration,
     pub backends: Vec<Backend>,
 }
 

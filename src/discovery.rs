@@ -50,6 +50,8 @@ pub struct ServiceSpec {
     pub upstream: Upstream,
     /// The PROXY protocol header sent first on every connection (L4 services only).
     pub proxy_protocol: Option<ProxyVersion>,
+    /// L4 services: a connection idle this long is closed.
+    pub tcp_idle: Duration,
 }
 
 /// A container's own health check state, as the engine reports it.

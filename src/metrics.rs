@@ -41,6 +41,45 @@ pub const TCP_CONNECTIONS_TOTAL: &str = "berth_tcp_connections_total";
 pub const TCP_BYTES_TOTAL: &str = "berth_tcp_bytes_total";
 pub const PROXY_PROTOCOL_ERRORS_TOTAL: &str = "berth_proxy_protocol_errors_total";
 
+/// `result` values of [`TCP_CONNECTIONS_TOTAL`], in [`TcpCounters::outcomes`] order.
+pub const TCP_RESULTS: [&str; 6] = [
+    "closed",
+    "reset",
+    "idle_timeout",
+    "drained",
+    "no_route",
+    "unavailable",
+];
+
+/// The counters of an L4 service on one listener, resolved when the snapshot is built so a
+/// connection looks nothing up; cloning shares them.
+#[derive(Clone, Debug)]
+pub struct TcpCounters {
+    /// `tcp_connections_total{listener,service,result}`, by [`TCP_RESULTS`].
+    pub outcomes: [Counter; 6],
+    /// `tcp_bytes_total{service,direction="upstream"}`: client to endpoint.
+    pub sent: Counter,
+    /// `tcp_bytes_total{service,direction="downstream"}`: endpoint to client.
+    pub received: Counter,
+}
+
+impl TcpCounters {
+    pub fn new(listener: &str, service: &str) -> Self {
+        let bytes = |direction: &'static str| metrics::counter!(TCP_BYTES_TOTAL, "service" => service.to_owned(), "direction" => direction);
+        Self {
+            outcomes: TCP_RESULTS.map(|r| tcp_outcome(listener, service, r)),
+            sent: bytes("upstream"),
+            received: bytes("downstream"),
+        }
+    }
+}
+
+/// `tcp_connections_total{listener,service,result}`.
+pub fn tcp_outcome(listener: &str, service: &str, result: &'static str) -> Counter {
+    metrics::counter!(TCP_CONNECTIONS_TOTAL,
+        "listener" => listener.to_owned(), "service" => service.to_owned(), "result" => result)
+}
+
 /// Latency buckets (seconds) shared by the duration histograms.
 const BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,

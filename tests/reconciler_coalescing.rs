@@ -50,6 +50,7 @@ fn upsert(i: usize) -> Input {
                     resilience: Default::default(),
                     upstream: Default::default(),
                     proxy_protocol: None,
+                    tcp_idle: std::time::Duration::from_secs(3600),
                 }),
                 availability: Availability::default(),
                 origin: format!("container c{i}").into(),

@@ -36,6 +36,7 @@ fn service(balance: Balance) -> Service {
         },
         upstream: Default::default(),
         proxy_protocol: None,
+        tcp_idle: std::time::Duration::from_secs(3600),
     });
     let endpoints = (1..=2)
         .map(|i| {

@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// Held by the 1 GiB transfer, which saturates both cores, and by the tests that measure
+/// time, so they never run together.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// An echo backend: every connection gets `NAME\n`, then its own bytes back; the backend
 /// shuts its write half when the client has shut its own (half-close passes through).
 async fn echo(name: &'static str) -> SocketAddr {
@@ -37,7 +41,7 @@ fn config(services: &str, idle: &str) -> String {
         "listeners:\n  pg: {{ address: \"127.0.0.1:0\", protocol: tcp }}\n\
          admin: {{ address: \"127.0.0.1:0\" }}\n\
          docker: {{ enabled: false }}\n\
-         defaults: {{ slow_start: 0s, drain: 1s, timeouts: {{ idle: {idle} }} }}\n\
+         defaults: {{ slow_start: 0s, drain: 1s, timeouts: {{ tcp_idle: {idle} }} }}\n\
          workers: 1\n\
          services:\n{services}"
     )
@@ -108,6 +112,7 @@ fn fill(state: &mut u64, buf: &mut [u8]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_gigabyte_echo_is_intact_by_hash() {
+    let _turn = HEAVY.lock().await;
     const TOTAL: u64 = 1 << 30;
     let backend = echo("e").await;
     let server = common::start(&config(
@@ -222,8 +227,50 @@ async fn connections_are_balanced_and_a_dead_backend_is_skipped() {
     server.shutdown();
 }
 
+/// Open connections per endpoint address, from `/api/services`.
+async fn in_flight(server: &berth::server::Server, service: &str) -> Vec<(String, u64)> {
+    let doc: serde_json::Value = common::client()
+        .get(format!("http://{}/api/services", server.admin))
+        .send()
+        .await
+        .expect("admin")
+        .json()
+        .await
+        .expect("json");
+    let services = doc["services"].as_array().expect("services");
+    let svc = services
+        .iter()
+        .find(|s| s["name"] == service)
+        .expect("service");
+    svc["endpoints"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .map(|e| {
+            let addr = e["address"].as_str().expect("address").to_owned();
+            (addr, e["in_flight"].as_u64().expect("in_flight"))
+        })
+        .collect()
+}
+
+/// Waits until the open connections of `service` sum to `total`.
+async fn wait_in_flight(server: &berth::server::Server, service: &str, total: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = in_flight(server, service).await;
+        if now.iter().map(|(_, n)| n).sum::<u64>() == total {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "in flight: {now:?}, want {total}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
-async fn least_request_counts_open_connections() {
+async fn least_request_counts_open_connections_and_closed_ones_are_released() {
     let a = echo("a").await;
     let b = echo("b").await;
     let server = common::start(&config(
@@ -232,31 +279,35 @@ async fn least_request_counts_open_connections() {
         ),
         "90s",
     ));
-    // Hold five connections; whichever backend got them, the next goes to the other one
-    // once the counts differ, so the held connections split 3/2 at worst.
+    // Each new connection goes to the endpoint with fewer open: six held split 3/3.
     let mut held = Vec::new();
-    let mut names = Vec::new();
     for _ in 0..6 {
-        let (s, name) = connect(&server).await;
-        names.push(name);
-        held.push(s);
+        held.push(connect(&server).await);
     }
-    let a_count = names.iter().filter(|n| *n == "a").count();
-    assert_eq!(a_count, 3, "open connections split evenly: {names:?}");
+    let on_a = held.iter().filter(|(_, n)| n == "a").count();
+    assert_eq!(on_a, 3, "open connections split evenly");
+    wait_in_flight(&server, "lr", 6).await;
+    // Close a's three: their slots are released, and the next two go to a (0 and 1 open
+    // against b's 3), where round robin would alternate.
+    held.retain(|(_, n)| n != "a");
+    wait_in_flight(&server, "lr", 3).await;
+    let next: Vec<String> = vec![connect(&server).await.1, connect(&server).await.1];
+    assert_eq!(next, ["a", "a"]);
     server.shutdown();
 }
 
 #[tokio::test]
 async fn idle_connections_are_closed_after_the_idle_timeout() {
+    let _turn = HEAVY.lock().await;
     let backend = echo("e").await;
     let server = common::start(&config(
         &format!("  echo: {{ listener: pg, backends: [\"{backend}\"] }}\n"),
-        "400ms",
+        "1s",
     ));
     let (mut s, _) = connect(&server).await;
     // Traffic keeps it open past the timeout.
-    for _ in 0..4 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
         s.write_all(b"x").await.expect("send");
         assert_eq!(s.read_u8().await.expect("echo"), b'x');
     }
@@ -268,7 +319,7 @@ async fn idle_connections_are_closed_after_the_idle_timeout() {
         .expect("clean close");
     let waited = quiet.elapsed();
     assert!(
-        waited >= Duration::from_millis(350) && waited < Duration::from_secs(2),
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
         "closed after {waited:?}"
     );
     let admin = format!("http://{}", server.admin);
@@ -301,10 +352,11 @@ async fn no_endpoint_closes_the_connection_with_a_metric() {
 
 #[tokio::test]
 async fn a_removed_backend_keeps_its_connections_for_the_drain_grace() {
+    let _turn = HEAVY.lock().await;
     let a = echo("a").await;
     let b = echo("b").await;
     let services = |addr: SocketAddr| {
-        format!("  svc: {{ listener: pg, drain: 600ms, backends: [\"{addr}\"] }}\n")
+        format!("  svc: {{ listener: pg, drain: 2s, backends: [\"{addr}\"] }}\n")
     };
     let path = common::temp_config("tcp-drain", &config(&services(a), "90s"));
     let config = berth::config::load(&path).expect("valid");
@@ -347,4 +399,38 @@ async fn a_removed_backend_keeps_its_connections_for_the_drain_grace() {
 
 fn config_text_with(services: &str) -> String {
     config(services, "90s")
+}
+
+#[tokio::test]
+async fn an_upstream_reset_reaches_the_client_as_a_reset() {
+    // A backend that answers one byte, then aborts the connection (RST).
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let backend = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        s.write_all(b"x").await.expect("write");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .expect("linger");
+        drop(s);
+    });
+    let server = common::start(&config(
+        &format!("  rst: {{ listener: pg, backends: [\"{backend}\"] }}\n"),
+        "90s",
+    ));
+    let mut s = TcpStream::connect(server.listener("pg").expect("pg"))
+        .await
+        .expect("connect");
+    assert_eq!(s.read_u8().await.expect("first byte"), b'x');
+    let mut rest = Vec::new();
+    let end = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest))
+        .await
+        .expect("ends in time");
+    let kind = end.expect_err("a reset, not a clean end").kind();
+    assert_eq!(kind, std::io::ErrorKind::ConnectionReset);
+    let admin = format!("http://{}", server.admin);
+    let series = "berth_tcp_connections_total{listener=\"pg\",service=\"rst\",result=\"reset\"}";
+    assert_eq!(common::metric(&admin, series).await, 1);
+    server.shutdown();
 }

@@ -60,6 +60,11 @@ struct Setup {
 
 impl Setup {
     fn new(tag: &str) -> Self {
+        Self::with_listener(tag, "")
+    }
+
+    /// With `extra` flow-mapping entries on the listener (`, proxy_protocol: true, ...`).
+    fn with_listener(tag: &str, extra: &str) -> Self {
         let pki = Pki::new(tag);
         let (a_cert, a_key) = pki.issue("a", &["a.example.com"]);
         let (b_cert, b_key) = pki.issue("b", &["*.b.example.com"]);
@@ -68,10 +73,10 @@ impl Setup {
             SServer::start(&b_cert, &b_key),
         );
         let yaml = format!(
-            "listeners:\n  tp: {{ address: \"127.0.0.1:0\", protocol: tls-passthrough }}\n\
+            "listeners:\n  tp: {{ address: \"127.0.0.1:0\", protocol: tls-passthrough{extra} }}\n\
              admin: {{ address: \"127.0.0.1:0\" }}\n\
              docker: {{ enabled: false }}\n\
-             defaults: {{ timeouts: {{ header_read: 500ms }} }}\n\
+             defaults: {{ drain: 1s, timeouts: {{ header_read: 500ms }} }}\n\
              workers: 1\n\
              services:\n  \
              a: {{ listener: tp, hosts: [a.example.com], backends: [\"127.0.0.1:{}\"] }}\n  \
@@ -99,6 +104,27 @@ impl Setup {
             .text()
             .await
             .expect("metrics text")
+    }
+
+    /// Sends `bytes` one every 100 ms (a slowloris that never stops trickling), and how
+    /// long until berth closed the connection.
+    async fn closed_while_dripping(&self, bytes: &[u8], proxy_header: &[u8]) -> Duration {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port()))
+            .await
+            .expect("connect");
+        let start = Instant::now();
+        for b in proxy_header.iter().chain(bytes) {
+            if s.write_all(&[*b]).await.is_err() {
+                return start.elapsed();
+            }
+            let mut buf = [0u8; 16];
+            match tokio::time::timeout(Duration::from_millis(100), s.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) => return start.elapsed(),
+                Ok(Ok(_)) => panic!("nothing is answered to a half-sent hello"),
+                Err(_) => {}
+            }
+        }
+        panic!("still open after the whole hello was dripped");
     }
 
     /// Sends `bytes` (then shuts the write half when `close`), and how long until berth
@@ -232,10 +258,10 @@ async fn hostile_first_bytes_are_closed_within_header_read_with_a_metric() {
     let hello = client_hello(b"a.example.com");
     let took = t.closed_after(&hello[..hello.len() / 2], true).await;
     assert!(took < limit, "truncated: {took:?}");
-    // Slowloris: a few bytes, then silence; cut at header_read (500 ms).
-    let took = t.closed_after(&hello[..7], false).await;
+    // Slowloris: a byte every 100 ms; cut at header_read (500 ms) however it trickles.
+    let took = t.closed_while_dripping(&hello, b"").await;
     assert!(
-        took >= Duration::from_millis(450) && took < limit,
+        took >= Duration::from_millis(400) && took < limit,
         "slowloris: {took:?}"
     );
     let text = t.metrics().await;
@@ -247,5 +273,44 @@ async fn hostile_first_bytes_are_closed_within_header_read_with_a_metric() {
         );
         assert_eq!(n, 1.0, "{reason}: {text}");
     }
+    t.server.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_header_then_a_client_hello_share_one_header_read() {
+    let t = Setup::with_listener(
+        "passthrough-proxy",
+        ", proxy_protocol: true, trusted_ips: [127.0.0.0/8]",
+    );
+    let header = b"PROXY TCP4 192.0.2.1 127.0.0.1 40000 443\r\n";
+    // Header and hello at once: routed by the SNI; the backend's ServerHello comes back.
+    let mut s = TcpStream::connect(("127.0.0.1", t.port()))
+        .await
+        .expect("connect");
+    s.write_all(header).await.expect("header");
+    s.write_all(&client_hello(b"a.example.com"))
+        .await
+        .expect("hello");
+    let mut first = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut first)).await;
+    assert!(
+        matches!(read, Ok(Ok(_))),
+        "the backend answers the forwarded hello"
+    );
+    // This minimal hello offers no key share, so s_server answers with an alert record:
+    // still TLS from the backend, which only the forwarded hello could get.
+    assert!(
+        matches!(first[0], 0x15 | 0x16),
+        "a TLS record from the backend, got {}",
+        first[0]
+    );
+    // Dripped, the header and the hello together get one header_read (500 ms), not two.
+    let took = t
+        .closed_while_dripping(&client_hello(b"a.example.com"), header)
+        .await;
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_millis(900),
+        "one deadline for both: {took:?}"
+    );
     t.server.shutdown();
 }

@@ -171,6 +171,7 @@ pub struct Timeouts {
     pub request: Option<Span>,
     pub idle: Option<Span>,
     pub header_read: Option<Span>,
+    pub tcp_idle: Option<Span>,
 }
 
 /// A static service; the same model as a container's labels.
@@ -199,6 +200,8 @@ pub struct Service {
     pub tls: Option<UpstreamTls>,
     /// `v1` or `v2`: send a PROXY protocol header on every connection (L4 services).
     pub proxy_protocol: Option<String>,
+    /// L4 services: close a connection idle this long; default `defaults.timeouts.tcp_idle`.
+    pub idle_timeout: Option<Span>,
     pub backends: Option<Vec<Backend>>,
 }
 

@@ -8,6 +8,9 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
+
+use crate::balance::{Balance, HashOn};
 
 use super::health::health;
 use super::raw;
@@ -93,6 +96,7 @@ fn service(
         ),
         upstream,
         proxy_protocol: proxy_protocol(p, &path, s.proxy_protocol.as_deref(), layer),
+        tcp_idle: tcp_idle(p, &path, s.idle_timeout, layer, defaults),
         backends: backends(p, &path, name, s.backends.unwrap_or_default()),
     }
 }
@@ -192,10 +196,45 @@ fn proxy_protocol(
     Some(version)
 }
 
+/// `idle_timeout`, which only an L4 service has (an HTTP client's keep-alive idle time is
+/// the listener's `defaults.timeouts.idle`).
+fn tcp_idle(
+    p: &mut Problems,
+    path: &str,
+    raw: Option<raw::Span>,
+    layer: Layer,
+    defaults: &Defaults,
+) -> Duration {
+    let path = format!("{path}.idle_timeout");
+    if raw.is_some() && layer == Layer::Http {
+        p.add(
+            &path,
+            "`idle_timeout` applies to L4 services (connections); an HTTP client's idle \
+             keep-alive is `defaults.timeouts.idle`: remove it",
+        );
+    }
+    positive(p, &path, raw, defaults.timeouts.tcp_idle)
+}
+
 /// The fields an L4 service may not set: (field, whether set, why and the fix).
-fn http_only_fields(s: &raw::Service) -> [(&'static str, bool, &'static str); 6] {
+fn http_only_fields(s: &raw::Service) -> [(&'static str, bool, &'static str); 8] {
     let https = s.backends.iter().flatten().any(|b| b.https);
+    let by_request = s
+        .balance
+        .as_ref()
+        .is_some_and(|b| matches!(b.0, Balance::Hash(HashOn::Header(_) | HashOn::Cookie(_))));
     [
+        (
+            "balance",
+            by_request,
+            "a connection has no headers or cookies to hash: use hash(client_ip), \
+             round_robin, least_request or peak_ewma",
+        ),
+        (
+            "timeout",
+            s.timeout.is_some(),
+            "`timeout` bounds an HTTP request; a connection has `idle_timeout` instead",
+        ),
         (
             "hosts",
             s.hosts.is_some(),

@@ -19,7 +19,7 @@ use super::raw;
 use super::service::{check_route_clashes, services};
 use super::{
     Admin, Config, Defaults, Docker, Limits, Listener, Log, LogFormat, Outlier, Resilience,
-    Timeouts, DEFAULT_SLOW_START,
+    Timeouts, DEFAULT_SLOW_START, DEFAULT_TCP_IDLE,
 };
 use crate::balance::Balance;
 use crate::state::retry_budget::BudgetSettings;
@@ -190,9 +190,9 @@ pub(super) fn positive(
 
 fn defaults(p: &mut Problems, raw: Option<raw::Defaults>) -> Defaults {
     let raw = raw.unwrap_or_default();
-    let (connect, request, idle, header_read) =
-        raw.timeouts.map_or((None, None, None, None), |t| {
-            (t.connect, t.request, t.idle, t.header_read)
+    let (connect, request, idle, header_read, tcp_idle) =
+        raw.timeouts.map_or((None, None, None, None, None), |t| {
+            (t.connect, t.request, t.idle, t.header_read, t.tcp_idle)
         });
     let secs = Duration::from_secs;
     Defaults {
@@ -204,6 +204,7 @@ fn defaults(p: &mut Problems, raw: Option<raw::Defaults>) -> Defaults {
             request: positive(p, "defaults.timeouts.request", request, secs(60)),
             idle: positive(p, "defaults.timeouts.idle", idle, secs(90)),
             header_read: positive(p, "defaults.timeouts.header_read", header_read, secs(10)),
+            tcp_idle: positive(p, "defaults.timeouts.tcp_idle", tcp_idle, DEFAULT_TCP_IDLE),
         },
         health: health(p, "defaults.health", raw.health, None),
         outlier: outlier(p, "defaults.outlier", raw.outlier, &Outlier::default()),

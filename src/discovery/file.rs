@@ -49,6 +49,7 @@ fn endpoints(service: &StaticService) -> Vec<EndpointSpec> {
         resilience: service.resilience,
         upstream: service.upstream.clone(),
         proxy_protocol: service.proxy_protocol,
+        tcp_idle: service.tcp_idle,
     });
     let source: Arc<str> = format!("static:{}", service.name).into();
     let origin: Arc<str> = format!("static service {}", service.name).into();

@@ -88,7 +88,11 @@ fn remove_connection_listed(headers: &mut HeaderMap) {
 
 /// True when `ip` is in one of `trusted`.
 pub fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
-    trusted.iter().any(|net| net.contains(&ip))
+    // An IPv4 peer of a dual-stack `[::]` listener shows as `::ffff:a.b.c.d`.
+    let canonical = ip.to_canonical();
+    trusted
+        .iter()
+        .any(|net| net.contains(&ip) || net.contains(&canonical))
 }
 
 /// What berth knows of the client, applied to one request.

@@ -2,21 +2,22 @@
 //! a PROXY protocol header on listeners with `proxy_protocol: true`, and the ClientHello's
 //! server name on `tls-passthrough` listeners.
 //!
-//! Both are read within the `header_read` timeout. A peer that fails — untrusted, silent,
-//! garbage, a truncated or oversized header — is closed with a metric and a debug log, never
-//! a panic: `berth_proxy_protocol_errors_total{listener,reason}` and
+//! Both are read by one deadline, `header_read` after the accept. A peer that fails —
+//! untrusted, silent, garbage, a truncated or oversized header — is closed with a metric and
+//! a debug log (a flood of bad connections must not flood the log), never a panic: `berth_proxy_protocol_errors_total{listener,reason}` and
 //! `berth_tls_handshake_errors_total{listener,reason}` (the same series an `https` listener's
 //! failed handshakes use). Invariant: a header is read exactly (nothing past it is consumed),
 //! and a peeked ClientHello is returned whole, to be forwarded first.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use ipnet::IpNet;
 use tokio::net::TcpStream;
-use tracing::{debug, info};
+use tokio::time::Instant;
+use tracing::debug;
 
 use crate::metrics as m;
+use crate::proxy::headers::is_trusted;
 use crate::proxy::proxy_protocol::read_header;
 use crate::proxy::sni::{read_client_hello, HostName};
 
@@ -28,7 +29,7 @@ pub async fn proxy_header(
     peer: SocketAddr,
     trusted: &[IpNet],
     listener: &str,
-    timeout: Duration,
+    deadline: Instant,
 ) -> Option<(Option<SocketAddr>, Option<SocketAddr>)> {
     let failed = |reason: &'static str| {
         debug!(listener, %peer, reason, "PROXY protocol header refused");
@@ -37,10 +38,10 @@ pub async fn proxy_header(
         .increment(1);
         None
     };
-    if !trusted.iter().any(|net| net.contains(&peer.ip())) {
+    if !is_trusted(peer.ip(), trusted) {
         return failed("untrusted");
     }
-    match tokio::time::timeout(timeout, read_header(stream)).await {
+    match tokio::time::timeout_at(deadline, read_header(stream)).await {
         Err(_) => failed("timeout"),
         Ok(Err(e)) => failed(e.reason()),
         Ok(Ok(header)) => Some((header.source, header.destination)),
@@ -54,16 +55,16 @@ pub async fn client_hello(
     buf: &mut Vec<u8>,
     peer: SocketAddr,
     listener: &str,
-    timeout: Duration,
+    deadline: Instant,
 ) -> Option<HostName> {
     let failed = |reason: &'static str| {
-        info!(listener, %peer, reason, "passthrough connection closed before routing");
+        debug!(listener, %peer, reason, "passthrough connection closed before routing");
         metrics::counter!(m::TLS_HANDSHAKE_ERRORS_TOTAL,
             "listener" => listener.to_owned(), "reason" => reason)
         .increment(1);
         None
     };
-    match tokio::time::timeout(timeout, read_client_hello(stream, buf)).await {
+    match tokio::time::timeout_at(deadline, read_client_hello(stream, buf)).await {
         Err(_) => failed("timeout"),
         Ok(Err(e)) => failed(e.reason()),
         Ok(Ok(None)) => failed("no_sni"),

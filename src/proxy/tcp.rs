@@ -10,11 +10,13 @@
 //!
 //! Then bytes are copied both ways ([`copy`]), half-close included, until:
 //! - both sides have closed (`closed`), or either fails (`reset`);
-//! - nothing moved either way for `timeouts.idle` (`idle_timeout`);
+//! - nothing moved either way for the service's `tcp_idle` (`idle_timeout`);
 //! - the endpoint drains (Docker `kill`/`stop`) or is removed, plus the service's `drain`
 //!   grace (`drained`).
 //!
-//! Each outcome is counted in `berth_tcp_connections_total{listener,service,result}`.
+//! Each outcome is counted in `berth_tcp_connections_total{listener,service,result}`, with
+//! counters resolved when the snapshot was built; a connection looks nothing up. A connect
+//! retry spends the service's retry budget like an HTTP retry does.
 //! Invariant: bytes read before the upstream was chosen (the ClientHello) are forwarded
 //! first and untouched; nothing else is added but a PROXY protocol header when the service
 //! asks for one.
@@ -27,41 +29,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderMap;
+use socket2::SockRef;
 use tokio::net::TcpStream;
-use tracing::{debug, info};
+use tracing::debug;
 
 use crate::balance::PickContext;
-use crate::metrics as m;
+use crate::metrics::TcpCounters;
 use crate::proxy::admit::{self, Admitted};
 use crate::proxy::http::ConnContext;
 use crate::proxy::proxy_protocol;
 use crate::state::endpoint::{now_ns, Endpoint};
 use crate::state::snapshot::Service;
 
-/// Why a connection ended, the `result` label.
+/// Why a connection ended: an index into [`TcpCounters::outcomes`] ([`crate::metrics::TCP_RESULTS`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Closed,
-    Reset,
-    IdleTimeout,
-    Drained,
-    /// No service for the connection (a `tcp` listener without one, an unknown SNI).
-    NoRoute,
+    Closed = 0,
+    Reset = 1,
+    IdleTimeout = 2,
+    Drained = 3,
     /// The service had no routable endpoint, none accepted a connection, or all were full.
-    Unavailable,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Closed => "closed",
-            Self::Reset => "reset",
-            Self::IdleTimeout => "idle_timeout",
-            Self::Drained => "drained",
-            Self::NoRoute => "no_route",
-            Self::Unavailable => "unavailable",
-        }
-    }
+    Unavailable = 5,
 }
 
 /// What is known of an L4 connection when it is routed.
@@ -77,52 +65,48 @@ pub struct Opening<'a> {
 
 /// Serves one L4 connection; `cx.peer` is the client (from its PROXY header, if any).
 pub async fn serve(client: TcpStream, cx: &ConnContext, opening: Opening<'_>) {
-    // Only what the connection needs is kept, not the snapshot: a long-lived connection
-    // must not hold every later-replaced route table alive.
-    let (listener_name, service, timeouts) = {
+    let (route, timeouts) = {
         let snapshot = cx.snapshots.load();
         let listener = &snapshot.listeners[cx.listener];
         let found = listener.routes.find(opening.sni, "/");
-        (
-            Arc::clone(&listener.name),
-            found.map(|m| Arc::clone(&m.target.service)),
-            snapshot.timeouts.clone(),
-        )
+        let Some(route) = found.map(|m| Arc::clone(m.target)) else {
+            debug!(listener = %listener.name, peer = %cx.peer, sni = ?opening.sni,
+                "connection closed: no service for this server name");
+            listener.no_route.increment(1);
+            return;
+        };
+        (route, snapshot.timeouts.clone())
     };
-    let listener = listener_name;
-    let Some(service) = service else {
-        info!(listener = %listener, peer = %cx.peer, sni = ?opening.sni,
-            "connection closed: no service for this server name");
-        count(&listener, "", Outcome::NoRoute);
+    // Invariant: routes of L4 listeners carry their counters (`ServiceRoute::tcp`), and the
+    // reconciler puts only L4 services there.
+    let Some(counters) = route.tcp.clone() else {
         return;
     };
-    let outcome = match open(&service, cx, timeouts.connect).await {
-        Some((upstream, admitted)) => {
-            let endpoint = Arc::clone(admitted.in_flight.endpoint());
-            let first = match service.spec.proxy_protocol {
-                None => opening.first,
-                Some(version) => {
-                    let mut header = Vec::with_capacity(proxy_protocol::MAX_V1);
-                    proxy_protocol::encode(version, cx.peer, opening.destination, &mut header);
-                    header.extend_from_slice(&opening.first);
-                    header
-                }
-            };
-            relay(client, upstream, &service, &endpoint, first, timeouts.idle).await
-        }
-        None => Outcome::Unavailable,
+    let Some((upstream, admitted)) = open(&route.service, cx, timeouts.connect).await else {
+        counters.outcomes[Outcome::Unavailable as usize].increment(1);
+        return;
     };
-    count(&listener, &service.spec.name, outcome);
-}
-
-fn count(listener: &str, service: &str, outcome: Outcome) {
-    metrics::counter!(
-        m::TCP_CONNECTIONS_TOTAL,
-        "listener" => listener.to_owned(),
-        "service" => service.to_owned(),
-        "result" => outcome.as_str()
-    )
-    .increment(1);
+    // From here on the connection keeps its endpoint and settings, not the service: a
+    // long-lived connection must not hold a replaced service (selector tables) alive.
+    let spec = Arc::clone(&route.service.spec);
+    drop(route);
+    let first = match spec.proxy_protocol {
+        None => opening.first,
+        Some(version) => {
+            let mut header = Vec::with_capacity(proxy_protocol::MAX_V1);
+            proxy_protocol::encode(version, cx.peer, opening.destination, &mut header);
+            header.extend_from_slice(&opening.first);
+            header
+        }
+    };
+    let link = Link {
+        client,
+        upstream,
+        endpoint: admitted.in_flight.endpoint(),
+        counters: &counters,
+    };
+    let outcome = link.relay(first, spec.tcp_idle, spec.drain).await;
+    counters.outcomes[outcome as usize].increment(1);
 }
 
 /// Picks an endpoint and connects to it, trying others after a failure; the connection and
@@ -138,7 +122,14 @@ async fn open(
         headers: &headers,
     };
     let mut tried = Vec::new();
-    for _ in 0..=service.spec.retries {
+    service.count_request(now_ns());
+    for attempt in 0..=service.spec.retries {
+        if attempt > 0 {
+            if !service.try_retry(now_ns()) {
+                return None;
+            }
+            service.retries.increment(1);
+        }
         let admitted = admit_one(service, &ctx, &tried, connect_timeout).await?;
         let addr = admitted.in_flight.endpoint().addr();
         match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
@@ -173,42 +164,54 @@ async fn admit_one(
     }
 }
 
-/// Forwards `first`, then copies both ways until the connection ends (see the module doc).
-async fn relay(
+/// A connected client and endpoint.
+struct Link<'a> {
     client: TcpStream,
     upstream: TcpStream,
-    service: &Service,
-    endpoint: &Endpoint,
-    first: Vec<u8>,
-    idle_timeout: Duration,
-) -> Outcome {
-    if copy::send(&upstream, &first).await.is_err() {
-        return Outcome::Reset;
+    endpoint: &'a Endpoint,
+    counters: &'a TcpCounters,
+}
+
+impl Link<'_> {
+    /// Forwards `first`, then copies both ways until the connection ends (see the module
+    /// doc). A reset on one side is passed on as a reset (`SO_LINGER` 0), not a clean close
+    /// that could pass a cut-short answer as whole.
+    async fn relay(self, first: Vec<u8>, idle_timeout: Duration, grace: Duration) -> Outcome {
+        if copy::send(&self.upstream, &first).await.is_err() {
+            self.reset();
+            return Outcome::Reset;
+        }
+        drop(first);
+        let activity = AtomicU64::new(now_ns());
+        let up = copy::Direction {
+            from: &self.client,
+            to: &self.upstream,
+            bytes: &self.counters.sent,
+        };
+        let down = copy::Direction {
+            from: &self.upstream,
+            to: &self.client,
+            bytes: &self.counters.received,
+        };
+        let outcome = tokio::select! {
+            done = copy::both_ways(up, down, &activity) => match done {
+                Ok(()) => Outcome::Closed,
+                Err(_) => Outcome::Reset,
+            },
+            () = idle(&activity, idle_timeout) => Outcome::IdleTimeout,
+            () = drained(self.endpoint, grace) => Outcome::Drained,
+        };
+        if outcome == Outcome::Reset {
+            self.reset();
+        }
+        outcome
     }
-    drop(first);
-    let name = service.spec.name.to_string();
-    let sent =
-        metrics::counter!(m::TCP_BYTES_TOTAL, "service" => name.clone(), "direction" => "upstream");
-    let received =
-        metrics::counter!(m::TCP_BYTES_TOTAL, "service" => name, "direction" => "downstream");
-    let activity = AtomicU64::new(now_ns());
-    let up = copy::Direction {
-        from: &client,
-        to: &upstream,
-        bytes: &sent,
-    };
-    let down = copy::Direction {
-        from: &upstream,
-        to: &client,
-        bytes: &received,
-    };
-    tokio::select! {
-        done = copy::both_ways(up, down, &activity) => match done {
-            Ok(()) => Outcome::Closed,
-            Err(_) => Outcome::Reset,
-        },
-        () = idle(&activity, idle_timeout) => Outcome::IdleTimeout,
-        () = drained(endpoint, service.spec.drain) => Outcome::Drained,
+
+    /// Closes both sides with a reset.
+    fn reset(&self) {
+        for s in [&self.client, &self.upstream] {
+            let _ = SockRef::from(s).set_linger(Some(Duration::ZERO));
+        }
     }
 }
 

@@ -63,8 +63,8 @@ pub struct Endpoint {
     /// Slow start: when (on the [`now_ns`] clock) the endpoint last became routable as new or
     /// recovered; 0 once its ramp is over (`balance::ramp_pick`).
     ramp_since_ns: AtomicU64,
-    /// Woken when the endpoint starts draining or is removed: L4 connections to it then end
-    /// after the service's `drain` grace (`proxy::tcp`).
+    /// Woken when the endpoint starts draining (provider or admin) or is removed: L4
+    /// connections to it then end after the service's `drain` grace (`proxy::tcp`).
     closing: tokio::sync::Notify,
 }
 
@@ -278,7 +278,9 @@ impl Endpoint {
     /// `false`.
     pub fn set_admin_drain(&self, drained: bool) -> bool {
         let old = if drained {
-            self.excluded.fetch_or(EXCLUDED_ADMIN, Relaxed)
+            let old = self.excluded.fetch_or(EXCLUDED_ADMIN, Relaxed);
+            self.closing.notify_waiters();
+            old
         } else {
             self.excluded.fetch_and(!EXCLUDED_ADMIN, Relaxed)
         };
@@ -295,13 +297,15 @@ impl Endpoint {
         self.closing.notify_waiters();
     }
 
-    /// Resolves once the endpoint is draining or removed (at once if it already is).
+    /// Resolves once the endpoint is draining (by the provider or the admin API) or removed;
+    /// at once if it already is.
     pub async fn closing(&self) {
         let notified = self.closing.notified();
         tokio::pin!(notified);
         // Registered before the check, so a drain between the two is not missed.
         notified.as_mut().enable();
-        if self.excluded.load(Relaxed) & (EXCLUDED_DRAINING | EXCLUDED_REMOVED) != 0 {
+        let closing = EXCLUDED_DRAINING | EXCLUDED_REMOVED | EXCLUDED_ADMIN;
+        if self.excluded.load(Relaxed) & closing != 0 {
             return;
         }
         notified.await;

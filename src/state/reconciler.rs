@@ -17,10 +17,10 @@ use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, Layer};
 use crate::discovery::{EndpointSpec, ProviderId, ServiceSpec, Update};
 use crate::health::{Checker, Notify};
-use crate::metrics::{self as m, StatusCache};
+use crate::metrics::{self as m, StatusCache, TcpCounters};
 use crate::state::endpoint::{Endpoint, EndpointKey};
 use crate::state::outlier;
 use crate::state::route::RouteTableBuilder;
@@ -57,6 +57,22 @@ struct Desired {
     /// whose endpoints were listed first claims a contested route, so a reload or a resync
     /// never hands a route to another service.
     since: u64,
+}
+
+/// One service's endpoints, as grouped for a snapshot.
+struct Grouped {
+    /// The settings of its most recently upserted endpoint.
+    spec: Arc<ServiceSpec>,
+    endpoints: Vec<Arc<Endpoint>>,
+    /// Endpoints left out because they disagree on the layer (HTTP vs L4).
+    warnings: Vec<String>,
+}
+
+fn layer_name(layer: Layer) -> &'static str {
+    match layer {
+        Layer::Http => "an HTTP endpoint",
+        Layer::Tcp => "an L4 (tcp) endpoint",
+    }
 }
 
 /// Owner of endpoint state and builder of snapshots.
@@ -366,7 +382,12 @@ impl Reconciler {
         let mut counters = self.counters.borrow_mut();
         let mut shared = self.shared.borrow_mut();
         let mut kept = HashMap::with_capacity(groups.len());
-        for (spec, endpoints) in groups {
+        for Grouped {
+            spec,
+            endpoints,
+            warnings: left_out,
+        } in groups
+        {
             let state = shared.remove(&spec.name).unwrap_or_default();
             kept.insert(Arc::clone(&spec.name), Arc::clone(&state));
             let outlier = spec.resilience.outlier;
@@ -375,7 +396,8 @@ impl Reconciler {
                 .with_shared(state, self.config.defaults.retry_budget);
             service.end_shared_ramps();
             let service = Arc::new(service);
-            let problems = self.add_routes(&mut builders, &service, &mut counters);
+            let mut problems = left_out;
+            problems.extend(self.add_routes(&mut builders, &service, &mut counters));
             if !problems.is_empty() {
                 warnings.insert(Arc::clone(&service.spec.name), problems);
             }
@@ -397,11 +419,11 @@ impl Reconciler {
 
     /// Services in first-seen order (the oldest claims a contested route), each with the
     /// settings of its most recently upserted endpoint and its endpoints in key order.
-    fn group_services(&self) -> Vec<(Arc<ServiceSpec>, Vec<Arc<Endpoint>>)> {
+    fn group_services(&self) -> Vec<Grouped> {
         struct Group<'a> {
             first: u64,
             newest: &'a Desired,
-            endpoints: Vec<(&'a EndpointKey, Arc<Endpoint>)>,
+            endpoints: Vec<(&'a EndpointKey, Arc<Endpoint>, Layer)>,
         }
         let mut groups: HashMap<&str, Group<'_>> = HashMap::new();
         for (key, desired) in self.views.values().flat_map(|v| v.iter()) {
@@ -417,7 +439,8 @@ impl Reconciler {
             if desired.seq > group.newest.seq {
                 group.newest = desired;
             }
-            group.endpoints.push((key, Arc::clone(endpoint)));
+            let layer = desired.spec.service.layer;
+            group.endpoints.push((key, Arc::clone(endpoint), layer));
         }
         let mut groups: Vec<Group<'_>> = groups.into_values().collect();
         groups.sort_by_key(|g| g.first);
@@ -425,8 +448,29 @@ impl Reconciler {
             .into_iter()
             .map(|mut g| {
                 g.endpoints.sort_by(|a, b| a.0.cmp(b.0));
-                let endpoints = g.endpoints.into_iter().map(|(_, e)| e).collect();
-                (Arc::clone(&g.newest.spec.service), endpoints)
+                let spec = Arc::clone(&g.newest.spec.service);
+                let (endpoints, others): (Vec<_>, Vec<_>) = g
+                    .endpoints
+                    .into_iter()
+                    .partition(|(_, _, l)| *l == spec.layer);
+                let warnings = others
+                    .iter()
+                    .map(|(_, e, l)| {
+                        format!(
+                            "endpoint {} left out: it is {} and the service's newest \
+                             endpoint makes it {}; give one of them another service name",
+                            e.label(),
+                            layer_name(*l),
+                            layer_name(spec.layer)
+                        )
+                    })
+                    .collect();
+                let endpoints = endpoints.into_iter().map(|(_, e, _)| e).collect();
+                Grouped {
+                    spec,
+                    endpoints,
+                    warnings,
+                }
             })
             .collect()
     }
@@ -466,6 +510,10 @@ impl Reconciler {
                     ("listener", self.listeners.name(index)),
                     ("service", &spec.name),
                 ),
+                tcp: self
+                    .listeners
+                    .is_l4(index)
+                    .then(|| TcpCounters::new(self.listeners.name(index), &spec.name)),
             });
             if let Err(conflict) = builders[index].add(&spec.hosts, &spec.path, route) {
                 let problem = format!(

@@ -16,7 +16,7 @@ use metrics::{Counter, Histogram};
 use crate::balance::{pick_ignoring_active, ramp_pick, PickContext, Selector};
 use crate::config::{Outlier, Timeouts};
 use crate::discovery::ServiceSpec;
-use crate::metrics::{self as m, StatusCache, StatusCounters};
+use crate::metrics::{self as m, StatusCache, StatusCounters, TcpCounters};
 use crate::state::endpoint::Endpoint;
 use crate::state::outlier::ServiceOutlier;
 use crate::state::queue::Queue;
@@ -45,7 +45,8 @@ pub struct ListenerRoutes {
     pub name: Arc<str>,
     pub trusted_ips: Vec<IpNet>,
     pub routes: RouteTable<Arc<ServiceRoute>>,
-    /// Requests that matched no route.
+    /// What matched no route: requests (`requests_total{code="404"}`) on an http/https
+    /// listener, connections (`tcp_connections_total{result="no_route"}`) on an L4 one.
     pub no_route: Counter,
 }
 
@@ -55,6 +56,8 @@ pub struct ServiceRoute {
     pub service: Arc<Service>,
     /// `requests_total{listener,service,code}`.
     pub requests: StatusCounters,
+    /// On an L4 listener (`Some` exactly there): the connection counters.
+    pub tcp: Option<TcpCounters>,
 }
 
 /// A service with its endpoints and selector.

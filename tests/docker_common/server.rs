@@ -181,7 +181,6 @@ impl Berth {
             .unwrap_or_default()
     }
 
-    /// Ids of the containers `/api/rejected` lists.
     /// The value of the series starting with `series` (name and labels) on `/metrics`; 0
     /// when absent.
     pub async fn metric(&self, http: &reqwest::Client, series: &str) -> u64 {
@@ -196,6 +195,7 @@ impl Berth {
             .unwrap_or(0)
     }
 
+    /// Ids of the containers `/api/rejected` lists.
     pub async fn rejected_ids(&self, http: &reqwest::Client) -> Vec<String> {
         let doc: Value = match http.get(self.admin_url("/api/rejected")).send().await {
             Ok(answer) => answer.json().await.unwrap_or_default(),

@@ -73,6 +73,18 @@ fn l4_services_take_their_layer_from_the_listener() {
     assert_eq!(c.services["sni"].layer, Layer::Tcp);
     assert_eq!(c.services["sni"].hosts, ["a.example.com"]);
     assert_eq!(c.services["web"].layer, Layer::Http);
+    assert_eq!(c.services["db"].tcp_idle, crate::config::DEFAULT_TCP_IDLE);
+    let c = parse(
+        &format!(
+            "{L4}defaults: {{ timeouts: {{ tcp_idle: 10m }} }}\nservices:\n  \
+             a: {{ listener: pg, backends: [127.0.0.1:1] }}\n  \
+             b: {{ listener: tp, idle_timeout: 30s, backends: [127.0.0.1:2] }}\n"
+        ),
+        "t",
+    )
+    .expect("valid");
+    assert_eq!(c.services["a"].tcp_idle.as_secs(), 600);
+    assert_eq!(c.services["b"].tcp_idle.as_secs(), 30);
 }
 
 #[test]

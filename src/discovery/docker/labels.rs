@@ -59,7 +59,7 @@ pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const DEFAULT_WEIGHT: u32 = 1;
 
 /// Every label suffix berth knows, in DESIGN.md's order.
-pub const KNOWN: [&str; 37] = [
+pub const KNOWN: [&str; 38] = [
     "enable",
     "service",
     "port",
@@ -76,6 +76,7 @@ pub const KNOWN: [&str; 37] = [
     tcp::SUFFIXES[0],
     tcp::SUFFIXES[1],
     tcp::SUFFIXES[2],
+    tcp::SUFFIXES[3],
     "balance",
     health::SUFFIXES[0],
     health::SUFFIXES[1],
@@ -236,16 +237,23 @@ fn service_spec(
     name: Option<String>,
 ) -> Option<ServiceSpec> {
     let defaults = settings.defaults;
-    let (layer, listeners, hosts, proxy_protocol) = match tcp::parse(labels, settings.l4_listeners)
-    {
-        Some(l4) => (Layer::Tcp, l4.listeners, l4.hosts, l4.proxy_protocol),
-        None => (
-            Layer::Http,
-            listeners(labels, settings.http_listeners),
-            labels.parse("http.hosts", hosts).unwrap_or_default(),
-            None,
-        ),
-    };
+    let (layer, listeners, hosts, proxy_protocol, tcp_idle) =
+        match tcp::parse(labels, settings.l4_listeners) {
+            Some(l4) => (
+                Layer::Tcp,
+                l4.listeners,
+                l4.hosts,
+                l4.proxy_protocol,
+                l4.idle_timeout,
+            ),
+            None => (
+                Layer::Http,
+                listeners(labels, settings.http_listeners),
+                labels.parse("http.hosts", hosts).unwrap_or_default(),
+                None,
+                None,
+            ),
+        };
     let path = labels.parse("http.path", path_prefix);
     let strip_prefix = labels.parse("http.strip_prefix", boolean);
     let hsts = hsts::parse(labels);
@@ -275,6 +283,7 @@ fn service_spec(
         resilience,
         upstream,
         proxy_protocol,
+        tcp_idle: tcp_idle.unwrap_or(defaults.timeouts.tcp_idle),
     })
 }
 

@@ -12,7 +12,8 @@ use std::future::ready;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+
+use tokio::time::Instant;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -86,13 +87,13 @@ impl Connection {
         &self,
         stream: &mut tokio::net::TcpStream,
         cx: &mut ConnContext,
-        timeout: Duration,
+        deadline: Instant,
     ) -> Option<SocketAddr> {
         let local = stream.local_addr().unwrap_or(cx.peer);
         let Some(trusted) = &self.accept_proxy else {
             return Some(local);
         };
-        let read = inbound::proxy_header(stream, cx.peer, trusted, &self.listener, timeout);
+        let read = inbound::proxy_header(stream, cx.peer, trusted, &self.listener, deadline);
         let (source, destination) = read.await?;
         if let Some(source) = source {
             cx.set_peer(source);
@@ -103,8 +104,12 @@ impl Connection {
     /// An HTTP-speaking connection of a listener that expects a PROXY header, or any
     /// connection of an `https` or redirecting listener.
     async fn run(self, mode: Mode, mut stream: tokio::net::TcpStream, mut cx: ConnContext) {
-        let timeout = cx.snapshots.load().timeouts.header_read;
-        if self.accepted(&mut stream, &mut cx, timeout).await.is_none() {
+        let deadline = Instant::now() + cx.snapshots.load().timeouts.header_read;
+        if self
+            .accepted(&mut stream, &mut cx, deadline)
+            .await
+            .is_none()
+        {
             return;
         }
         match mode {
@@ -113,7 +118,7 @@ impl Connection {
                 let plain = ClientStream::Plain(stream);
                 self.serve_http(plain, Arc::clone(&cx), proxying(cx)).await;
             }
-            Mode::Tls(t) => self.serve_tls(stream, cx, t).await,
+            Mode::Tls(t) => self.serve_tls(stream, cx, t, deadline).await,
             Mode::Redirect(r) => {
                 let cx = Arc::new(cx);
                 let plain = ClientStream::Plain(stream);
@@ -129,9 +134,10 @@ impl Connection {
 
     /// An L4 connection: its PROXY header if expected, the ClientHello's SNI on a
     /// passthrough listener, then the copy (`proxy::tcp`).
+    /// The PROXY header and the ClientHello share one `header_read` deadline.
     async fn run_l4(self, sni: bool, mut stream: tokio::net::TcpStream, mut cx: ConnContext) {
-        let timeout = cx.snapshots.load().timeouts.header_read;
-        let Some(destination) = self.accepted(&mut stream, &mut cx, timeout).await else {
+        let deadline = Instant::now() + cx.snapshots.load().timeouts.header_read;
+        let Some(destination) = self.accepted(&mut stream, &mut cx, deadline).await else {
             return;
         };
         let mut hello = Vec::new();
@@ -142,7 +148,7 @@ impl Connection {
                     &mut hello,
                     cx.peer,
                     &self.listener,
-                    timeout,
+                    deadline,
                 );
                 let Some(name) = peek.await else { return };
                 Some(name)
@@ -157,9 +163,16 @@ impl Connection {
         tcp::serve(stream, &cx, opening).await;
     }
 
-    /// The TLS handshake, then HTTP on the decrypted stream.
-    async fn serve_tls(self, tcp: tokio::net::TcpStream, mut cx: ConnContext, t: Arc<Terminator>) {
-        let timeout = cx.snapshots.load().timeouts.header_read;
+    /// The TLS handshake (by `deadline`, shared with a PROXY header before it), then HTTP on
+    /// the decrypted stream.
+    async fn serve_tls(
+        self,
+        tcp: tokio::net::TcpStream,
+        mut cx: ConnContext,
+        t: Arc<Terminator>,
+        deadline: Instant,
+    ) {
+        let timeout = deadline.saturating_duration_since(Instant::now());
         let Ok(tls) = t.accept(tcp, timeout).await else {
             return;
         };

@@ -7,7 +7,9 @@
 //!
 //! Half-close: when one side ends its sending (EOF), berth shuts down the write half of the
 //! other side and keeps copying the opposite direction until it ends too. Invariant: the
-//! copy ends when both directions reached EOF, or at the first error in either.
+//! copy ends when both directions reached EOF, or at the first error in either. Each chunk
+//! moved spends one unit of the task's cooperative budget, so a bulk transfer yields to the
+//! worker's other connections.
 
 use std::cell::RefCell;
 use std::io;
@@ -34,7 +36,7 @@ struct Buffer(Box<[u8]>);
 
 impl Buffer {
     fn take() -> Self {
-        let reused = POOL.with(|p| p.borrow_mut().pop());
+        let reused = POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten();
         Self(reused.unwrap_or_else(|| vec![0; BUFFER_SIZE].into_boxed_slice()))
     }
 }
@@ -42,7 +44,8 @@ impl Buffer {
 impl Drop for Buffer {
     fn drop(&mut self) {
         let buf = std::mem::take(&mut self.0);
-        POOL.with(|p| {
+        // During thread teardown the pool may be gone: the buffer is then just freed.
+        let _ = POOL.try_with(|p| {
             let mut pool = p.borrow_mut();
             if pool.len() < POOL_CAP {
                 pool.push(buf);
@@ -85,6 +88,9 @@ async fn one_way(d: Direction<'_>, activity: &AtomicU64) -> io::Result<()> {
                 activity.store(now_ns(), Relaxed);
                 write_all(d.to, &b.0[..n]).await?;
                 d.bytes.increment(n as u64);
+                // Readiness calls spend no task budget: without this, a transfer that never
+                // blocks would keep the worker from every other connection on it.
+                tokio::task::coop::consume_budget().await;
             }
             // Drained for now: give the buffer back while waiting.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => buf = None,

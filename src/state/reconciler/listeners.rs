@@ -49,13 +49,20 @@ impl ListenerSet {
         let (name, protocol) = &self.0[index];
         match (layer, protocol.is_l4()) {
             (Layer::Http, true) => Some(format!(
-                "listener `{name}` is a tcp listener: an HTTP service cannot be served there"
+                "listener `{name}` is a tcp/tls-passthrough listener: an HTTP service cannot \
+                 be served there"
             )),
             (Layer::Tcp, false) => Some(format!(
-                "listener `{name}` is an http listener: an L4 service cannot be served there"
+                "listener `{name}` is an http/https listener: an L4 service cannot be served \
+                 there"
             )),
             _ => None,
         }
+    }
+
+    /// Whether listener `index` is a `tcp` or `tls-passthrough` one.
+    pub(super) fn is_l4(&self, index: usize) -> bool {
+        self.0[index].1.is_l4()
     }
 
     pub(super) fn http_indices(&self) -> impl Iterator<Item = usize> + '_ {
@@ -90,7 +97,7 @@ pub(super) fn listener_routes(
         .0
         .iter()
         .zip(builders)
-        .map(|((name, _), builder)| ListenerRoutes {
+        .map(|((name, protocol), builder)| ListenerRoutes {
             name: Arc::clone(name),
             trusted_ips: config
                 .listeners
@@ -98,7 +105,10 @@ pub(super) fn listener_routes(
                 .map(|l| l.trusted_ips.clone())
                 .unwrap_or_default(),
             routes: builder.build(),
-            no_route: metrics::counter!(m::REQUESTS_TOTAL, "listener" => name.to_string(), "service" => "", "code" => "404"),
+            no_route: match protocol.is_l4() {
+                true => m::tcp_outcome(name, "", "no_route"),
+                false => metrics::counter!(m::REQUESTS_TOTAL, "listener" => name.to_string(), "service" => "", "code" => "404"),
+            },
         })
         .collect()
 }

@@ -34,6 +34,7 @@ fn spec(service: &str, id: &str, port: u16, path: &str) -> EndpointSpec {
             resilience: Default::default(),
             upstream: Default::default(),
             proxy_protocol: None,
+            tcp_idle: std::time::Duration::from_secs(3600),
         }),
         availability: Availability::default(),
         origin: "test".into(),
@@ -211,4 +212,25 @@ fn a_reset_keeps_the_route_with_the_service_listed_first() {
     upsert(&mut r, spec("container", "c1", 2, "/"));
     r.publish();
     assert_eq!(owner(&r).as_deref(), Some("static"));
+}
+
+#[test]
+fn endpoints_of_the_other_layer_are_left_out_with_a_warning() {
+    let mut r = Reconciler::new(config());
+    upsert(&mut r, spec("x", "http-1", 1, "/"));
+    let mut l4 = spec("x", "tcp-1", 2, "/");
+    let mut service = (*l4.service).clone();
+    service.layer = crate::config::Layer::Tcp;
+    l4.service = Arc::new(service);
+    upsert(&mut r, l4);
+    r.publish();
+    let eps = endpoints(&r, "x");
+    assert_eq!(eps.len(), 1);
+    assert_eq!(eps[0].addr().port(), 2, "the newest endpoint's layer wins");
+    let snap = r.published().load_full();
+    let warnings = snap.warnings.get("x").expect("a warning");
+    assert!(
+        warnings[0].starts_with("endpoint 10.0.0.1:1 left out: it is an HTTP endpoint"),
+        "{warnings:?}"
+    );
 }

@@ -4,19 +4,28 @@
 //! `tcp.listener` names `tcp` or `tls-passthrough` listeners (comma-separated); the
 //! container's connections there are forwarded as bytes. `tcp.sni` gives the host names a
 //! `tls-passthrough` listener routes to it by the ClientHello's SNI (none: any name).
-//! `proxy_protocol=v1|v2` sends each connection's client address first. The
+//! `proxy_protocol=v1|v2` sends each connection's client address first;
+//! `tcp.idle_timeout` overrides `defaults.timeouts.tcp_idle`. The
 //! HTTP-only labels (`listener`, `http.*`, `scheme=https`, `tls.*`) on such a container are
-//! problems, as is `tcp.sni` without `tcp.listener` or on a plain `tcp` listener.
+//! problems (so are `timeout.request` and a `balance` hashing a header or cookie), as is
+//! `tcp.sni` without `tcp.listener` or on a plain `tcp` listener.
 
-use super::reader::{hosts, list, Labels};
+use std::time::Duration;
+
+use super::reader::{hosts, list, positive_duration, Labels};
 use crate::config::rules::suggest;
 use crate::config::{Protocol, ProxyVersion};
 
 /// Every suffix this module reads.
-pub(super) const SUFFIXES: [&str; 3] = ["tcp.listener", "tcp.sni", "proxy_protocol"];
+pub(super) const SUFFIXES: [&str; 4] = [
+    "tcp.listener",
+    "tcp.sni",
+    "tcp.idle_timeout",
+    "proxy_protocol",
+];
 
 /// Labels that only mean something to an HTTP service.
-const HTTP_ONLY: [&str; 10] = [
+const HTTP_ONLY: [&str; 11] = [
     "listener",
     "http.hosts",
     "http.path",
@@ -27,6 +36,7 @@ const HTTP_ONLY: [&str; 10] = [
     "http.hsts.max_age",
     "http.hsts.include_subdomains",
     "http.hsts.preload",
+    "timeout.request",
 ];
 
 /// Where an L4 container is served, and what it is sent first.
@@ -36,6 +46,8 @@ pub(super) struct L4Route {
     pub hosts: Vec<String>,
     /// `proxy_protocol`: the PROXY header version to send.
     pub proxy_protocol: Option<ProxyVersion>,
+    /// `tcp.idle_timeout`: when absent, `defaults.timeouts.tcp_idle`.
+    pub idle_timeout: Option<Duration>,
 }
 
 /// The container's L4 route; `None` when it carries no `tcp.listener` (an HTTP service).
@@ -44,6 +56,7 @@ pub(super) fn parse(labels: &mut Labels<'_>, l4: &[(String, Protocol)]) -> Optio
     if !labels.has("tcp.listener") {
         for (suffix, what) in [
             ("tcp.sni", "a tls-passthrough listener"),
+            ("tcp.idle_timeout", "a tcp or tls-passthrough listener"),
             ("proxy_protocol", "a tcp or tls-passthrough listener"),
         ] {
             if labels.has(suffix) {
@@ -77,10 +90,12 @@ pub(super) fn parse(labels: &mut Labels<'_>, l4: &[(String, Protocol)]) -> Optio
     let proxy_protocol = labels.parse("proxy_protocol", |v| {
         v.parse::<ProxyVersion>().map_err(|e| e.to_string())
     });
+    let idle_timeout = labels.parse("tcp.idle_timeout", positive_duration);
     Some(L4Route {
         listeners,
         hosts: sni,
         proxy_protocol,
+        idle_timeout,
     })
 }
 
@@ -93,6 +108,13 @@ fn http_only(labels: &mut Labels<'_>) {
         .collect();
     if labels.raw("scheme") == Some("https") {
         present.push(format!("{}=https", labels.key("scheme")));
+    }
+    let balance = labels.raw("balance").unwrap_or_default();
+    if ["hash(header", "hash(cookie"]
+        .iter()
+        .any(|p| balance.starts_with(p))
+    {
+        present.push(format!("{}={balance}", labels.key("balance")));
     }
     if !present.is_empty() {
         let msg = format!(

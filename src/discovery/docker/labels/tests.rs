@@ -89,6 +89,7 @@ fn env() -> Env {
                 request: Duration::from_secs(60),
                 idle: Duration::from_secs(90),
                 header_read: Duration::from_secs(10),
+                tcp_idle: crate::config::DEFAULT_TCP_IDLE,
             },
             health: None,
             outlier: Default::default(),

@@ -29,6 +29,7 @@ fn minimal_container_gets_every_default() {
         resilience: Default::default(),
         upstream: Default::default(),
         proxy_protocol: None,
+        tcp_idle: std::time::Duration::from_secs(3600),
     };
     assert_eq!(*a.endpoint.service, want);
     assert_eq!(&*a.endpoint.key.source, ID);

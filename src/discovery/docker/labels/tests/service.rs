@@ -112,6 +112,15 @@ fn tcp_listener_makes_an_l4_service() {
             .label("berth.tcp.sni", "db.example.com, *.db.example.com"),
     );
     assert_eq!(s.hosts, ["db.example.com", "*.db.example.com"]);
+    assert_eq!(s.tcp_idle, crate::config::DEFAULT_TCP_IDLE);
+    let s = service(
+        container()
+            .label("berth.tcp.listener", "pg")
+            .label("berth.tcp.idle_timeout", "2h")
+            .label("berth.proxy_protocol", "v2"),
+    );
+    assert_eq!(s.tcp_idle.as_secs(), 7200);
+    assert_eq!(s.proxy_protocol, Some(crate::config::ProxyVersion::V2));
 }
 
 #[test]
@@ -165,6 +174,24 @@ fn tcp_labels_reject_what_cannot_work() {
         why.starts_with("berth.http.hosts, berth.scheme=https only apply to HTTP services"),
         "{why}"
     );
+    let why = rejected(
+        container()
+            .label("berth.tcp.listener", "pg")
+            .label("berth.timeout.request", "5s")
+            .label("berth.balance", "hash(cookie:sid)"),
+    );
+    assert!(
+        why.starts_with("berth.timeout.request, berth.balance=hash(cookie:sid) only apply"),
+        "{why}"
+    );
+    assert!(rejected(container().label("berth.proxy_protocol", "v1"))
+        .contains("needs berth.tcp.listener"));
+    assert!(rejected(
+        container()
+            .label("berth.tcp.listener", "pg")
+            .label("berth.proxy_protocol", "v3")
+    )
+    .contains("berth.proxy_protocol=v3"));
 }
 
 // ---- balance, retries, timeouts, drain ----
