@@ -43,13 +43,10 @@ pub struct ConnContext {
 
 impl ConnContext {
     pub fn new(listener: usize, peer: SocketAddr, snapshots: Arc<ArcSwap<Snapshot>>) -> Self {
-        let peer_value = HeaderValue::from_str(&peer.ip().to_string())
-            // Invariant: an IP address renders as visible ASCII, always a valid header value.
-            .expect("IP address is a valid header value");
         Self {
             listener,
             peer,
-            peer_value,
+            peer_value: peer_value(peer),
             snapshots,
             activity: Arc::default(),
             proto: "http",
@@ -58,11 +55,16 @@ impl ConnContext {
 
     /// The client is `peer` (from a PROXY protocol header), not the socket's peer.
     pub fn set_peer(&mut self, peer: SocketAddr) {
-        *self = Self {
-            snapshots: Arc::clone(&self.snapshots),
-            ..Self::new(self.listener, peer, Arc::clone(&self.snapshots))
-        };
+        self.peer = peer;
+        self.peer_value = peer_value(peer);
     }
+}
+
+/// The peer's IP as an `X-Forwarded-For` value.
+fn peer_value(peer: SocketAddr) -> HeaderValue {
+    HeaderValue::from_str(&peer.ip().to_string())
+        // Invariant: an IP address renders as visible ASCII, always a valid header value.
+        .expect("IP address is a valid header value")
 }
 
 /// Serves one request: route, pick, forward; errors become DESIGN.md's responses.
