@@ -21,9 +21,13 @@
 # what the server pays per handshake, so the proxy is not the bottleneck there: read the
 # proxy CPU per handshake. There is no `direct` target in this mode.
 #
+# MODE=tcp runs benches/tcp.sh instead: L4 proxying (berth's `tcp` listeners, HAProxy
+# `mode tcp`, nginx `stream {}`), bulk throughput with iperf3 and idle-connection memory.
+#
 # Usage:   bash benches/compare.sh            MODE=tls bash benches/compare.sh
+#          MODE=tcp bash benches/compare.sh   (see benches/tcp.sh for its tuning)
 # Tuning:  ROUNDS=3 DURATION=10s CONNECTIONS=50 WRK_THREADS=1 WARMUP=2s PROXY_CPU=0 LOAD_CPU=1
-#          TARGETS="direct haproxy nginx berth" MODE=http|tls CERT=ec|rsa HANDSHAKERS=4
+#          TARGETS="direct haproxy nginx berth" MODE=http|tls|tcp CERT=ec|rsa HANDSHAKERS=4
 # A run with socket errors or non-2xx responses fails: it is reported and left out of the
 # medians, and the script exits with status 1.
 set -euo pipefail
@@ -41,7 +45,8 @@ HANDSHAKERS=${HANDSHAKERS:-4}
 case $MODE in
 http) TARGETS=${TARGETS:-direct haproxy nginx berth} ;;
 tls) TARGETS=${TARGETS:-haproxy nginx berth} ;;
-*) echo "compare.sh: MODE must be http or tls, not $MODE" >&2 && exit 2 ;;
+tcp) exec bash "$(dirname "${BASH_SOURCE[0]}")/tcp.sh" "$@" ;;
+*) echo "compare.sh: MODE must be http, tls or tcp, not $MODE" >&2 && exit 2 ;;
 esac
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
