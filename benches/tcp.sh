@@ -54,10 +54,11 @@ IDLE_WARMUP=${IDLE_WARMUP:-100}
 FD_MARGIN=100
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=benches/lib.sh
+. "$ROOT/benches/lib.sh"
 TEMPLATES=$ROOT/benches/compare
 export PATH=$PATH:/usr/sbin:/sbin
 
-log() { printf '%s\n' "$*" >&2; }
 die() {
     log "tcp.sh: $*"
     exit 2
@@ -69,21 +70,6 @@ PIDS=()
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/berth-tcp.XXXXXX")
 mkdir "$WORK/conf"
 
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -170,27 +156,7 @@ raise_fd_limit() {
 
 # --- ports ----------------------------------------------------------------------------------
 
-CHOSEN=" "
 
-# Prints a TCP port no socket uses, below the ephemeral range (so no outgoing connection of
-# a client or a proxy can hold it), and not handed out before.
-free_port() {
-    local low used port
-    low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-    used=" "
-    for port in $(awk 'NR > 1 { split($2, a, ":"); print a[2] }' /proc/net/tcp /proc/net/tcp6 \
-        2>/dev/null); do
-        used="$used$((16#$port)) "
-    done
-    for _ in $(seq 1000); do
-        port=$((10000 + (RANDOM * 32768 + RANDOM) % (low - 10000)))
-        case "$used$CHOSEN" in *" $port "*) continue ;; esac
-        CHOSEN="$CHOSEN$port "
-        echo "$port"
-        return
-    done
-    die "no free port found"
-}
 
 # Succeeds when something listens on 127.0.0.1:`port` (or the wildcard address). A probe
 # connection is not an option: through a proxy it would reach the iperf3 server, which
@@ -248,19 +214,6 @@ render() {
 
 # --- measuring ------------------------------------------------------------------------------
 
-# Prints the CPU ticks (utime + stime) of `pid` and its children (nginx's worker).
-cpu_ticks() {
-    local root=$1 total=0 stat rest f
-    for stat in /proc/[0-9]*/stat; do
-        { stat=$(<"$stat"); } 2>/dev/null || continue
-        rest=${stat##*) }
-        read -r -a f <<<"$rest"
-        if [ "${stat%% *}" = "$root" ] || [ "${f[1]}" = "$root" ]; then
-            total=$((total + f[11] + f[12]))
-        fi
-    done
-    echo "$total"
-}
 
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
@@ -324,13 +277,6 @@ measure_idle() {
     [ -n "$RSS_BEFORE" ] && [ -n "$RSS_AFTER" ] || ERR="unexpected output: $out"
 }
 
-# Prints the median of the numbers on stdin ("-" when there are none).
-median() {
-    sort -g | awk '{ v[NR] = $1 } END {
-        if (NR == 0) { print "-"; exit }
-        m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-        print m }'
-}
 
 # --- main -----------------------------------------------------------------------------------
 
@@ -445,8 +391,6 @@ fi
 
 # --- report (markdown, ready to paste) -------------------------------------------------------
 
-med() { tr ' ' '\n' <<<"${1:-}" | { grep . || true; } | median; }
-fmt() { [ "$1" = - ] && echo - || awk -v v="$1" -v f="$2" -v k="${3:-1}" 'BEGIN { printf f, v * k }'; }
 name() {
     case $1 in
     direct) echo "direct (no proxy)" ;; haproxy) echo "HAProxy $(haproxy -v | awk 'NR == 1 { sub(/-.*/, "", $3); print $3 }')" ;;
