@@ -33,11 +33,6 @@ const CONCURRENCY: usize = 8;
 /// The rate the rolling deploy must sustain.
 const MIN_RATE: f64 = 500.0;
 
-/// Runs blocking `f` (a `docker` call) off the runtime's workers, which serve the load.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("blocking task")
-}
-
 /// A replica of service `api` named `name` (its `NAME`, so `x-replica` says `name`).
 fn replica(
     run: &RunId,

@@ -21,11 +21,6 @@ use std::time::Duration;
 use docker_common::*;
 use serde_json::Value;
 
-/// Runs blocking `f` (a `docker` call) off the runtime's workers, which serve the load.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("blocking task")
-}
-
 /// The endpoint of container `id` in service `service` of an `/api/services` document.
 fn endpoint_in(doc: &Value, service: &str, id: &str) -> Value {
     doc["services"]

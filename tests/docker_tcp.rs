@@ -14,10 +14,6 @@ use tokio::net::TcpStream;
 /// The port the replicas' echo service listens on.
 const ECHO: &str = "9000";
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("blocking task")
-}
-
 /// An echo replica of service `db` on the `pg` listener.
 fn replica(
     run: &RunId,

@@ -49,7 +49,7 @@ use std::time::SystemTime;
 #[allow(unused_imports)]
 pub use container::{Container, ContainerBuilder};
 #[allow(unused_imports)]
-pub use http::{client, http_request, wait_until, HttpAnswer};
+pub use http::{blocking, client, http_request, wait_until, HttpAnswer};
 #[allow(unused_imports)]
 pub use image::{berth_binary, replica_binary, TestImage, REPLICA_PORT};
 #[allow(unused_imports)]

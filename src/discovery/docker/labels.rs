@@ -50,7 +50,8 @@ mod tests;
 mod upstream;
 
 use reader::{
-    boolean, duration, hosts, int_in, list, path_prefix, port, positive_duration, Labels,
+    boolean, duration, hosts, int_in, listener_names, path_prefix, port, positive_duration, Labels,
+    ListenerKind,
 };
 
 /// Docker Compose's service label: the service name when `<prefix>.service` is absent.
@@ -99,6 +100,13 @@ pub const KNOWN: [&str; 38] = [
     upstream::SUFFIXES[2],
     upstream::SUFFIXES[3],
 ];
+
+/// How reasons name the listeners `<prefix>.listener` may name.
+const HTTP_LISTENERS: ListenerKind = ListenerKind {
+    one: "an http listener",
+    many: "http listeners",
+    none: "no http listener is configured",
+};
 
 /// What the evaluation depends on besides the container: the config, and berth's own place.
 #[derive(Clone, Copy, Debug)]
@@ -378,29 +386,11 @@ fn listeners(labels: &mut Labels<'_>, http: &[String]) -> Vec<String> {
         );
     }
     labels
-        .parse("listener", |v| http_listener_names(v, http))
-        .unwrap_or_default()
-}
-
-fn http_listener_names(value: &str, http: &[String]) -> Result<Vec<String>, String> {
-    let names = list(value)?;
-    let known: Vec<&str> = http.iter().map(String::as_str).collect();
-    let bad: Vec<String> = names
-        .iter()
-        .filter(|n| !known.contains(&n.as_str()))
-        .map(|n| match suggest(n, &known) {
-            Some(near) => format!("`{n}` is not an http listener (did you mean `{near}`?)"),
-            None => format!("`{n}` is not an http listener"),
+        .parse("listener", |v| {
+            let known: Vec<&str> = http.iter().map(String::as_str).collect();
+            listener_names(v, &known, &HTTP_LISTENERS)
         })
-        .collect();
-    if bad.is_empty() {
-        return Ok(names);
-    }
-    let known = match known.is_empty() {
-        true => "no http listener is configured".to_owned(),
-        false => format!("http listeners: {}", known.join(", ")),
-    };
-    Err(format!("{}; {known}", bad.join(", ")))
+        .unwrap_or_default()
 }
 
 /// The network choice; skipped (no second problem) when the network label itself is bad.

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::config::rules::{check_host, check_path};
+use crate::config::rules::{check_host, check_path, suggest};
 
 /// A container's labels under one prefix, and the problems found reading them.
 pub(super) struct Labels<'a> {
@@ -202,6 +202,42 @@ fn no_control(s: &str) -> Result<(), String> {
         true => Err("control characters are not allowed in a path".to_owned()),
         false => Ok(()),
     }
+}
+
+/// How a problem names a kind of listener.
+pub(super) struct ListenerKind {
+    /// `an http listener`
+    pub one: &'static str,
+    /// `http listeners`
+    pub many: &'static str,
+    /// The reason when no listener of the kind exists.
+    pub none: &'static str,
+}
+
+/// The comma-separated listener names of `value`, each one of `known` (with a "did you mean"
+/// and the list of valid names when one is not).
+pub(super) fn listener_names(
+    value: &str,
+    known: &[&str],
+    kind: &ListenerKind,
+) -> Result<Vec<String>, String> {
+    let names = list(value)?;
+    let bad: Vec<String> = names
+        .iter()
+        .filter(|n| !known.contains(&n.as_str()))
+        .map(|n| match suggest(n, known) {
+            Some(near) => format!("`{n}` is not {} (did you mean `{near}`?)", kind.one),
+            None => format!("`{n}` is not {}", kind.one),
+        })
+        .collect();
+    if bad.is_empty() {
+        return Ok(names);
+    }
+    let valid = match known.is_empty() {
+        true => kind.none.to_owned(),
+        false => format!("{}: {}", kind.many, known.join(", ")),
+    };
+    Err(format!("{}; {valid}", bad.join(", ")))
 }
 
 #[cfg(test)]

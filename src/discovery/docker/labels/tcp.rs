@@ -12,8 +12,7 @@
 
 use std::time::Duration;
 
-use super::reader::{hosts, list, positive_duration, Labels};
-use crate::config::rules::suggest;
+use super::reader::{hosts, listener_names, positive_duration, Labels, ListenerKind};
 use crate::config::{Protocol, ProxyVersion};
 
 /// Every suffix this module reads.
@@ -38,6 +37,14 @@ const HTTP_ONLY: [&str; 11] = [
     "http.hsts.preload",
     "timeout.request",
 ];
+
+/// How reasons name the listeners `tcp.listener` may name.
+const L4_LISTENERS: ListenerKind = ListenerKind {
+    one: "a tcp or tls-passthrough listener",
+    many: "tcp and tls-passthrough listeners",
+    none: "no tcp or tls-passthrough listener is configured: add one under `listeners` with \
+           `protocol: tcp`",
+};
 
 /// Where an L4 container is served, and what it is sent first.
 pub(super) struct L4Route {
@@ -72,7 +79,10 @@ pub(super) fn parse(labels: &mut Labels<'_>, l4: &[(String, Protocol)]) -> Optio
     }
     http_only(labels);
     let listeners = labels
-        .parse("tcp.listener", |v| l4_listener_names(v, l4))
+        .parse("tcp.listener", |v| {
+            let known: Vec<&str> = l4.iter().map(|(n, _)| n.as_str()).collect();
+            listener_names(v, &known, &L4_LISTENERS)
+        })
         .unwrap_or_default();
     let sni = labels.parse("tcp.sni", hosts).unwrap_or_default();
     let plain_tcp = listeners
@@ -125,27 +135,4 @@ fn http_only(labels: &mut Labels<'_>) {
         );
         labels.problem(msg);
     }
-}
-
-fn l4_listener_names(value: &str, l4: &[(String, Protocol)]) -> Result<Vec<String>, String> {
-    let names = list(value)?;
-    let known: Vec<&str> = l4.iter().map(|(n, _)| n.as_str()).collect();
-    let bad: Vec<String> = names
-        .iter()
-        .filter(|n| !known.contains(&n.as_str()))
-        .map(|n| match suggest(n, &known) {
-            Some(near) => format!("`{n}` is not a tcp listener (did you mean `{near}`?)"),
-            None => format!("`{n}` is not a tcp or tls-passthrough listener"),
-        })
-        .collect();
-    if bad.is_empty() {
-        return Ok(names);
-    }
-    let known = match known.is_empty() {
-        true => "no tcp or tls-passthrough listener is configured: add one under `listeners` \
-                 with `protocol: tcp`"
-            .to_owned(),
-        false => format!("tcp and tls-passthrough listeners: {}", known.join(", ")),
-    };
-    Err(format!("{}; {known}", bad.join(", ")))
 }
