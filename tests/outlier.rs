@@ -21,24 +21,6 @@ async fn send(http: &reqwest::Client, url: &str, n: usize) -> Vec<(u16, String)>
     out
 }
 
-/// The endpoints of service `name` in `/api/services`.
-async fn endpoints(http: &reqwest::Client, admin: &str, name: &str) -> Vec<Value> {
-    let doc: Value = http
-        .get(format!("{admin}/api/services"))
-        .send()
-        .await
-        .expect("admin")
-        .json()
-        .await
-        .expect("json");
-    let services = doc["services"].as_array().expect("services");
-    let service = services
-        .iter()
-        .find(|s| s["name"] == name)
-        .expect("service listed");
-    service["endpoints"].as_array().expect("endpoints").clone()
-}
-
 fn config(services: &str, outlier: &str) -> String {
     format!(
         "{}defaults: {{ outlier: {{ {outlier} }} }}\n",
@@ -69,7 +51,7 @@ async fn failing_backend_is_ejected_returns_and_is_ejected_for_longer() {
     assert_eq!(c.hits(), 3);
     assert!(got[10..].iter().all(|(s, _)| *s == 200), "{got:?}");
 
-    let eps = endpoints(&http, &admin, "s").await;
+    let eps = common::endpoints(&admin, "s").await;
     let ejected: Vec<&Value> = eps.iter().filter(|e| e["state"] == "excluded").collect();
     assert_eq!(ejected.len(), 1, "{eps:?}");
     assert_eq!(ejected[0]["address"], c.addr.to_string());
@@ -128,7 +110,7 @@ async fn at_most_half_of_a_service_is_ejected() {
     let got = send(&http, &url, 20).await;
     // The last endpoint keeps answering (500s pass through), never a 503.
     assert!(got.iter().all(|(s, _)| *s == 500), "{got:?}");
-    let eps = endpoints(&http, &admin, "pair").await;
+    let eps = common::endpoints(&admin, "pair").await;
     let ejected = eps.iter().filter(|e| e["state"] == "excluded").count();
     assert_eq!(ejected, 1, "{eps:?}");
     assert_eq!(a.hits() + b.hits(), 20);

@@ -229,22 +229,9 @@ async fn connections_are_balanced_and_a_dead_backend_is_skipped() {
 
 /// Open connections per endpoint address, from `/api/services`.
 async fn in_flight(server: &berth::server::Server, service: &str) -> Vec<(String, u64)> {
-    let doc: serde_json::Value = common::client()
-        .get(format!("http://{}/api/services", server.admin))
-        .send()
+    let admin = format!("http://{}", server.admin);
+    common::endpoints(&admin, service)
         .await
-        .expect("admin")
-        .json()
-        .await
-        .expect("json");
-    let services = doc["services"].as_array().expect("services");
-    let svc = services
-        .iter()
-        .find(|s| s["name"] == service)
-        .expect("service");
-    svc["endpoints"]
-        .as_array()
-        .expect("endpoints")
         .iter()
         .map(|e| {
             let addr = e["address"].as_str().expect("address").to_owned();

@@ -275,3 +275,21 @@ pub async fn metric(admin: &str, series: &str) -> u64 {
         .and_then(|l| l.rsplit(' ').next())
         .map_or(0, |v| v.parse().expect("counter value"))
 }
+
+/// The endpoints of service `name` in `/api/services` of `admin` (`http://ip:port`).
+pub async fn endpoints(admin: &str, name: &str) -> Vec<serde_json::Value> {
+    let doc: serde_json::Value = client()
+        .get(format!("{admin}/api/services"))
+        .send()
+        .await
+        .expect("admin")
+        .json()
+        .await
+        .expect("json");
+    let services = doc["services"].as_array().expect("services");
+    let service = services
+        .iter()
+        .find(|s| s["name"] == name)
+        .expect("service listed");
+    service["endpoints"].as_array().expect("endpoints").clone()
+}
