@@ -41,22 +41,17 @@ pub const TCP_CONNECTIONS_TOTAL: &str = "berth_tcp_connections_total";
 pub const TCP_BYTES_TOTAL: &str = "berth_tcp_bytes_total";
 pub const PROXY_PROTOCOL_ERRORS_TOTAL: &str = "berth_proxy_protocol_errors_total";
 
-/// `result` values of [`TCP_CONNECTIONS_TOTAL`], in [`TcpCounters::outcomes`] order.
-pub const TCP_RESULTS: [&str; 6] = [
-    "closed",
-    "reset",
-    "idle_timeout",
-    "drained",
-    "no_route",
-    "unavailable",
-];
+/// `result` values of [`TCP_CONNECTIONS_TOTAL`] for a routed connection, in
+/// [`TcpCounters::outcomes`] order; an unrouted one is `no_route` with no service (the
+/// listener's counter).
+pub const TCP_RESULTS: [&str; 5] = ["closed", "reset", "idle_timeout", "drained", "unavailable"];
 
 /// The counters of an L4 service on one listener, resolved when the snapshot is built so a
 /// connection looks nothing up; cloning shares them.
 #[derive(Clone, Debug)]
 pub struct TcpCounters {
     /// `tcp_connections_total{listener,service,result}`, by [`TCP_RESULTS`].
-    pub outcomes: [Counter; 6],
+    pub outcomes: [Counter; 5],
     /// `tcp_bytes_total{service,direction="upstream"}`: client to endpoint.
     pub sent: Counter,
     /// `tcp_bytes_total{service,direction="downstream"}`: endpoint to client.

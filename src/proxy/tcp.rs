@@ -49,7 +49,7 @@ pub enum Outcome {
     IdleTimeout = 2,
     Drained = 3,
     /// The service had no routable endpoint, none accepted a connection, or all were full.
-    Unavailable = 5,
+    Unavailable = 4,
 }
 
 /// What is known of an L4 connection when it is routed.
@@ -58,9 +58,9 @@ pub struct Opening<'a> {
     pub first: Vec<u8>,
     /// The name to route by: the SNI on a passthrough listener.
     pub sni: Option<&'a str>,
-    /// The address the client connected to (from its PROXY header, if it came with one),
-    /// for the PROXY header berth sends.
-    pub destination: SocketAddr,
+    /// The address the client connected to, from its PROXY header; `None`: the socket's
+    /// local address, looked up only when berth sends a PROXY header.
+    pub destination: Option<SocketAddr>,
 }
 
 /// Serves one L4 connection; `cx.peer` is the client (from its PROXY header, if any).
@@ -94,7 +94,9 @@ pub async fn serve(client: TcpStream, cx: &ConnContext, opening: Opening<'_>) {
         None => opening.first,
         Some(version) => {
             let mut header = Vec::with_capacity(proxy_protocol::MAX_V1);
-            proxy_protocol::encode(version, cx.peer, opening.destination, &mut header);
+            let destination = opening.destination.or_else(|| client.local_addr().ok());
+            let destination = destination.unwrap_or(cx.peer);
+            proxy_protocol::encode(version, cx.peer, destination, &mut header);
             header.extend_from_slice(&opening.first);
             header
         }

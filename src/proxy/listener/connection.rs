@@ -49,6 +49,10 @@ pub(super) fn server_builder() -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// The address a PROXY header says the client connected to; `None` without one (the
+/// socket's own local address then, looked up only if needed).
+type Destination = Option<SocketAddr>;
+
 /// One accepted client connection.
 pub(super) struct Connection {
     pub(super) builder: Arc<auto::Builder<TokioExecutor>>,
@@ -81,24 +85,23 @@ impl Connection {
         }
     }
 
-    /// Reads the PROXY header if the listener expects one: the address the client connected
-    /// to; `None` when the connection must be closed. `cx.peer` becomes the header's client.
+    /// Reads the PROXY header if the listener expects one; `None` when the connection must
+    /// be closed. `cx.peer` becomes the header's client.
     async fn accepted(
         &self,
         stream: &mut tokio::net::TcpStream,
         cx: &mut ConnContext,
         deadline: Instant,
-    ) -> Option<SocketAddr> {
-        let local = stream.local_addr().unwrap_or(cx.peer);
+    ) -> Option<Destination> {
         let Some(trusted) = &self.accept_proxy else {
-            return Some(local);
+            return Some(None);
         };
         let read = inbound::proxy_header(stream, cx.peer, trusted, &self.listener, deadline);
         let (source, destination) = read.await?;
         if let Some(source) = source {
             cx.set_peer(source);
         }
-        Some(destination.unwrap_or(local))
+        Some(destination)
     }
 
     /// An HTTP-speaking connection of a listener that expects a PROXY header, or any
