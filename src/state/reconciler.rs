@@ -6,6 +6,9 @@
 //! [`Snapshot`] and stores it in the shared `ArcSwap`. Invariants: one task owns it; the data
 //! plane only ever sees complete snapshots; a drain takes effect on the endpoint's atomic
 //! flag at once, before any rebuild.
+//!
+//! Submodules: `listeners` (the listener set the route tables follow), `group` (endpoints
+//! grouped into services for a build).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -17,7 +20,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::config::{Config, Layer};
+use crate::config::Config;
 use crate::discovery::{EndpointSpec, ProviderId, ServiceSpec, Update};
 use crate::health::{Checker, Notify};
 use crate::metrics::{self as m, StatusCache, TcpCounters};
@@ -57,22 +60,6 @@ struct Desired {
     /// whose endpoints were listed first claims a contested route, so a reload or a resync
     /// never hands a route to another service.
     since: u64,
-}
-
-/// One service's endpoints, as grouped for a snapshot.
-struct Grouped {
-    /// The settings of its most recently upserted endpoint.
-    spec: Arc<ServiceSpec>,
-    endpoints: Vec<Arc<Endpoint>>,
-    /// Endpoints left out because they disagree on the layer (HTTP vs L4).
-    warnings: Vec<String>,
-}
-
-fn layer_name(layer: Layer) -> &'static str {
-    match layer {
-        Layer::Http => "an HTTP endpoint",
-        Layer::Tcp => "an L4 (tcp) endpoint",
-    }
 }
 
 /// Owner of endpoint state and builder of snapshots.
@@ -373,7 +360,7 @@ impl Reconciler {
     }
 
     fn build(&self) -> Snapshot {
-        let groups = self.group_services();
+        let groups = group::services(&self.views, &self.live);
         let mut builders: Vec<RouteTableBuilder<Arc<ServiceRoute>>> = (0..self.listeners.len())
             .map(|_| RouteTableBuilder::new())
             .collect();
@@ -415,64 +402,6 @@ impl Reconciler {
             timeouts: self.config.defaults.timeouts.clone(),
             shutdown_grace: self.config.defaults.drain,
         }
-    }
-
-    /// Services in first-seen order (the oldest claims a contested route), each with the
-    /// settings of its most recently upserted endpoint and its endpoints in key order.
-    fn group_services(&self) -> Vec<Grouped> {
-        struct Group<'a> {
-            first: u64,
-            newest: &'a Desired,
-            endpoints: Vec<(&'a EndpointKey, Arc<Endpoint>, Layer)>,
-        }
-        let mut groups: HashMap<&str, Group<'_>> = HashMap::new();
-        for (key, desired) in self.views.values().flat_map(|v| v.iter()) {
-            let Some(endpoint) = self.live.get(key) else {
-                continue;
-            };
-            let group = groups.entry(&desired.spec.service.name).or_insert(Group {
-                first: desired.since,
-                newest: desired,
-                endpoints: Vec::new(),
-            });
-            group.first = group.first.min(desired.since);
-            if desired.seq > group.newest.seq {
-                group.newest = desired;
-            }
-            let layer = desired.spec.service.layer;
-            group.endpoints.push((key, Arc::clone(endpoint), layer));
-        }
-        let mut groups: Vec<Group<'_>> = groups.into_values().collect();
-        groups.sort_by_key(|g| g.first);
-        groups
-            .into_iter()
-            .map(|mut g| {
-                g.endpoints.sort_by(|a, b| a.0.cmp(b.0));
-                let spec = Arc::clone(&g.newest.spec.service);
-                let (endpoints, others): (Vec<_>, Vec<_>) = g
-                    .endpoints
-                    .into_iter()
-                    .partition(|(_, _, l)| *l == spec.layer);
-                let warnings = others
-                    .iter()
-                    .map(|(_, e, l)| {
-                        format!(
-                            "endpoint {} left out: it is {} and the service's newest \
-                             endpoint makes it {}; give one of them another service name",
-                            e.label(),
-                            layer_name(*l),
-                            layer_name(spec.layer)
-                        )
-                    })
-                    .collect();
-                let endpoints = endpoints.into_iter().map(|(_, e, _)| e).collect();
-                Grouped {
-                    spec,
-                    endpoints,
-                    warnings,
-                }
-            })
-            .collect()
     }
 
     /// Adds a service's routes to its listeners' tables; returns the problems found.
@@ -551,9 +480,11 @@ impl Reconciler {
     }
 }
 
+mod group;
 mod listeners;
 #[cfg(test)]
 mod tests;
 
+use group::Grouped;
 pub use listeners::ListenerSet;
 use listeners::{empty_snapshot, listener_routes};
