@@ -230,12 +230,7 @@ pub fn share(endpoint: &Arc<Endpoint>, sender: &Sender) {
     if !endpoint.is_routable_ignoring_active() {
         return;
     }
-    POOL.with(|p| {
-        let mut pool = p.borrow_mut();
-        let idle = pool
-            .idle
-            .entry(endpoint.id())
-            .or_insert_with(|| Idle::new(endpoint));
+    with_idle(endpoint, |idle| {
         if idle.shared.as_ref().map_or(true, |s| s.is_closed()) {
             idle.shared = Some(Sender {
                 conn: Conn::Http2(conn.clone()),
@@ -255,15 +250,22 @@ pub fn checkin(endpoint: &Arc<Endpoint>, sender: Sender, since: Instant) {
     if sender.is_closed() || !endpoint.is_routable_ignoring_active() {
         return;
     }
+    with_idle(endpoint, |idle| {
+        if idle.senders.len() < MAX_IDLE_PER_ENDPOINT {
+            idle.senders.push((sender, since));
+        }
+    });
+}
+
+/// Runs `f` on this worker's idle connections of `endpoint` (created when it has none yet).
+fn with_idle(endpoint: &Arc<Endpoint>, f: impl FnOnce(&mut Idle)) {
     POOL.with(|p| {
         let mut pool = p.borrow_mut();
         let idle = pool
             .idle
             .entry(endpoint.id())
             .or_insert_with(|| Idle::new(endpoint));
-        if idle.senders.len() < MAX_IDLE_PER_ENDPOINT {
-            idle.senders.push((sender, since));
-        }
+        f(idle);
     });
 }
 
