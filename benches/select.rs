@@ -12,8 +12,11 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use berth::balance::{Balance, PickContext, Selector};
-use berth::state::endpoint::{Endpoint, EndpointKey, InFlight};
+use berth::balance::{PickContext, Selector};
+
+use berth::endpoint::{Endpoint, InFlight};
+use berth::model::Balance;
+use berth::model::EndpointKey;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use http::{HeaderMap, HeaderValue};
 

@@ -18,11 +18,13 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth::balance::Balance;
-use berth::discovery::{Availability, EndpointSpec, ProviderId, ServiceSpec, Update};
+use berth::discovery::Input;
+use berth::endpoint::Endpoint;
 use berth::metrics::{label, StatusCounters, REQUESTS_TOTAL, UPSTREAM_REQUESTS_TOTAL};
-use berth::state::endpoint::{Endpoint, EndpointKey};
-use berth::state::reconciler::{Input, Reconciler};
+use berth::model::Balance;
+use berth::model::EndpointKey;
+use berth::model::{Availability, EndpointSpec, ProviderId, ServiceSpec, Update};
+use berth::state::reconciler::Reconciler;
 use berth::state::route::RouteTableBuilder;
 use berth::state::snapshot::Service;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -40,7 +42,7 @@ fn config() -> Arc<berth::config::Config> {
 fn service(i: usize) -> Arc<ServiceSpec> {
     Arc::new(ServiceSpec {
         name: format!("svc-{i}").into(),
-        layer: berth::config::Layer::Http,
+        layer: berth::model::Layer::Http,
         listeners: Vec::new(),
         hosts: if i % 3 == 0 {
             vec![format!("s{i}.example.com")]

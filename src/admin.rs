@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use crate::discovery::docker::RejectedList;
-use crate::state::reconciler::Input;
+use crate::discovery::Input;
 use crate::state::snapshot::Snapshot;
 
 mod api;

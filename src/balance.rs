@@ -1,7 +1,7 @@
 //! Load-balancing algorithms (data plane): which endpoint of a service gets the next request.
 //!
 //! A [`Selector`] is built once per service when a snapshot is built, from the service's
-//! [`Balance`] and its endpoint list; `pick` is then called on the hot path. Invariants:
+//! [`Balance`](crate::model::Balance) choice and its endpoint list; `pick` is then called on the hot path. Invariants:
 //! `pick` takes no lock and makes no heap allocation, and never returns an endpoint that is
 //! not routable at the moment of the pick (`Endpoint::is_routable`) or one in `tried`.
 //! One file per algorithm:
@@ -15,14 +15,13 @@
 //! (thread-local wyrand) and `digest` (fixed key hash). Weights are read when the selector
 //! is built; health, draining and load are read live at every pick.
 
-use std::fmt;
 use std::net::IpAddr;
-use std::str::FromStr;
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderName};
+use http::HeaderMap;
 
-use crate::state::endpoint::Endpoint;
+use crate::endpoint::Endpoint;
+use crate::model::{Balance, HashOn};
 
 mod digest;
 mod hash;
@@ -38,74 +37,6 @@ use hash::Hash;
 use least_request::LeastRequest;
 use peak_ewma::PeakEwma;
 use round_robin::RoundRobin;
-
-/// What a hash-based selector hashes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HashOn {
-    Header(HeaderName),
-    Cookie(Arc<str>),
-    ClientIp,
-}
-
-/// A service's balancing algorithm, as written in config (`balance:`) or labels (`berth.balance`).
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub enum Balance {
-    RoundRobin,
-    #[default]
-    LeastRequest,
-    PeakEwma,
-    Hash(HashOn),
-}
-
-/// A `balance` value that is not one of the valid forms.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("unknown balance `{0}`: expected round_robin, least_request, peak_ewma, hash(header:NAME), hash(cookie:NAME) or hash(client_ip)")]
-pub struct BalanceError(pub String);
-
-impl FromStr for Balance {
-    type Err = BalanceError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || BalanceError(s.to_owned());
-        match s.trim() {
-            "round_robin" => return Ok(Self::RoundRobin),
-            "least_request" => return Ok(Self::LeastRequest),
-            "peak_ewma" => return Ok(Self::PeakEwma),
-            _ => {}
-        }
-        let inner = s
-            .trim()
-            .strip_prefix("hash(")
-            .and_then(|r| r.strip_suffix(')'))
-            .ok_or_else(bad)?
-            .trim();
-        if inner == "client_ip" {
-            return Ok(Self::Hash(HashOn::ClientIp));
-        }
-        match inner.split_once(':') {
-            Some(("header", name)) if !name.trim().is_empty() => HeaderName::from_str(name.trim())
-                .map(|h| Self::Hash(HashOn::Header(h)))
-                .map_err(|_| bad()),
-            Some(("cookie", name)) if !name.trim().is_empty() => {
-                Ok(Self::Hash(HashOn::Cookie(name.trim().into())))
-            }
-            _ => Err(bad()),
-        }
-    }
-}
-
-impl fmt::Display for Balance {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::RoundRobin => f.write_str("round_robin"),
-            Self::LeastRequest => f.write_str("least_request"),
-            Self::PeakEwma => f.write_str("peak_ewma"),
-            Self::Hash(HashOn::Header(h)) => write!(f, "hash(header:{h})"),
-            Self::Hash(HashOn::Cookie(c)) => write!(f, "hash(cookie:{c})"),
-            Self::Hash(HashOn::ClientIp) => f.write_str("hash(client_ip)"),
-        }
-    }
-}
 
 /// What a selector may look at for one request.
 #[derive(Clone, Copy, Debug)]
@@ -202,7 +133,7 @@ pub fn ramp_pick(
     tried: &[usize],
     (picked, since_ns, window_ns): (usize, u64, u64),
 ) -> usize {
-    let elapsed = crate::state::endpoint::now_ns().saturating_sub(since_ns);
+    let elapsed = crate::endpoint::now_ns().saturating_sub(since_ns);
     if elapsed >= window_ns {
         endpoints[picked].set_ramp_since_ns(0);
         return picked;
@@ -242,7 +173,9 @@ pub fn pick_ignoring_active(endpoints: &[Arc<Endpoint>], tried: &[usize]) -> Opt
 pub(crate) mod test_support {
     use std::sync::Arc;
 
-    use crate::state::endpoint::{Endpoint, EndpointKey};
+    use crate::endpoint::Endpoint;
+
+    use crate::model::EndpointKey;
 
     pub(crate) fn endpoints(weights: &[u32]) -> Vec<Arc<Endpoint>> {
         weights
@@ -257,39 +190,5 @@ pub(crate) mod test_support {
                 Arc::new(Endpoint::new(key, w))
             })
             .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_every_form() {
-        for s in [
-            "round_robin",
-            "least_request",
-            "peak_ewma",
-            "hash(header:x-user)",
-            "hash(cookie:session)",
-            "hash(client_ip)",
-        ] {
-            let b: Balance = s.parse().expect(s);
-            assert_eq!(b.to_string(), s);
-        }
-    }
-
-    #[test]
-    fn rejects_bad_forms() {
-        for s in [
-            "",
-            "random",
-            "hash()",
-            "hash(header:)",
-            "hash(cookie)",
-            "hash(client_ip",
-        ] {
-            assert!(s.parse::<Balance>().is_err(), "{s}");
-        }
     }
 }

@@ -8,47 +8,40 @@
 //!
 //! Modules: `parse` (text → `raw`, with serde's messages made specific), `scalar` (values
 //! checked while parsing, so they carry the parser's line and column), `validate`,
-//! `service`, `health`, `hsts` and `listener` (defaults and cross-field rules, collecting every problem;
-//! `listener` also reads the certificate files of `https` listeners), `rules` (name, host
-//! and path syntax shared with label parsing), `locate` (position of a field path in the
-//! text), `error` ([`ConfigError`], [`Problem`]), `summary` (`berth check`'s overview).
-//! `defaults` holds the typed `defaults:` section and the per-service failure policy.
+//! `service`, `health` and `listener` (defaults and cross-field rules, collecting every problem;
+//! `listener` also reads the certificate files of `https` listeners), `locate` (position of
+//! a field path in the text), `error` ([`ConfigError`], [`Problem`]), `summary` (`berth check`'s overview).
+//! The settings themselves are `model` types; values are read by `model::value`, names,
+//! hosts and paths checked by `model::rules`.
+//! `defaults` holds the typed `defaults:` section.
 //! `config/default.yaml` is the embedded default.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use crate::balance::Balance;
-use crate::health::HealthCheck;
+use crate::model::{CertificateFiles, ServiceSpec};
 
 mod defaults;
 mod error;
 mod health;
-pub mod hsts;
 mod listener;
 mod locate;
 mod parse;
 mod raw;
-pub mod rules;
 mod scalar;
 mod service;
 mod summary;
-pub mod upstream;
 mod validate;
 
-pub use defaults::{
-    Defaults, Limits, Outlier, Resilience, Timeouts, DEFAULT_SLOW_START, DEFAULT_TCP_IDLE,
-};
+pub use defaults::Defaults;
 pub use error::{ConfigError, Problem};
-pub use hsts::Hsts;
 pub use locate::locate;
-pub use upstream::{Upstream, UpstreamProtocol};
 
 /// The configuration used when no file is given (see DESIGN.md, "Configuration").
 pub const EMBEDDED_DEFAULT: &str = include_str!("config/default.yaml");
@@ -152,8 +145,6 @@ pub struct Config {
     pub workers: usize,
 }
 
-pub use crate::proxy::proxy_protocol::Version as ProxyVersion;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
     Http,
@@ -166,25 +157,6 @@ impl Protocol {
     /// `tcp` and `tls-passthrough`: connections are proxied as bytes, not as HTTP.
     pub fn is_l4(self) -> bool {
         matches!(self, Self::Tcp | Self::TlsPassthrough)
-    }
-}
-
-/// What a service proxies: HTTP requests, or whole TCP connections (L4).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Layer {
-    /// Requests, routed by host and path on `http`/`https` listeners.
-    #[default]
-    Http,
-    /// Connections, on `tcp` listeners (one service each) or `tls-passthrough` ones (by SNI).
-    Tcp,
-}
-
-impl Layer {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Http => "http",
-            Self::Tcp => "tcp",
-        }
     }
 }
 
@@ -210,18 +182,6 @@ pub struct Listener {
 pub struct Tls {
     /// In file order: the first is served to clients that send no or an unknown SNI name.
     pub certificates: Vec<CertificateFiles>,
-}
-
-/// One certificate entry: where its files are, and the host names they were found to serve.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CertificateFiles {
-    /// PEM certificate chain, leaf first; relative paths are resolved against the config
-    /// file's directory.
-    pub cert: PathBuf,
-    /// PEM private key (the cert file itself when the file gave no `key`: a combined PEM).
-    pub key: PathBuf,
-    /// The DNS names of the leaf's subjectAltName (`*.example.com` wildcards kept).
-    pub names: Vec<String>,
 }
 
 /// `redirect:` of an `http` listener: every request gets a permanent redirect to `https`.
@@ -254,35 +214,12 @@ pub struct Backend {
     pub weight: NonZeroU32,
 }
 
-/// A service declared in the file; the same model as a container's labels.
+/// A service declared in the file: the same [`ServiceSpec`] a container's labels give, and
+/// its backends.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StaticService {
-    pub name: String,
-    /// `Tcp` when its listeners are `tcp`/`tls-passthrough` ones.
-    pub layer: Layer,
-    /// Listener names; empty means every `http`/`https` listener.
-    pub listeners: Vec<String>,
-    /// Host patterns (`api.example.com`, `*.example.com`); empty means any host.
-    pub hosts: Vec<String>,
-    /// Path prefix, always starting with `/`.
-    pub path: String,
-    pub strip_prefix: bool,
-    /// `Strict-Transport-Security` for its responses on https listeners; `None`: not sent.
-    pub hsts: Option<Hsts>,
-    pub balance: Balance,
-    pub retries: u8,
-    pub request_timeout: Duration,
-    pub drain: Duration,
-    /// Its `health:` over `defaults.health`; `None`: no active check.
-    pub health: Option<HealthCheck>,
-    /// Its `outlier:`, `limits:` and `slow_start:` over the defaults'.
-    pub resilience: Resilience,
-    /// How berth talks to the backends.
-    pub upstream: Upstream,
-    /// The PROXY protocol header sent first on every connection (L4 services only).
-    pub proxy_protocol: Option<ProxyVersion>,
-    /// L4 services: how long a connection may stay idle.
-    pub tcp_idle: Duration,
+    /// Its settings, with `defaults` filled in.
+    pub spec: Arc<ServiceSpec>,
     pub backends: Vec<Backend>,
 }
 

@@ -1,26 +1,47 @@
 //! berth: a container-aware L4/L7 load balancer.
 //!
 //! # Layout
-//! - [`config`]: the YAML file, raw serde layer then typed and validated.
-//! - [`discovery`]: providers (static services, Docker) emitting `Update`s.
-//! - [`state`]: endpoints, snapshots, routes and the reconciler that builds them.
-//! - [`health`]: active health checks: the check type, probes, per-endpoint checker tasks.
-//! - [`balance`]: one selector per algorithm, lock-free and allocation-free per pick.
-//! - [`proxy`]: the data plane: workers, HTTP proxying, upstream pools, L4 (TCP, TLS
-//!   passthrough, PROXY protocol).
-//! - [`tls`]: TLS termination of `https` listeners: certificates by SNI, reloads, redirects.
-//! - [`admin`]: `/metrics`, `/healthz`, `/api/services`.
-//! - [`metrics`]: metric names and the Prometheus recorder.
-//! - [`server`]: starting and stopping a whole instance.
+//! Layers, lowest first; a module imports only modules above it in this list, never one
+//! below (`tests/layers.rs` fails on an upward `crate::` import). `docs/ARCHITECTURE.md`
+//! explains the shape and the rule.
+//! 1. [`model`]: the vocabulary — service and endpoint specs, every setting, `Update`, and
+//!    the value parsers the file and the labels share. Imports nothing else of berth.
+//! 2. [`metrics`]: metric names and the Prometheus recorder.
+//! 3. [`config`]: the YAML file, raw serde layer then typed and validated.
+//! 4. [`tls`]: TLS termination of `https` listeners (certificates by SNI, reloads) and the
+//!    upstream TLS handshake.
+//! 5. [`discovery`]: providers (static services, Docker) sending `Update`s to the reconciler.
+//! 6. [`endpoint`]: per-endpoint live state that outlives snapshots: counters, in-flight
+//!    limits and queue, outlier state.
+//! 7. [`health`]: active health checks: probes and per-endpoint checker tasks.
+//! 8. [`balance`]: one selector per algorithm, lock-free and allocation-free per pick.
+//! 9. [`state`]: route tables, snapshots, retry budgets and the reconciler that builds them.
+//! 10. [`proxy`]: the data plane: workers, HTTP proxying, upstream pools, L4 (TCP, TLS
+//!     passthrough, PROXY protocol), the https redirect.
+//! 11. [`admin`]: `/metrics`, `/healthz`, `/api/services`.
+//! 12. [`server`]: starting and stopping a whole instance.
 #![forbid(unsafe_code)]
 
-pub mod admin;
-pub mod balance;
-pub mod config;
-pub mod discovery;
-pub mod health;
+pub mod model;
+
 pub mod metrics;
-pub mod proxy;
-pub mod server;
-pub mod state;
+
+pub mod config;
+
 pub mod tls;
+
+pub mod discovery;
+
+pub mod endpoint;
+
+pub mod health;
+
+pub mod balance;
+
+pub mod state;
+
+pub mod proxy;
+
+pub mod admin;
+
+pub mod server;

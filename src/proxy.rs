@@ -18,6 +18,7 @@
 //! - [`body`]: the streamed upstream response body that returns its connection to the pool.
 //! - [`access_log`]: the optional access log, written off the hot path.
 //! - [`error`]: the responses a client sees when proxying fails.
+//! - [`redirect`]: the `http` → `https` redirect some `http` listeners answer with.
 
 pub mod access_log;
 pub mod admit;
@@ -32,6 +33,7 @@ pub mod inbound;
 pub mod listener;
 pub mod pool;
 pub mod proxy_protocol;
+pub mod redirect;
 pub mod replay;
 pub mod sni;
 pub mod tcp;

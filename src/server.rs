@@ -20,8 +20,9 @@ use crate::admin::Admin;
 use crate::config::{Config, Protocol};
 use crate::discovery::docker::{self, RejectedList};
 use crate::discovery::file;
+use crate::discovery::Input;
 use crate::proxy::listener::{BindError, Front, ListenerSpec, Workers};
-use crate::state::reconciler::{Input, Reconciler};
+use crate::state::reconciler::Reconciler;
 use crate::tls::{self, Terminator, TlsError};
 
 /// Inputs buffered between providers and the reconciler.

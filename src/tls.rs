@@ -7,43 +7,39 @@
 //! stream is served by the same hyper server as plain HTTP, HTTP/2 included.
 //!
 //! # Layout
-//! - [`certs`]: PEM files → certificate, key and host names, with operator-grade errors.
 //! - [`resolver`]: the SNI → certificate choice, lock-free, swappable.
 //! - [`handshake`]: handshake failure reasons and counters.
 //! - [`reload`]: the control-plane task that re-reads certificate files on change or `SIGHUP`.
-//! - [`redirect`]: the `http` → `https` redirect some `http` listeners answer with.
 //! - [`stream`]: a client connection, plain or TLS, as the one type the HTTP server serves.
+//! - [`upstream`]: the TLS handshake towards `https` endpoints (requests and health checks).
+//!
+//! Certificate files are read by `model::certs`, the same reading the config's validation
+//! uses.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rustls::crypto::CryptoProvider;
 use rustls::ServerConfig;
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::{CertificateFiles, Config, Protocol};
+use crate::config::{Config, Protocol};
 
-pub mod certs;
+use crate::model::CertificateFiles;
+
 pub mod handshake;
-pub mod redirect;
 pub mod reload;
 pub mod resolver;
 pub mod stream;
+pub mod upstream;
 
-use certs::CertError;
+use crate::model::certs::{self, CertError};
 use handshake::{Counters, Failure};
 use resolver::{CertResolver, CertSet};
 
 /// ALPN protocols offered, in preference order.
 const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
-
-/// The crypto provider every TLS object of berth uses (`ring`: no C toolchain beyond `cc`).
-pub fn provider() -> Arc<CryptoProvider> {
-    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    Arc::clone(PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())))
-}
 
 /// Why TLS could not be set up for a listener at start.
 #[derive(Debug, thiserror::Error)]
@@ -147,7 +143,7 @@ fn load_all(
 
 fn server_config(resolver: Arc<CertResolver>) -> Result<Arc<ServerConfig>, rustls::Error> {
     let versions = [&rustls::version::TLS13, &rustls::version::TLS12];
-    let mut config = ServerConfig::builder_with_provider(provider())
+    let mut config = ServerConfig::builder_with_provider(crate::model::certs::provider())
         .with_protocol_versions(&versions)?
         .with_no_client_auth()
         .with_cert_resolver(resolver);

@@ -10,8 +10,11 @@ use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use berth::balance::{Balance, PickContext, Selector};
-use berth::state::endpoint::{Endpoint, EndpointKey};
+use berth::balance::{PickContext, Selector};
+
+use berth::endpoint::Endpoint;
+use berth::model::Balance;
+use berth::model::EndpointKey;
 use http::{HeaderMap, HeaderValue};
 
 struct Counting;

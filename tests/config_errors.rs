@@ -52,26 +52,31 @@ fn example_config_parses() {
     let c = config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.listeners.len(), 4);
     assert_eq!(c.services.len(), 6);
-    assert_eq!(c.services["db"].layer, config::Layer::Tcp);
+    assert_eq!(c.services["db"].spec.layer, berth::model::Layer::Tcp);
     assert_eq!(
-        c.services["mail"].proxy_protocol,
-        Some(config::ProxyVersion::V2)
+        c.services["mail"].spec.proxy_protocol,
+        Some(berth::model::ProxyVersion::V2)
     );
     assert!(c.listeners["passthrough"].proxy_protocol);
     assert_eq!(
-        c.services["greeter"].upstream.protocol,
-        config::UpstreamProtocol::H2
+        c.services["greeter"].spec.upstream.protocol,
+        berth::model::UpstreamProtocol::H2
     );
-    let tls = c.services["billing"].upstream.tls.as_ref().expect("tls");
+    let tls = c.services["billing"]
+        .spec
+        .upstream
+        .tls
+        .as_ref()
+        .expect("tls");
     assert_eq!(
         tls.server_name.as_ref().map(|n| n.to_str()),
         Some("billing.internal".into())
     );
     assert_eq!(
-        c.services["legacy"].hosts,
+        c.services["legacy"].spec.hosts,
         ["legacy.local", "*.legacy.local"]
     );
-    assert_eq!(c.services["reports"].listeners, ["web", "internal"]);
+    assert_eq!(c.services["reports"].spec.listeners, ["web", "internal"]);
     assert!(!c.summary().is_empty());
 }
 
@@ -349,7 +354,12 @@ fn relative_ca_is_resolved_from_the_config_files_directory() {
 
     std::fs::write(&path, service("certs/ca.pem")).expect("write config");
     let c = config::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let tls = c.services["billing"].upstream.tls.as_ref().expect("tls");
+    let tls = c.services["billing"]
+        .spec
+        .upstream
+        .tls
+        .as_ref()
+        .expect("tls");
     assert_eq!(tls.ca.as_deref(), Some(dir.join("certs/ca.pem").as_path()));
 
     // A missing one is reported with the path berth looked at.

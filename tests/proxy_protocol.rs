@@ -6,7 +6,8 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use berth::proxy::proxy_protocol::{read_header, Version};
+use berth::model::ProxyVersion;
+use berth::proxy::proxy_protocol::read_header;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -90,7 +91,7 @@ async fn v1_is_sent_with_the_client_and_listener_addresses() {
     let client = s.local_addr().expect("client addr");
     echo_roundtrip(&mut s).await;
     let h = heads.recv().await.expect("header");
-    assert_eq!(h.version, Version::V1);
+    assert_eq!(h.version, ProxyVersion::V1);
     assert_eq!(h.source, Some(client));
     assert_eq!(h.destination, Some(listener));
     server.shutdown();

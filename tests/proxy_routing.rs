@@ -165,14 +165,14 @@ async fn drained_service_is_503_with_retry_after() {
         "  api: {{ listener: web, backends: [\"{}\"] }}\n",
         only.addr
     )));
-    let key = berth::state::endpoint::EndpointKey {
+    let key = berth::model::EndpointKey {
         source: "static:api".into(),
         addr: only.addr,
     };
-    let drain = berth::discovery::Update::Drain(key);
+    let drain = berth::model::Update::Drain(key);
     server
         .inputs()
-        .send(berth::state::reconciler::Input::Update(drain))
+        .send(berth::discovery::Input::Update(drain))
         .await
         .expect("reconciler running");
     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -7,9 +7,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth::discovery::{Availability, EndpointSpec, ProviderId, ServiceSpec, Update};
-use berth::state::endpoint::EndpointKey;
-use berth::state::reconciler::{Input, Reconciler};
+use berth::discovery::Input;
+use berth::model::EndpointKey;
+use berth::model::{Availability, EndpointSpec, ProviderId, ServiceSpec, Update};
+use berth::state::reconciler::Reconciler;
 use tokio::sync::mpsc;
 
 const BURST: usize = 500;
@@ -36,7 +37,7 @@ fn upsert(i: usize) -> Input {
                 weight: 1,
                 service: Arc::new(ServiceSpec {
                     name: format!("svc-{service}").into(),
-                    layer: berth::config::Layer::Http,
+                    layer: berth::model::Layer::Http,
                     listeners: Vec::new(),
                     hosts: Vec::new(),
                     path: format!("/s{service}"),

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use berth::state::retry_budget::{BudgetSettings, RetryBudget, BUCKETS};
+use berth::state::retry_budget::{RetryBudget, BUCKETS};
+
+use berth::model::BudgetSettings;
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]

@@ -5,8 +5,11 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use berth::balance::{Balance, HashOn, PickContext, Selector};
-use berth::state::endpoint::{Endpoint, EndpointKey};
+use berth::balance::{PickContext, Selector};
+
+use berth::endpoint::Endpoint;
+use berth::model::EndpointKey;
+use berth::model::{Balance, HashOn};
 use http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
 

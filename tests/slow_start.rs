@@ -5,11 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth::balance::{Balance, HashOn, PickContext};
-use berth::config::Resilience;
-use berth::discovery::ServiceSpec;
+use berth::balance::PickContext;
+
+use berth::endpoint::{now_ns, Endpoint};
 use berth::metrics::StatusCache;
-use berth::state::endpoint::{now_ns, Endpoint, EndpointKey};
+use berth::model::EndpointKey;
+use berth::model::Resilience;
+use berth::model::ServiceSpec;
+use berth::model::{Balance, HashOn};
 use berth::state::snapshot::Service;
 use http::HeaderMap;
 
@@ -19,7 +22,7 @@ const PICKS: usize = 20_000;
 fn service(balance: Balance) -> Service {
     let spec = Arc::new(ServiceSpec {
         name: "ramp".into(),
-        layer: berth::config::Layer::Http,
+        layer: berth::model::Layer::Http,
         listeners: Vec::new(),
         hosts: Vec::new(),
         path: "/".into(),

@@ -13,8 +13,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::discovery::docker::{RejectedContainer, RejectedList};
-use crate::health::HealthStatus;
-use crate::state::endpoint::{now_ns, Endpoint, EJECTED_REASON};
+use crate::endpoint::{now_ns, Endpoint, EJECTED_REASON};
+use crate::model::HealthStatus;
 use crate::state::snapshot::{Service, Snapshot};
 
 #[derive(Serialize)]

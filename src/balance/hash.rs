@@ -28,7 +28,7 @@ use super::digest::digest;
 use super::maglev::Maglev;
 use super::p2c::P2c;
 use super::{eligible, least_request, scan_from, HashOn, PickContext};
-use crate::state::endpoint::Endpoint;
+use crate::endpoint::Endpoint;
 
 /// Table slots probed after the key's own before falling back to a linear scan.
 const PROBES: usize = 16;

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use super::p2c::{Cost, P2c};
-use crate::state::endpoint::Endpoint;
+use crate::endpoint::Endpoint;
 
 /// Selector state for `least_request`.
 #[derive(Debug)]

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use super::digest::digest;
 use super::rng;
 use super::round_robin;
-use crate::state::endpoint::Endpoint;
+use crate::endpoint::Endpoint;
 
 /// Table sizes (primes): the first that is ≥ `SLOTS_PER_ENDPOINT × endpoints`, else the last.
 const SIZES: [u64; 5] = [65_537, 131_071, 262_139, 524_287, 1_048_573];

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use super::rng::{self, Wyrand};
 use super::sampler::Sampler;
 use super::{eligible, scan_from};
-use crate::state::endpoint::Endpoint;
+use crate::endpoint::Endpoint;
 
 /// Random draws per candidate before falling back to scanning.
 const DRAWS: usize = 4;

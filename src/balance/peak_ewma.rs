@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use super::p2c::{Cost, P2c};
-use crate::state::endpoint::Endpoint;
+use crate::endpoint::Endpoint;
 
 /// Selector state for `peak_ewma`.
 #[derive(Debug)]

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use super::{eligible, rng, scan_from};
-use crate::state::endpoint::Endpoint;
+use crate::endpoint::Endpoint;
 
 /// Longest schedule kept (entries are `u32`: 256 KiB).
 pub(crate) const MAX_PERIOD: u64 = 1 << 16;

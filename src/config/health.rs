@@ -7,9 +7,9 @@
 //! Invariant: like the rest of `validate`, problems are recorded with their field paths.
 
 use super::raw;
-use super::rules::check_path;
 use super::validate::Problems;
-use crate::health::{default_timeout, HealthCheck, DEFAULT_FALL, DEFAULT_RISE, DEFAULT_STATUS};
+use crate::model::rules::check_path;
+use crate::model::{default_timeout, HealthCheck, DEFAULT_FALL, DEFAULT_RISE, DEFAULT_STATUS};
 
 /// The check at `path` (`defaults.health`, `services.api.health`): `raw` over `base`;
 /// `None` when neither asks for one, or on a problem (then recorded in `p`).
@@ -103,7 +103,7 @@ mod tests {
     use std::time::Duration;
 
     use crate::config::{parse, ConfigError, Problem};
-    use crate::health::HealthCheck;
+    use crate::model::HealthCheck;
 
     fn problems(src: &str) -> Vec<Problem> {
         match parse(src, "t.yaml") {
@@ -122,9 +122,9 @@ mod tests {
         let d = c.defaults.health.clone().unwrap();
         assert_eq!(d.fall, 5);
         assert_eq!(d.timeout, Duration::from_secs(5));
-        assert_eq!(c.services["a"].health.as_ref(), Some(&d));
+        assert_eq!(c.services["a"].spec.health.as_ref(), Some(&d));
         assert_eq!(
-            c.services["b"].health,
+            c.services["b"].spec.health,
             Some(HealthCheck {
                 path: Some("/health".into()),
                 interval: Duration::from_secs(1),
@@ -140,7 +140,7 @@ mod tests {
     fn no_health_anywhere_is_none() {
         let c = parse("services:\n  a: { backends: [127.0.0.1:1] }\n", "t.yaml").unwrap();
         assert_eq!(c.defaults.health, None);
-        assert_eq!(c.services["a"].health, None);
+        assert_eq!(c.services["a"].spec.health, None);
     }
 
     #[test]

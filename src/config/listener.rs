@@ -12,10 +12,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use super::raw;
-use super::rules::{check_name, suggest};
 use super::validate::Problems;
 use super::{CertificateFiles, Listener, Protocol, Redirect, Tls};
-use crate::tls::certs::{self, CertError, Field};
+use crate::model::certs::{self, CertError, Field};
+use crate::model::rules::{check_name, suggest};
 
 /// Checks every listener; `base` is the directory relative certificate paths start from.
 pub(super) fn listeners(

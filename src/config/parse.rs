@@ -11,7 +11,7 @@ use serde::de::IgnoredAny;
 
 use super::error::Problem;
 use super::raw;
-use super::rules::suggest;
+use crate::model::rules::suggest;
 
 /// Parses `source` into the raw layer. An empty file (or only comments) is an empty config.
 pub fn parse_raw(source: &str) -> Result<raw::Config, Problem> {

@@ -195,7 +195,7 @@ pub struct Service {
     pub limits: Option<Limits>,
     pub slow_start: Option<Span>,
     /// `http1` (default) or `h2`.
-    pub upstream_protocol: Option<super::upstream::UpstreamProtocol>,
+    pub upstream_protocol: Option<crate::model::UpstreamProtocol>,
     /// TLS to `https://` backends.
     pub tls: Option<UpstreamTls>,
     /// `v1` or `v2`: send a PROXY protocol header on every connection (L4 services).

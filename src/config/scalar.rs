@@ -17,7 +17,7 @@ use ipnet::IpNet;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::balance::Balance;
+use crate::model::{value, Balance};
 
 /// Implements `Deserialize` for a newtype parsed from a YAML string by `$parse`
 /// (`fn(&str) -> Result<T, String>`); non-string values are rejected with `$expecting`.
@@ -92,15 +92,7 @@ from_str_value!(
 );
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return Err(format!(
-            "invalid duration `{s}`: a unit is required, like {s}s or {s}ms"
-        ));
-    }
-    humantime::parse_duration(s).map_err(|_| {
-        format!("invalid duration `{s}`: expected a number and a unit like 500ms, 30s, 2m")
-    })
+    value::duration(s).map_err(|why| format!("invalid duration `{}`: {why}", s.trim()))
 }
 
 /// A backend weight, 1..=1000.
@@ -109,14 +101,10 @@ pub struct Weight(pub NonZeroU32);
 from_str_value!(Weight, "a weight from 1 to 1000", parse_weight);
 
 fn parse_weight(s: &str) -> Result<NonZeroU32, String> {
-    s.trim()
-        .parse::<u32>()
-        .ok()
-        .filter(|w| (1..=1000).contains(w))
-        .and_then(NonZeroU32::new)
-        .ok_or_else(|| {
-            format!("weight {s} is out of range: expected a whole number from 1 to 1000")
-        })
+    value::int_in(1, 1000)(s)
+        // Invariant: `int_in(1, _)` never yields 0.
+        .map(|w| NonZeroU32::new(w).unwrap_or(NonZeroU32::MIN))
+        .map_err(|why| format!("weight {s} is out of range: {why}"))
 }
 
 /// An inclusive range of HTTP statuses: `200` or `"200-399"`.
@@ -125,7 +113,7 @@ pub struct StatusRange(pub (u16, u16));
 from_str_value!(
     StatusRange,
     "a status like 200 or a range like \"200-399\"",
-    crate::health::parse_status_range
+    value::status_range
 );
 
 /// A count of consecutive check results, at least 1 (`rise`, `fall`).
@@ -134,11 +122,7 @@ pub struct Count(pub u32);
 from_str_value!(Count, "a whole number of at least 1", parse_count);
 
 fn parse_count(s: &str) -> Result<u32, String> {
-    s.trim()
-        .parse::<u32>()
-        .ok()
-        .filter(|c| *c >= 1)
-        .ok_or_else(|| format!("`{s}` is not a count: expected a whole number of at least 1"))
+    value::int_in(1, u32::MAX)(s).map_err(|why| format!("`{s}` is not a count: {why}"))
 }
 
 /// A retry count, 0..=5.
@@ -147,11 +131,9 @@ pub struct Retries(pub u8);
 from_str_value!(Retries, "a retry count from 0 to 5", parse_retries);
 
 fn parse_retries(s: &str) -> Result<u8, String> {
-    s.trim()
-        .parse::<u8>()
-        .ok()
-        .filter(|r| *r <= 5)
-        .ok_or_else(|| format!("retries {s} is out of range: expected a whole number from 0 to 5"))
+    value::int_in(0, 5)(s)
+        .map(|r| r as u8) // Invariant: at most 5.
+        .map_err(|why| format!("retries {s} is out of range: {why}"))
 }
 
 /// A `balance` value (see [`Balance`]).

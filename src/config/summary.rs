@@ -4,7 +4,8 @@
 
 use std::fmt::{self, Write as _};
 
-use super::{Config, Layer, Listener, LogFormat, Protocol, StaticService};
+use super::{Config, Listener, LogFormat, Protocol, StaticService};
+use crate::model::Layer;
 
 impl fmt::Display for Protocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -103,29 +104,33 @@ fn write_listener(out: &mut String, l: &Listener) -> fmt::Result {
 }
 
 fn write_service(out: &mut String, s: &StaticService) -> fmt::Result {
-    if s.layer == Layer::Tcp {
+    if s.spec.layer == Layer::Tcp {
         return write_l4_service(out, s);
     }
-    let on = match s.listeners.is_empty() {
+    let on = match s.spec.listeners.is_empty() {
         true => "every http listener".to_owned(),
-        false => s.listeners.join(", "),
+        false => s.spec.listeners.join(", "),
     };
-    let hosts = match s.hosts.is_empty() {
+    let hosts = match s.spec.hosts.is_empty() {
         true => "any host".to_owned(),
-        false => s.hosts.join(", "),
+        false => s.spec.hosts.join(", "),
     };
-    let strip = if s.strip_prefix { " (stripped)" } else { "" };
+    let strip = if s.spec.strip_prefix {
+        " (stripped)"
+    } else {
+        ""
+    };
     writeln!(
         out,
         "  {}  on {on}  hosts {hosts}  path {}{strip}",
-        s.name, s.path
+        s.spec.name, s.spec.path
     )?;
     writeln!(
         out,
         "    balance {}  retries {}  timeout {:?}  drain {:?}",
-        s.balance, s.retries, s.request_timeout, s.drain
+        s.spec.balance, s.spec.retries, s.spec.request_timeout, s.spec.drain
     )?;
-    if let Some(h) = &s.hsts {
+    if let Some(h) = &s.spec.hsts {
         writeln!(out, "    hsts on https listeners: {}", h.as_str())?;
     }
     for b in &s.backends {
@@ -136,17 +141,22 @@ fn write_service(out: &mut String, s: &StaticService) -> fmt::Result {
 
 /// An L4 service: its listeners, SNI names on passthrough, PROXY header, backends.
 fn write_l4_service(out: &mut String, s: &StaticService) -> fmt::Result {
-    write!(out, "  {}  tcp on {}", s.name, s.listeners.join(", "))?;
-    if !s.hosts.is_empty() {
-        write!(out, "  sni {}", s.hosts.join(", "))?;
+    write!(
+        out,
+        "  {}  tcp on {}",
+        s.spec.name,
+        s.spec.listeners.join(", ")
+    )?;
+    if !s.spec.hosts.is_empty() {
+        write!(out, "  sni {}", s.spec.hosts.join(", "))?;
     }
     writeln!(out)?;
     write!(
         out,
         "    balance {}  retries {}  drain {:?}",
-        s.balance, s.retries, s.drain
+        s.spec.balance, s.spec.retries, s.spec.drain
     )?;
-    if let Some(v) = s.proxy_protocol {
+    if let Some(v) = s.spec.proxy_protocol {
         write!(out, "  sends PROXY {v}")?;
     }
     writeln!(out)?;

@@ -17,12 +17,11 @@ use super::health::health;
 use super::listener::listeners;
 use super::raw;
 use super::service::{check_route_clashes, services};
-use super::{
-    Admin, Config, Defaults, Docker, Limits, Listener, Log, LogFormat, Outlier, Resilience,
-    Timeouts, DEFAULT_SLOW_START, DEFAULT_TCP_IDLE,
+use super::{Admin, Config, Defaults, Docker, Listener, Log, LogFormat};
+use crate::model::{
+    Balance, BudgetSettings, Limits, Outlier, Resilience, Timeouts, DEFAULT_SLOW_START,
+    DEFAULT_TCP_IDLE,
 };
-use crate::balance::Balance;
-use crate::state::retry_budget::BudgetSettings;
 
 /// Most worker threads a file may ask for.
 const MAX_WORKERS: usize = 1024;

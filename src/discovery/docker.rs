@@ -37,9 +37,9 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::config::{Config, Defaults, Protocol};
-use crate::discovery::{ProviderId, Update};
+use crate::discovery::Input;
 use crate::metrics as m;
-use crate::state::reconciler::Input;
+use crate::model::{ProviderId, Update};
 
 pub use session::{Exit, Session};
 

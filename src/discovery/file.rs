@@ -15,11 +15,10 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
+use super::Input;
 use crate::config::{self, Config, StaticService};
-use crate::discovery::{Availability, EndpointSpec, ProviderId, ServiceSpec, Update};
 use crate::metrics as m;
-use crate::state::endpoint::EndpointKey;
-use crate::state::reconciler::Input;
+use crate::model::{Availability, EndpointKey, EndpointSpec, ProviderId, Update};
 
 /// Quiet period after a file event before reloading (editors write in several steps).
 const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -33,26 +32,9 @@ pub fn reset(config: &Config) -> Update {
 }
 
 fn endpoints(service: &StaticService) -> Vec<EndpointSpec> {
-    let spec = Arc::new(ServiceSpec {
-        name: service.name.as_str().into(),
-        layer: service.layer,
-        listeners: service.listeners.clone(),
-        hosts: service.hosts.clone(),
-        path: service.path.clone(),
-        strip_prefix: service.strip_prefix,
-        hsts: service.hsts.clone(),
-        balance: service.balance.clone(),
-        retries: service.retries,
-        request_timeout: service.request_timeout,
-        drain: service.drain,
-        health: service.health.clone(),
-        resilience: service.resilience,
-        upstream: service.upstream.clone(),
-        proxy_protocol: service.proxy_protocol,
-        tcp_idle: service.tcp_idle,
-    });
-    let source: Arc<str> = format!("static:{}", service.name).into();
-    let origin: Arc<str> = format!("static service {}", service.name).into();
+    let spec = &service.spec;
+    let source: Arc<str> = format!("static:{}", spec.name).into();
+    let origin: Arc<str> = format!("static service {}", spec.name).into();
     service
         .backends
         .iter()
@@ -62,7 +44,7 @@ fn endpoints(service: &StaticService) -> Vec<EndpointSpec> {
                 addr: b.address,
             },
             weight: b.weight.get(),
-            service: Arc::clone(&spec),
+            service: Arc::clone(spec),
             availability: Availability::default(),
             origin: Arc::clone(&origin),
         })

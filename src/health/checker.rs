@@ -20,35 +20,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 use metrics::{Counter, Gauge};
-use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tracing::{info, warn};
 
 use super::probe::{probe, ProbeError};
-use super::HealthCheck;
-use crate::config::upstream::UpstreamTls;
+use crate::endpoint::Endpoint;
 use crate::metrics as m;
-use crate::state::endpoint::Endpoint;
+use crate::model::UpstreamTls;
+use crate::model::{HealthCheck, HealthStatus};
 
 /// Wakes the reconciler after a health flip (lossy: a full channel means a refresh is
 /// already pending, and a refresh reads live state).
 pub type Notify = mpsc::Sender<()>;
-
-/// What the admin API shows of an endpoint's active check.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct HealthStatus {
-    /// The check, e.g. `http GET /health status 200-399 every 10s (...)`.
-    pub check: String,
-    pub healthy: bool,
-    pub consecutive_passes: u32,
-    pub consecutive_failures: u32,
-    /// `pass`, or why the last check failed; `None` before the first check.
-    pub last_result: Option<String>,
-    /// When the last check ended, in milliseconds since the Unix epoch.
-    pub last_check_unix_ms: Option<u64>,
-}
 
 /// Consecutive-result counting: the rise/fall rule, pure.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -256,7 +241,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::state::endpoint::EndpointKey;
+    use crate::model::EndpointKey;
 
     fn check(rise: u32, fall: u32) -> HealthCheck {
         HealthCheck {

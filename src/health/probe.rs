@@ -6,7 +6,7 @@
 //! status within the range, received within the timeout, passes. The body is not read.
 //!
 //! For an `https` endpoint (the service's upstream TLS) the HTTP check first does the TLS
-//! handshake the data plane does (`proxy::connect`: the same roots or CA file, ALPN
+//! handshake the data plane does (`tls::upstream`: the same roots or CA file, ALPN
 //! `http/1.1`), verifying the service's `server_name`, else the endpoint's IP, as there is
 //! no request host. `Host` is that `server_name` when set, else the endpoint's address. A
 //! failed handshake fails the check (`tls error: ...`).
@@ -23,10 +23,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, timeout_at, Instant};
 
-use super::HealthCheck;
-use crate::config::upstream::UpstreamTls;
-use crate::config::UpstreamProtocol;
-use crate::proxy::connect;
+use crate::model::HealthCheck;
+use crate::model::UpstreamProtocol;
+use crate::model::UpstreamTls;
+use crate::tls::upstream;
 
 /// Why a check failed; `Display` is the short text the admin API and logs show.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,12 +83,12 @@ pub async fn probe(
     let status = match tls {
         None => get_by(deadline, stream, addr.to_string(), path).await?,
         Some(tls) => {
-            let (name, _) = connect::server_name(tls, None, addr);
+            let (name, _) = upstream::server_name(tls, None, addr);
             let host = match &tls.server_name {
                 Some(name) => name.to_str().into_owned(),
                 None => addr.to_string(),
             };
-            let handshake = connect::start_tls(tls, UpstreamProtocol::Http1, name, stream);
+            let handshake = upstream::start_tls(tls, UpstreamProtocol::Http1, name, stream);
             let stream = match timeout_at(deadline, handshake).await {
                 Err(_) => return Err(ProbeError::Tls("handshake timed out".into())),
                 Ok(Err(e)) => return Err(ProbeError::Tls(e.to_string())),

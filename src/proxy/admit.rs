@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::balance::PickContext;
+use crate::endpoint::InFlight;
 use crate::proxy::error::ProxyError;
-use crate::state::endpoint::InFlight;
 use crate::state::snapshot::Service;
 
 /// The endpoint an attempt goes to, with its slot taken.

@@ -12,8 +12,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use crate::endpoint::InFlight;
 use crate::proxy::pool::{self, Sender};
-use crate::state::endpoint::InFlight;
 
 /// What to release once the body has been read to its end.
 #[derive(Debug)]

@@ -5,7 +5,7 @@
 //! gives — the service's `server_name`, else the request's host, else the endpoint's IP —
 //! and offers ALPN `h2` or `http/1.1` to match the protocol spoken. Every failure is a
 //! [`ConnectError`]; all of them happen before a request is written, so the caller may try
-//! another endpoint. [`start_tls`] and [`server_name`] are shared with the active health
+//! another endpoint. The TLS handshake is `tls::upstream`'s, shared with the active health
 //! checks (`health::probe`), so a check trusts and verifies exactly what requests do.
 
 use std::net::SocketAddr;
@@ -14,14 +14,12 @@ use std::time::Duration;
 
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
-use tokio_rustls::TlsConnector;
 
-use crate::config::upstream::UpstreamTls;
-use crate::config::UpstreamProtocol;
+use crate::model::UpstreamProtocol;
+use crate::model::UpstreamTls;
 use crate::proxy::pool::{Conn, Sender};
+use crate::tls::upstream::{server_name, start_tls};
 
 /// Why a new upstream connection could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -76,36 +74,6 @@ pub async fn connect(dial: Dial<'_>) -> Result<Sender, ConnectError> {
     })
 }
 
-/// The TLS handshake on a connected `stream`, offering ALPN for `protocol` and verifying
-/// `server_name` against the service's roots (also used by the active health checks).
-pub async fn start_tls(
-    tls: &UpstreamTls,
-    protocol: UpstreamProtocol,
-    server_name: ServerName<'static>,
-    stream: TcpStream,
-) -> std::io::Result<TlsStream<TcpStream>> {
-    let connector = TlsConnector::from(Arc::clone(tls.client(protocol)));
-    connector.connect(server_name, stream).await
-}
-
-/// The name to verify, and whether it is the request's host (so the connection serves only
-/// that host). Without a request (`host: None`, as in a health check): `server_name`, else
-/// the endpoint's IP.
-pub fn server_name(
-    tls: &UpstreamTls,
-    host: Option<&str>,
-    addr: SocketAddr,
-) -> (ServerName<'static>, bool) {
-    if let Some(name) = &tls.server_name {
-        return (name.clone(), false);
-    }
-    let from_host = host.and_then(|h| ServerName::try_from(h.to_owned()).ok());
-    match from_host {
-        Some(name) => (name, true),
-        None => (ServerName::IpAddress(addr.ip().into()), false),
-    }
-}
-
 /// The HTTP handshake on an open stream.
 async fn handshake<T>(addr: SocketAddr, io: T, dial: &Dial<'_>) -> Result<Conn, ConnectError>
 where
@@ -156,18 +124,5 @@ mod tests {
         assert_eq!(host_only("api.test:8443"), "api.test");
         assert_eq!(host_only("api.test"), "api.test");
         assert_eq!(host_only("[::1]:443"), "::1");
-    }
-
-    #[test]
-    fn server_name_prefers_the_setting_then_the_host_then_the_ip() {
-        let addr: SocketAddr = "10.0.0.1:443".parse().expect("addr");
-        let plain = UpstreamTls::new(None, None).expect("tls");
-        let named = UpstreamTls::new(None, Some("api.internal")).expect("tls");
-        let (n, per_host) = server_name(&named, Some("x.test"), addr);
-        assert_eq!((n.to_str().as_ref(), per_host), ("api.internal", false));
-        let (n, per_host) = server_name(&plain, Some("x.test"), addr);
-        assert_eq!((n.to_str().as_ref(), per_host), ("x.test", true));
-        let (n, per_host) = server_name(&plain, None, addr);
-        assert_eq!((n.to_str().as_ref(), per_host), ("10.0.0.1", false));
     }
 }

@@ -8,8 +8,8 @@ use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 use http_body_util::{Either, Full};
 
+use crate::endpoint::queue::Refusal;
 use crate::proxy::body::UpstreamBody;
-use crate::state::queue::Refusal;
 
 /// The body of every response berth sends: streamed from upstream, or generated here.
 pub type ProxyBody = Either<UpstreamBody, Full<Bytes>>;

@@ -30,8 +30,8 @@ use tracing::{debug, error, info};
 
 use crate::metrics as m;
 use crate::proxy::http::ConnContext;
+use crate::proxy::redirect::Redirect;
 use crate::state::snapshot::Snapshot;
-use crate::tls::redirect::Redirect;
 use crate::tls::Terminator;
 
 /// Pending connections queued by the kernel per socket.

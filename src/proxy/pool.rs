@@ -19,8 +19,8 @@ use futures_util::future::{Either, TryFutureExt};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2, TrySendError};
 
-use crate::config::UpstreamProtocol;
-use crate::state::endpoint::Endpoint;
+use crate::endpoint::Endpoint;
+use crate::model::UpstreamProtocol;
 
 /// Idle connections kept per endpoint per worker; more are closed when returned.
 const MAX_IDLE_PER_ENDPOINT: usize = 512;

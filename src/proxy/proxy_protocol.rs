@@ -17,12 +17,13 @@
 //!   turned back into IPv4; if one side is still IPv4 and the other IPv6, the IPv4 one is
 //!   sent v4-mapped, as `TCP6` (v1) or `AF_INET6` (v2). Decoding keeps addresses as sent.
 
-use std::fmt;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::model::ProxyVersion;
 
 #[cfg(test)]
 mod tests;
@@ -39,50 +40,11 @@ const V2_FIXED: usize = 16;
 /// The longest v2 address block and TLVs accepted (the spec allows 65,535).
 pub const MAX_V2_PAYLOAD: usize = 4096;
 
-/// Which header a backend wants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Version {
-    V1,
-    V2,
-}
-
-impl Version {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::V1 => "v1",
-            Self::V2 => "v2",
-        }
-    }
-}
-
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A PROXY protocol version that is neither `v1` nor `v2`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown PROXY protocol version `{0}` (expected `v1` or `v2`)")]
-pub struct UnknownVersion(pub String);
-
-impl FromStr for Version {
-    type Err = UnknownVersion;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "v1" => Ok(Self::V1),
-            "v2" => Ok(Self::V2),
-            _ => Err(UnknownVersion(s.to_owned())),
-        }
-    }
-}
-
 /// A received header: the client's connection as the sender saw it. `None` addresses (v1
 /// `UNKNOWN`, v2 `LOCAL`, `AF_UNSPEC` or `AF_UNIX`) mean: use the real connection's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
-    pub version: Version,
+    pub version: ProxyVersion,
     pub source: Option<SocketAddr>,
     pub destination: Option<SocketAddr>,
 }
@@ -130,11 +92,16 @@ impl From<io::Error> for ProxyProtocolError {
 /// Appends the header for a TCP connection from `source` to `destination` to `out`: v1
 /// `TCP4`/`TCP6`, or v2 `PROXY` over `AF_INET`/`AF_INET6` `STREAM` without TLVs. See the
 /// module doc for mixed families (a v4-mapped address in v1 reads `::ffff:192.0.2.1`).
-pub fn encode(version: Version, source: SocketAddr, destination: SocketAddr, out: &mut Vec<u8>) {
+pub fn encode(
+    version: ProxyVersion,
+    source: SocketAddr,
+    destination: SocketAddr,
+    out: &mut Vec<u8>,
+) {
     let (source, destination) = same_family(source, destination);
     match version {
-        Version::V1 => encode_v1(source, destination, out),
-        Version::V2 => encode_v2(source, destination, out),
+        ProxyVersion::V1 => encode_v1(source, destination, out),
+        ProxyVersion::V2 => encode_v2(source, destination, out),
     }
 }
 
@@ -293,7 +260,7 @@ fn parse_v1(line: &[u8]) -> Result<Header, ProxyProtocolError> {
     if let Some(tail) = rest.strip_prefix(b"UNKNOWN") {
         // Anything may follow `UNKNOWN`, and is ignored.
         return match tail.first() {
-            None | Some(b' ') => Ok(header(Version::V1, None)),
+            None | Some(b' ') => Ok(header(ProxyVersion::V1, None)),
             Some(_) => Err(malformed("protocol")),
         };
     }
@@ -319,10 +286,10 @@ fn parse_v1(line: &[u8]) -> Result<Header, ProxyProtocolError> {
     if fields.next().is_some() {
         return Err(malformed("fields after the destination port"));
     }
-    Ok(header(Version::V1, Some((source, destination))))
+    Ok(header(ProxyVersion::V1, Some((source, destination))))
 }
 
-fn header(version: Version, addresses: Option<(SocketAddr, SocketAddr)>) -> Header {
+fn header(version: ProxyVersion, addresses: Option<(SocketAddr, SocketAddr)>) -> Header {
     Header {
         version,
         source: addresses.map(|(s, _)| s),
@@ -369,7 +336,10 @@ async fn read_v2<R: AsyncRead + Unpin>(
     let keep = if block <= addresses.len() { block } else { 0 };
     r.read_exact(&mut addresses[..keep]).await?;
     skip(r, len - keep).await?;
-    Ok(header(Version::V2, parse_v2_addresses(&addresses[..keep])))
+    Ok(header(
+        ProxyVersion::V2,
+        parse_v2_addresses(&addresses[..keep]),
+    ))
 }
 
 /// The size of the address block for a PROXY command's family and transport byte.

@@ -34,11 +34,11 @@ use tokio::net::TcpStream;
 use tracing::debug;
 
 use crate::balance::PickContext;
+use crate::endpoint::{now_ns, Endpoint};
 use crate::metrics::TcpCounters;
 use crate::proxy::admit::{self, Admitted};
 use crate::proxy::http::ConnContext;
 use crate::proxy::proxy_protocol;
-use crate::state::endpoint::{now_ns, Endpoint};
 use crate::state::snapshot::Service;
 
 /// Why a connection ended: an index into [`TcpCounters::outcomes`] ([`crate::metrics::TCP_RESULTS`]).

@@ -21,11 +21,13 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::discovery::{EndpointSpec, ProviderId, ServiceSpec, Update};
+use crate::discovery::Input;
+use crate::endpoint::outlier;
+use crate::endpoint::Endpoint;
 use crate::health::{Checker, Notify};
 use crate::metrics::{self as m, StatusCache, TcpCounters};
-use crate::state::endpoint::{Endpoint, EndpointKey};
-use crate::state::outlier;
+use crate::model::EndpointKey;
+use crate::model::{EndpointSpec, ProviderId, ServiceSpec, Update};
 use crate::state::route::RouteTableBuilder;
 use crate::state::snapshot::{Service, ServiceRoute, ServiceShared, Snapshot};
 
@@ -33,22 +35,6 @@ use crate::state::snapshot::{Service, ServiceRoute, ServiceShared, Snapshot};
 const COALESCE_QUIET: Duration = Duration::from_millis(2);
 /// Longest a burst may delay a rebuild.
 const COALESCE_MAX: Duration = Duration::from_millis(20);
-
-/// What the reconciler consumes.
-#[derive(Debug)]
-pub enum Input {
-    Update(Update),
-    /// An update caused by an engine event at `at`; its delay to publication is measured.
-    Event {
-        update: Update,
-        at: SystemTime,
-    },
-    /// A new valid config: its request-path settings apply from the next snapshot.
-    Config(Arc<Config>),
-    /// Endpoint state changed outside the reconciler (an admin drain): publish a new
-    /// generation, so workers drop the idle connections of endpoints no longer routable.
-    Republish,
-}
 
 /// A provider's endpoint with the order in which it was last upserted, and first listed.
 #[derive(Debug)]
@@ -137,7 +123,7 @@ impl Reconciler {
                 _ = sweep.tick() => {
                     // Expired ejections return; new ones (from the data plane) and
                     // returns refresh the gauges and panic flags.
-                    let returned = outlier::sweep(&self.published.load());
+                    let returned = self.published.load().sweep_outliers();
                     let now = outlier::ejections();
                     if returned || now != ejections {
                         ejections = now;

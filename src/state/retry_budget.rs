@@ -18,44 +18,11 @@
 //! Hot-path cost: counting a request is one load and one `fetch_add` (and a reset when a
 //! bucket is recycled); only services with `retries > 0` count. A retry sums the buckets.
 
+use crate::model::BudgetSettings;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
 
 /// Number of buckets a window is split into.
 pub const BUCKETS: u64 = 10;
-
-/// `defaults.retry_budget`: how many retries a service may make.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BudgetSettings {
-    /// Retries allowed, in percent of requests in the window (0..=100).
-    pub percent: u8,
-    /// Retries always allowed per window, whatever the traffic.
-    pub min_retries: u32,
-    /// Length of the sliding window.
-    pub window: Duration,
-}
-
-impl Default for BudgetSettings {
-    fn default() -> Self {
-        Self {
-            percent: 20,
-            min_retries: 10,
-            window: Duration::from_secs(10),
-        }
-    }
-}
-
-impl BudgetSettings {
-    fn bucket_ns(&self) -> u64 {
-        let window = u64::try_from(self.window.as_nanos()).unwrap_or(u64::MAX);
-        (window / BUCKETS).max(1)
-    }
-
-    /// Retries allowed for `requests` in a window.
-    pub fn allowed(&self, requests: u64) -> u64 {
-        (requests * u64::from(self.percent) / 100).max(u64::from(self.min_retries))
-    }
-}
 
 /// One time bucket: which bucket number it holds now, and its counts.
 #[derive(Debug, Default)]
@@ -93,7 +60,7 @@ impl RetryBudget {
 
     /// Requests and retries counted in the window ending at `now_ns`.
     pub fn totals(&self, now_ns: u64, settings: &BudgetSettings) -> (u64, u64) {
-        let number = now_ns / settings.bucket_ns() + 1;
+        let number = now_ns / settings.bucket_ns(BUCKETS) + 1;
         let oldest = number.saturating_sub(BUCKETS - 1);
         self.buckets
             .iter()
@@ -109,7 +76,7 @@ impl RetryBudget {
     /// The bucket for `now_ns`, emptied first when it still holds an older bucket's counts.
     #[inline]
     fn current(&self, now_ns: u64, settings: &BudgetSettings) -> &Bucket {
-        let number = now_ns / settings.bucket_ns() + 1;
+        let number = now_ns / settings.bucket_ns(BUCKETS) + 1;
         let bucket = &self.buckets[(number % BUCKETS) as usize];
         let held = bucket.number.load(Relaxed);
         if held != number
@@ -127,6 +94,8 @@ impl RetryBudget {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     const S: u64 = 1_000_000_000;

@@ -14,13 +14,12 @@ use ipnet::IpNet;
 use metrics::{Counter, Histogram};
 
 use crate::balance::{pick_ignoring_active, ramp_pick, PickContext, Selector};
-use crate::config::{Outlier, Timeouts};
-use crate::discovery::ServiceSpec;
+use crate::endpoint::outlier::ServiceOutlier;
+use crate::endpoint::queue::Queue;
+use crate::endpoint::{now_ns, Endpoint};
 use crate::metrics::{self as m, StatusCache, StatusCounters, TcpCounters};
-use crate::state::endpoint::Endpoint;
-use crate::state::outlier::ServiceOutlier;
-use crate::state::queue::Queue;
-use crate::state::retry_budget::{BudgetSettings, RetryBudget};
+use crate::model::{BudgetSettings, Outlier, ServiceSpec, Timeouts};
+use crate::state::retry_budget::RetryBudget;
 use crate::state::route::RouteTable;
 
 /// Everything the data plane needs to route and proxy, at one instant.
@@ -37,6 +36,19 @@ pub struct Snapshot {
     pub timeouts: Timeouts,
     /// Grace for in-flight requests at shutdown.
     pub shutdown_grace: Duration,
+}
+
+impl Snapshot {
+    /// Sweeps every service's outlier ejections at the current time; true when an endpoint
+    /// returned.
+    pub fn sweep_outliers(&self) -> bool {
+        let now = now_ns();
+        let mut returned = false;
+        for service in &self.services {
+            returned |= service.outlier.sweep(&service.endpoints, now);
+        }
+        returned
+    }
 }
 
 /// One listener's routes and the settings its connections use.
@@ -71,7 +83,7 @@ pub struct Service {
     pub duration: Histogram,
     pub connect_errors: Counter,
     pub retries: Counter,
-    /// `circuit_open_total{service,reason}`, by [`Refusal`](crate::state::queue::Refusal):
+    /// `circuit_open_total{service,reason}`, by [`Refusal`](crate::endpoint::queue::Refusal):
     /// `max_pending`, `queue_timeout`.
     pub circuit_open: [Counter; 2],
     /// Panic mode (Envoy's): every endpoint is out, and some only by their active check;

@@ -20,11 +20,12 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
-use super::certs;
 use super::resolver::CertSet;
 use super::Terminator;
-use crate::config::{self, CertificateFiles, Config};
+use crate::config::{self, Config};
 use crate::metrics as m;
+use crate::model::certs;
+use crate::model::CertificateFiles;
 
 /// Quiet time after the last file event before reloading: a cert and its key written one
 /// after the other are read together.

@@ -14,7 +14,7 @@ use arc_swap::ArcSwap;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use super::certs::Loaded;
+use crate::model::certs::Loaded;
 
 /// The certificates of one listener, indexed by the names they serve.
 #[derive(Debug)]
@@ -91,8 +91,8 @@ impl ResolvesServerCert for CertResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::CertificateFiles;
-    use crate::tls::certs;
+    use crate::model::certs;
+    use crate::model::CertificateFiles;
 
     fn fixture(name: &str) -> Loaded {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");

@@ -3,7 +3,7 @@
 use super::*;
 use crate::config::parse;
 use crate::config::test_support::{one, problems};
-use crate::config::Layer;
+use crate::model::Layer;
 
 #[test]
 fn absent_sections_get_the_design_defaults() {
@@ -69,11 +69,14 @@ fn l4_services_take_their_layer_from_the_listener() {
                            sni: {{ listener: tp, hosts: [a.example.com], backends: [127.0.0.1:2] }}\n  \
                            web: {{ backends: [127.0.0.1:3] }}\n"), "t")
         .expect("valid");
-    assert_eq!(c.services["db"].layer, Layer::Tcp);
-    assert_eq!(c.services["sni"].layer, Layer::Tcp);
-    assert_eq!(c.services["sni"].hosts, ["a.example.com"]);
-    assert_eq!(c.services["web"].layer, Layer::Http);
-    assert_eq!(c.services["db"].tcp_idle, crate::config::DEFAULT_TCP_IDLE);
+    assert_eq!(c.services["db"].spec.layer, Layer::Tcp);
+    assert_eq!(c.services["sni"].spec.layer, Layer::Tcp);
+    assert_eq!(c.services["sni"].spec.hosts, ["a.example.com"]);
+    assert_eq!(c.services["web"].spec.layer, Layer::Http);
+    assert_eq!(
+        c.services["db"].spec.tcp_idle,
+        crate::model::DEFAULT_TCP_IDLE
+    );
     let c = parse(
         &format!(
             "{L4}defaults: {{ timeouts: {{ tcp_idle: 10m }} }}\nservices:\n  \
@@ -83,8 +86,8 @@ fn l4_services_take_their_layer_from_the_listener() {
         "t",
     )
     .expect("valid");
-    assert_eq!(c.services["a"].tcp_idle.as_secs(), 600);
-    assert_eq!(c.services["b"].tcp_idle.as_secs(), 30);
+    assert_eq!(c.services["a"].spec.tcp_idle.as_secs(), 600);
+    assert_eq!(c.services["b"].spec.tcp_idle.as_secs(), 30);
 }
 
 #[test]
@@ -98,9 +101,9 @@ fn l4_services_inherit_the_default_check_as_a_tcp_check() {
         "t",
     )
     .expect("valid");
-    let db = c.services["db"].health.as_ref().expect("inherited");
+    let db = c.services["db"].spec.health.as_ref().expect("inherited");
     assert_eq!((db.path.as_deref(), db.interval.as_secs()), (None, 5));
-    let web = c.services["web"].health.as_ref().expect("inherited");
+    let web = c.services["web"].spec.health.as_ref().expect("inherited");
     assert_eq!(web.path.as_deref(), Some("/healthz"));
 }
 
@@ -250,7 +253,10 @@ fn services_override_the_resilience_defaults() {
                services:\n  a: { backends: [127.0.0.1:1] }\n  \
                b: { path: /b, outlier: { base_ejection: 1s }, limits: { max_pending: 0 }, slow_start: 0s, backends: [127.0.0.1:2] }\n";
     let c = parse(src, "t.yaml").unwrap();
-    let (a, b) = (c.services["a"].resilience, c.services["b"].resilience);
+    let (a, b) = (
+        c.services["a"].spec.resilience,
+        c.services["b"].spec.resilience,
+    );
     assert_eq!(a, c.defaults.resilience());
     assert_eq!((a.limits.max_in_flight, a.limits.max_pending), (10, 100));
     assert_eq!(a.slow_start.as_secs(), 30);

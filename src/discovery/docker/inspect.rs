@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use bollard::models::{ContainerInspectResponse, HealthStatusEnum};
 
 use crate::discovery::docker::facts::{container_name, exposed_tcp_ports, ContainerFacts};
-use crate::discovery::{Availability, Health};
+use crate::model::{Availability, Health};
 
 /// One inspected container.
 #[derive(Clone, Debug)]

@@ -33,12 +33,13 @@ use std::sync::Arc;
 
 use super::facts::{container_name, ContainerFacts};
 use super::network::{self, NetworkPolicy};
-use crate::balance::Balance;
-use crate::config::rules::{check_name, suggest};
-use crate::config::{Defaults, Layer, Protocol};
-use crate::discovery::{Availability, EndpointSpec, ServiceSpec};
-use crate::health::HealthCheck;
-use crate::state::endpoint::EndpointKey;
+use crate::config::{Defaults, Protocol};
+use crate::model::rules::{check_name, suggest};
+use crate::model::Balance;
+use crate::model::EndpointKey;
+use crate::model::HealthCheck;
+use crate::model::Layer;
+use crate::model::{Availability, EndpointSpec, ServiceSpec};
 
 mod health;
 mod hsts;
@@ -49,10 +50,8 @@ mod tcp;
 mod tests;
 mod upstream;
 
-use reader::{
-    boolean, duration, hosts, int_in, listener_names, path_prefix, port, positive_duration, Labels,
-    ListenerKind,
-};
+use crate::model::value::{boolean, duration, hosts, int_in, path_prefix, port, positive_duration};
+use reader::{listener_names, Labels, ListenerKind};
 
 /// Docker Compose's service label: the service name when `<prefix>.service` is absent.
 pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";

@@ -26,10 +26,10 @@ use super::inspect::{is_stopping_signal, Inspected};
 use super::labels::{self, LabelSettings, Verdict};
 use super::own;
 use super::{next_config, ConfigWatch, DockerError, RejectedContainer, RejectedList, Settings};
-use crate::discovery::{EndpointSpec, ProviderId, Update};
+use crate::discovery::Input;
 use crate::metrics as m;
-use crate::state::endpoint::EndpointKey;
-use crate::state::reconciler::Input;
+use crate::model::EndpointKey;
+use crate::model::{EndpointSpec, ProviderId, Update};
 
 /// Containers inspected at once during a resync.
 const INSPECT_CONCURRENCY: usize = 16;

@@ -18,7 +18,8 @@ use hyper::body::Incoming;
 use tracing::{debug, warn};
 
 use crate::balance::PickContext;
-use crate::config::UpstreamProtocol;
+use crate::endpoint::{self, InFlight};
+use crate::model::UpstreamProtocol;
 use crate::proxy::admit::{self, Admitted};
 use crate::proxy::body::{Exchange, UpstreamBody};
 use crate::proxy::connect::{self, ConnectError, Dial};
@@ -28,7 +29,6 @@ use crate::proxy::headers::{self, Forwarded};
 use crate::proxy::pool::{self, RequestBody, Sender};
 use crate::proxy::replay::Replay;
 use crate::proxy::uri;
-use crate::state::endpoint::{self, InFlight};
 use crate::state::snapshot::Service;
 
 use super::{request_host, ConnContext};

@@ -27,8 +27,8 @@ use crate::metrics as m;
 use crate::proxy::conn::{self, Expiry, Tracked};
 use crate::proxy::error::ProxyBody;
 use crate::proxy::http::{handle, ConnContext};
+use crate::proxy::redirect::Redirect;
 use crate::proxy::{inbound, tcp};
-use crate::tls::redirect::Redirect;
 use crate::tls::stream::ClientStream;
 use crate::tls::Terminator;
 

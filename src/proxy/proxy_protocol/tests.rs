@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use tokio::io::AsyncWriteExt;
 
 use super::*;
+use crate::model::UnknownVersion;
 
 use ProxyProtocolError::{Closed, Malformed, NotProxy, TooLarge, Unsupported};
 
@@ -33,15 +34,15 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().expect("a socket address")
 }
 
-fn proxied(version: Version, source: &str, destination: &str) -> Header {
+fn proxied(version: ProxyVersion, source: &str, destination: &str) -> Header {
     header(version, Some((addr(source), addr(destination))))
 }
 
-fn unknown(version: Version) -> Header {
+fn unknown(version: ProxyVersion) -> Header {
     header(version, None)
 }
 
-fn encoded(version: Version, source: &str, destination: &str) -> Vec<u8> {
+fn encoded(version: ProxyVersion, source: &str, destination: &str) -> Vec<u8> {
     let mut out = Vec::new();
     encode(version, addr(source), addr(destination), &mut out);
     out
@@ -67,7 +68,7 @@ fn with_payload(header: &[u8]) -> Vec<u8> {
 fn spec_example_v1() {
     let input = with_payload(b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n");
     let (header, rest) = decode(&input);
-    let expected = proxied(Version::V1, "192.168.0.1:56324", "192.168.0.11:443");
+    let expected = proxied(ProxyVersion::V1, "192.168.0.1:56324", "192.168.0.11:443");
     assert_eq!(header, Ok(expected));
     assert_eq!(rest, PAYLOAD);
 }
@@ -84,14 +85,14 @@ fn spec_longest_lines() {
         (
             tcp4,
             proxied(
-                Version::V1,
+                ProxyVersion::V1,
                 "255.255.255.255:65535",
                 "255.255.255.255:65535",
             ),
         ),
-        (tcp6, proxied(Version::V1, &all_ones, &all_ones)),
-        (worst, unknown(Version::V1)),
-        ("PROXY UNKNOWN\r\n".into(), unknown(Version::V1)),
+        (tcp6, proxied(ProxyVersion::V1, &all_ones, &all_ones)),
+        (worst, unknown(ProxyVersion::V1)),
+        ("PROXY UNKNOWN\r\n".into(), unknown(ProxyVersion::V1)),
     ];
     for (line, expected) in cases {
         let input = with_payload(line.as_bytes());
@@ -105,17 +106,17 @@ fn spec_longest_lines() {
 
 #[test]
 fn encodes_v1() {
-    let line = encoded(Version::V1, "192.168.0.1:56324", "192.168.0.11:443");
+    let line = encoded(ProxyVersion::V1, "192.168.0.1:56324", "192.168.0.11:443");
     assert_eq!(line, b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n");
-    let line = encoded(Version::V1, "[2001:db8::1]:1", "[::1]:65535");
+    let line = encoded(ProxyVersion::V1, "[2001:db8::1]:1", "[::1]:65535");
     assert_eq!(line, b"PROXY TCP6 2001:db8::1 ::1 1 65535\r\n");
 }
 
 #[test]
 fn encodes_v2() {
-    let header = encoded(Version::V2, "192.168.0.1:56324", "192.168.0.11:443");
+    let header = encoded(ProxyVersion::V2, "192.168.0.1:56324", "192.168.0.11:443");
     assert_eq!(header, v2(0x21, 0x11, &V4_BLOCK));
-    let header = encoded(Version::V2, "[2001:db8::1]:1", "[::1]:2");
+    let header = encoded(ProxyVersion::V2, "[2001:db8::1]:1", "[::1]:2");
     let mut block = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)
         .octets()
         .to_vec();
@@ -128,28 +129,36 @@ fn encodes_v2() {
 fn mixed_families() {
     // A dual-stack listener sees IPv4 clients as v4-mapped: both sides go back to IPv4.
     let mapped = encoded(
-        Version::V1,
+        ProxyVersion::V1,
         "[::ffff:10.0.0.1]:5000",
         "[::ffff:10.0.0.2]:80",
     );
     assert_eq!(mapped, b"PROXY TCP4 10.0.0.1 10.0.0.2 5000 80\r\n");
-    let mapped = encoded(Version::V1, "[::ffff:10.0.0.1]:5000", "10.0.0.2:80");
+    let mapped = encoded(ProxyVersion::V1, "[::ffff:10.0.0.1]:5000", "10.0.0.2:80");
     assert_eq!(mapped, b"PROXY TCP4 10.0.0.1 10.0.0.2 5000 80\r\n");
     // Still mixed: the IPv4 side is sent v4-mapped.
-    let mixed = encoded(Version::V1, "10.0.0.1:5000", "[2001:db8::2]:80");
+    let mixed = encoded(ProxyVersion::V1, "10.0.0.1:5000", "[2001:db8::2]:80");
     assert_eq!(mixed, b"PROXY TCP6 ::ffff:10.0.0.1 2001:db8::2 5000 80\r\n");
-    let expected = proxied(Version::V1, "[::ffff:10.0.0.1]:5000", "[2001:db8::2]:80");
+    let expected = proxied(
+        ProxyVersion::V1,
+        "[::ffff:10.0.0.1]:5000",
+        "[2001:db8::2]:80",
+    );
     assert_eq!(decode(&mixed), (Ok(expected), &b""[..]));
-    let mixed = encoded(Version::V2, "[2001:db8::1]:5000", "10.0.0.2:80");
+    let mixed = encoded(ProxyVersion::V2, "[2001:db8::1]:5000", "10.0.0.2:80");
     assert_eq!(mixed[13], 0x21);
-    let expected = proxied(Version::V2, "[2001:db8::1]:5000", "[::ffff:10.0.0.2]:80");
+    let expected = proxied(
+        ProxyVersion::V2,
+        "[2001:db8::1]:5000",
+        "[::ffff:10.0.0.2]:80",
+    );
     assert_eq!(decode(&mixed), (Ok(expected), &b""[..]));
 }
 
 #[test]
 fn v2_headers() {
     let tlvs = [0x04, 0, 3, 0, 0, 0, 0x02, 0, 4, b'a', b'.', b'b', b'c'];
-    let v4 = proxied(Version::V2, "192.168.0.1:56324", "192.168.0.11:443");
+    let v4 = proxied(ProxyVersion::V2, "192.168.0.1:56324", "192.168.0.11:443");
     let mut unix = vec![b'/'; 216];
     unix.extend_from_slice(&tlvs);
     let cases = [
@@ -157,11 +166,11 @@ fn v2_headers() {
         (v2(0x21, 0x11, &[&V4_BLOCK[..], &tlvs].concat()), v4),
         (v2(0x21, 0x12, &V4_BLOCK), v4),
         // LOCAL ignores the family and the addresses.
-        (v2(0x20, 0x11, &V4_BLOCK), unknown(Version::V2)),
-        (v2(0x20, 0x00, &[]), unknown(Version::V2)),
-        (v2(0x20, 0x77, &tlvs), unknown(Version::V2)),
-        (v2(0x21, 0x00, &tlvs), unknown(Version::V2)),
-        (v2(0x21, 0x31, &unix), unknown(Version::V2)),
+        (v2(0x20, 0x11, &V4_BLOCK), unknown(ProxyVersion::V2)),
+        (v2(0x20, 0x00, &[]), unknown(ProxyVersion::V2)),
+        (v2(0x20, 0x77, &tlvs), unknown(ProxyVersion::V2)),
+        (v2(0x21, 0x00, &tlvs), unknown(ProxyVersion::V2)),
+        (v2(0x21, 0x31, &unix), unknown(ProxyVersion::V2)),
     ];
     for (bytes, expected) in cases {
         let input = with_payload(&bytes);
@@ -282,12 +291,12 @@ async fn not_proxy_without_waiting_for_more() {
 /// Valid headers of every kind, each followed by nothing.
 fn samples() -> Vec<Vec<u8>> {
     vec![
-        encoded(Version::V1, "192.168.0.1:56324", "192.168.0.11:443"),
-        encoded(Version::V1, "[2001:db8::1]:1", "[::1]:65535"),
+        encoded(ProxyVersion::V1, "192.168.0.1:56324", "192.168.0.11:443"),
+        encoded(ProxyVersion::V1, "[2001:db8::1]:1", "[::1]:65535"),
         b"PROXY UNKNOWN\r\n".to_vec(),
         b"PROXY UNKNOWN 1.2.3.4 5.6.7.8 1 2\r\n".to_vec(),
-        encoded(Version::V2, "192.168.0.1:56324", "192.168.0.11:443"),
-        encoded(Version::V2, "[2001:db8::1]:1", "[::1]:65535"),
+        encoded(ProxyVersion::V2, "192.168.0.1:56324", "192.168.0.11:443"),
+        encoded(ProxyVersion::V2, "[2001:db8::1]:1", "[::1]:65535"),
         v2(0x21, 0x11, &[&V4_BLOCK[..], &[4, 0, 3, 0, 0, 0]].concat()),
         v2(0x20, 0x00, &[]),
     ]
@@ -368,13 +377,13 @@ fn v1_lines_take_few_reads() {
 
 #[test]
 fn versions() {
-    assert_eq!("v1".parse(), Ok(Version::V1));
-    assert_eq!("v2".parse(), Ok(Version::V2));
+    assert_eq!("v1".parse(), Ok(ProxyVersion::V1));
+    assert_eq!("v2".parse(), Ok(ProxyVersion::V2));
     for bad in ["", "V1", "1", "v3", " v1"] {
-        assert_eq!(bad.parse::<Version>(), Err(UnknownVersion(bad.into())));
+        assert_eq!(bad.parse::<ProxyVersion>(), Err(UnknownVersion(bad.into())));
     }
-    assert_eq!(Version::V1.to_string(), "v1");
-    assert_eq!(Version::V2.to_string(), "v2");
+    assert_eq!(ProxyVersion::V1.to_string(), "v1");
+    assert_eq!(ProxyVersion::V2.to_string(), "v2");
 }
 
 #[test]
@@ -411,7 +420,7 @@ proptest! {
         destination in socket_addr(),
         v1 in any::<bool>(),
     ) {
-        let version = if v1 { Version::V1 } else { Version::V2 };
+        let version = if v1 { ProxyVersion::V1 } else { ProxyVersion::V2 };
         let mut input = Vec::new();
         encode(version, source, destination, &mut input);
         input.extend_from_slice(PAYLOAD);

@@ -13,7 +13,7 @@ use super::*;
 
 /// The first flight of a rustls client connecting to `name` (a DNS name or an IP address).
 fn rustls_hello(name: &str) -> Vec<u8> {
-    let config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+    let config = rustls::ClientConfig::builder_with_provider(crate::model::certs::provider())
         .with_safe_default_protocol_versions()
         .expect("ring supports the default versions")
         .with_root_certificates(rustls::RootCertStore::empty())

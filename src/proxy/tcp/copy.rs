@@ -29,7 +29,7 @@ use metrics::Counter;
 use socket2::SockRef;
 use tokio::net::TcpStream;
 
-use crate::state::endpoint::now_ns;
+use crate::endpoint::now_ns;
 
 /// Bytes read per system call while the data comes in small amounts (the usual case).
 pub const BUFFER_SIZE: usize = 64 * 1024;

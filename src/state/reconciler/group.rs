@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::Desired;
-use crate::config::Layer;
-use crate::discovery::{ProviderId, ServiceSpec};
-use crate::state::endpoint::{Endpoint, EndpointKey};
+use crate::endpoint::Endpoint;
+use crate::model::EndpointKey;
+use crate::model::Layer;
+use crate::model::{ProviderId, ServiceSpec};
 
 /// One service's endpoints, as grouped for a snapshot.
 pub(super) struct Grouped {

@@ -6,8 +6,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::config::{Config, Layer, Protocol};
+use crate::config::{Config, Protocol};
+
 use crate::metrics as m;
+use crate::model::Layer;
 use crate::state::route::RouteTableBuilder;
 use crate::state::snapshot::{ListenerRoutes, ServiceRoute, Snapshot};
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::discovery::{Availability, Health};
+use crate::model::{Availability, Health};
 
 fn config() -> Arc<Config> {
     let yaml = "listeners:\n  web: { address: \"127.0.0.1:0\" }\nadmin: { address: \"127.0.0.1:0\" }\ndocker: { enabled: false }\n";
@@ -20,7 +20,7 @@ fn spec(service: &str, id: &str, port: u16, path: &str) -> EndpointSpec {
         weight: 1,
         service: Arc::new(ServiceSpec {
             name: service.into(),
-            layer: crate::config::Layer::Http,
+            layer: crate::model::Layer::Http,
             listeners: Vec::new(),
             hosts: Vec::new(),
             path: path.into(),
@@ -148,7 +148,7 @@ fn newest_endpoint_settings_win_for_the_service() {
 
 fn with_check(mut s: EndpointSpec, interval_s: u64) -> EndpointSpec {
     let mut service = (*s.service).clone();
-    service.health = Some(crate::health::HealthCheck::new(
+    service.health = Some(crate::model::HealthCheck::new(
         None,
         Duration::from_secs(interval_s),
     ));
@@ -220,7 +220,7 @@ fn endpoints_of_the_other_layer_are_left_out_with_a_warning() {
     upsert(&mut r, spec("x", "http-1", 1, "/"));
     let mut l4 = spec("x", "tcp-1", 2, "/");
     let mut service = (*l4.service).clone();
-    service.layer = crate::config::Layer::Tcp;
+    service.layer = crate::model::Layer::Tcp;
     l4.service = Arc::new(service);
     upsert(&mut r, l4);
     r.publish();

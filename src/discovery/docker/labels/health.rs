@@ -6,10 +6,9 @@
 //! Invariants: `health.interval` is required as soon as any `health.*` label is set;
 //! `0 < timeout <= interval`; `rise, fall >= 1`; `100 <= status.0 <= status.1 <= 599`.
 
-use super::reader::{int_in, positive_duration, request_path, Labels};
-use crate::health::{
-    default_timeout, parse_status_range, HealthCheck, DEFAULT_FALL, DEFAULT_RISE, DEFAULT_STATUS,
-};
+use super::reader::Labels;
+use crate::model::value::{int_in, positive_duration, request_path, status_range};
+use crate::model::{default_timeout, HealthCheck, DEFAULT_FALL, DEFAULT_RISE, DEFAULT_STATUS};
 
 /// Every `health.*` suffix.
 pub(super) const SUFFIXES: [&str; 6] = [
@@ -34,7 +33,7 @@ pub(super) fn parse(labels: &mut Labels<'_>) -> Option<HealthCheck> {
     let timeout = labels.parse("health.timeout", positive_duration);
     let rise = labels.parse("health.rise", int_in(1, u32::MAX));
     let fall = labels.parse("health.fall", int_in(1, u32::MAX));
-    let status = labels.parse("health.status", parse_status_range);
+    let status = labels.parse("health.status", status_range);
     if !labels.has("health.interval") {
         let set: Vec<String> = present.iter().map(|s| labels.key(s)).collect();
         labels.problem(format!(

@@ -6,8 +6,9 @@
 //! are the config file's ([`Hsts::new`]): `preload` needs a max-age of a year and
 //! `include_subdomains`. Every problem is recorded in `labels`, which rejects the container.
 
-use super::reader::{boolean, duration, Labels};
-use crate::config::Hsts;
+use super::reader::Labels;
+use crate::model::value::{boolean, duration};
+use crate::model::Hsts;
 
 /// Every suffix this module reads.
 pub(super) const SUFFIXES: [&str; 3] = [

@@ -2,13 +2,12 @@
 //!
 //! [`Labels`] holds the container's `<prefix>.*` labels by suffix (`weight`, `http.path`),
 //! with values trimmed, and records every problem it meets as an operator-facing reason that
-//! names the label, its value and what would be valid. Value parsers below are plain
-//! `fn(&str) -> Result<T, String>`. Invariant: nothing here panics on any input.
+//! names the label, its value and what would be valid. Values are parsed by
+//! `model::value`, the parsers the config file uses too. Invariant: nothing here panics on any input.
 
+use crate::model::rules::suggest;
+use crate::model::value::list;
 use std::collections::BTreeMap;
-use std::time::Duration;
-
-use crate::config::rules::{check_host, check_path, suggest};
 
 /// A container's labels under one prefix, and the problems found reading them.
 pub(super) struct Labels<'a> {
@@ -96,114 +95,6 @@ impl<'a> Labels<'a> {
     }
 }
 
-/// `true` or `false`, any case.
-pub(super) fn boolean(s: &str) -> Result<bool, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err("expected true or false".to_owned()),
-    }
-}
-
-/// A whole number in `lo..=hi`.
-pub(super) fn int_in(lo: u32, hi: u32) -> impl Fn(&str) -> Result<u32, String> {
-    move |s| {
-        s.parse::<u32>()
-            .ok()
-            .filter(|n| (lo..=hi).contains(n))
-            .ok_or_else(|| match hi {
-                u32::MAX => format!("expected an integer {lo} or more"),
-                _ => format!("expected an integer {lo}..={hi}"),
-            })
-    }
-}
-
-/// A container port, 1..=65535.
-pub(super) fn port(s: &str) -> Result<u16, String> {
-    s.parse::<u16>()
-        .ok()
-        .filter(|p| *p != 0)
-        .ok_or_else(|| "expected a port 1..=65535".to_owned())
-}
-
-/// A duration with a unit, like `500ms`, `30s`, `2m` (the config file's rule).
-pub(super) fn duration(s: &str) -> Result<Duration, String> {
-    if s.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return Err(format!("a unit is required, like {s}s or {s}ms"));
-    }
-    humantime::parse_duration(s)
-        .map_err(|_| "expected a duration with a unit like 500ms, 30s, 2m".to_owned())
-}
-
-/// A duration that must not be zero (a zero timeout or interval would fail or spin).
-pub(super) fn positive_duration(s: &str) -> Result<Duration, String> {
-    duration(s).and_then(|d| {
-        (!d.is_zero())
-            .then_some(d)
-            .ok_or_else(|| "must be longer than 0, like 500ms or 30s".to_owned())
-    })
-}
-
-/// A comma-separated list: items trimmed, duplicates dropped (first kept), empty items
-/// rejected.
-pub(super) fn list(s: &str) -> Result<Vec<String>, String> {
-    let mut out: Vec<String> = Vec::new();
-    for item in s.split(',').map(str::trim) {
-        if item.is_empty() {
-            return Err("empty entry in the comma-separated list: remove the extra comma".into());
-        }
-        if !out.iter().any(|o| o == item) {
-            out.push(item.to_owned());
-        }
-    }
-    Ok(out)
-}
-
-/// Comma-separated host patterns, normalised by the config file's rule (lowercase, `*.`
-/// wildcards), duplicates dropped.
-pub(super) fn hosts(s: &str) -> Result<Vec<String>, String> {
-    let mut out: Vec<String> = Vec::new();
-    for host in list(s)? {
-        // The config's wording names its `hosts` field; here the label is the field.
-        let host = check_host(&host).map_err(|e| e.replace("omit `hosts`", "omit the label"))?;
-        if !out.contains(&host) {
-            out.push(host);
-        }
-    }
-    Ok(out)
-}
-
-/// A route path prefix: the config file's rule, and no control characters (the route
-/// table refuses them).
-pub(super) fn path_prefix(s: &str) -> Result<String, String> {
-    if let Some(why) = check_path(s) {
-        return Err(why);
-    }
-    no_control(s)?;
-    Ok(s.to_owned())
-}
-
-/// A request path for a health check: starts with `/`, may carry a query, no spaces,
-/// control characters or fragment.
-pub(super) fn request_path(s: &str) -> Result<String, String> {
-    let plain = !s.contains('#') && !s.contains(char::is_whitespace);
-    if !s.starts_with('/') || !plain {
-        return Err(
-            "expected a request path starting with `/`, without spaces or `#`, like /healthz"
-                .to_owned(),
-        );
-    }
-    no_control(s)?;
-    Ok(s.to_owned())
-}
-
-fn no_control(s: &str) -> Result<(), String> {
-    match s.chars().any(char::is_control) {
-        true => Err("control characters are not allowed in a path".to_owned()),
-        false => Ok(()),
-    }
-}
-
 /// How a problem names a kind of listener.
 pub(super) struct ListenerKind {
     /// `an http listener`
@@ -255,35 +146,5 @@ mod tests {
         let l = Labels::new("berth", &all);
         assert_eq!(l.suffixes().collect::<Vec<_>>(), ["weight"]);
         assert_eq!(l.raw("weight"), Some("3"));
-    }
-
-    #[test]
-    fn parsers() {
-        assert_eq!(boolean("TRUE"), Ok(true));
-        assert!(boolean("yes").is_err());
-        assert_eq!(int_in(1, 1000)("1000"), Ok(1000));
-        assert_eq!(int_in(1, 5)("-1"), Err("expected an integer 1..=5".into()));
-        assert_eq!(
-            int_in(1, u32::MAX)("0"),
-            Err("expected an integer 1 or more".into())
-        );
-        assert_eq!(port("65535"), Ok(65535));
-        assert!(port("0").is_err() && port("65536").is_err() && port("+").is_err());
-        assert_eq!(duration("1m 30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(duration("0s"), Ok(Duration::ZERO));
-        assert!(duration("30").unwrap_err().contains("like 30s or 30ms"));
-        assert!(positive_duration("0ms")
-            .unwrap_err()
-            .contains("longer than 0"));
-        assert_eq!(list("a, b,a"), Ok(vec!["a".into(), "b".into()]));
-        assert!(list("a,,b").unwrap_err().contains("extra comma"));
-        assert_eq!(
-            hosts("A.com,a.com, *.B.com"),
-            Ok(vec!["a.com".into(), "*.b.com".into()])
-        );
-        assert!(path_prefix("/a\u{1}b").unwrap_err().contains("control"));
-        assert!(request_path("/h?x=1").is_ok());
-        assert!(request_path("h").is_err() && request_path("/a#b").is_err());
-        assert!(request_path("/a\u{7f}").is_err());
     }
 }

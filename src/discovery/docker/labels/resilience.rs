@@ -5,8 +5,9 @@
 //! `defaults.slow_start`); a bad value is a problem recorded in `labels`, which rejects the
 //! container. Invariant: `outlier.max_ejection >= outlier.base_ejection`.
 
-use super::reader::{boolean, duration, int_in, positive_duration, Labels};
-use crate::config::Resilience;
+use super::reader::Labels;
+use crate::model::value::{boolean, duration, int_in, positive_duration};
+use crate::model::Resilience;
 
 /// Every suffix this module reads.
 pub(super) const SUFFIXES: [&str; 8] = [

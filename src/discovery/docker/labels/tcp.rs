@@ -12,8 +12,10 @@
 
 use std::time::Duration;
 
-use super::reader::{hosts, listener_names, positive_duration, Labels, ListenerKind};
-use crate::config::{Protocol, ProxyVersion};
+use super::reader::{listener_names, Labels, ListenerKind};
+use crate::config::Protocol;
+use crate::model::value::{hosts, positive_duration};
+use crate::model::ProxyVersion;
 
 /// Every suffix this module reads.
 pub(super) const SUFFIXES: [&str; 4] = [

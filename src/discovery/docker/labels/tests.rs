@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::*;
-use crate::config::Timeouts;
+use crate::model::Timeouts;
 
 mod container;
 mod health;
@@ -89,13 +89,13 @@ fn env() -> Env {
                 request: Duration::from_secs(60),
                 idle: Duration::from_secs(90),
                 header_read: Duration::from_secs(10),
-                tcp_idle: crate::config::DEFAULT_TCP_IDLE,
+                tcp_idle: crate::model::DEFAULT_TCP_IDLE,
             },
             health: None,
             outlier: Default::default(),
             retry_budget: Default::default(),
             limits: Default::default(),
-            slow_start: crate::config::DEFAULT_SLOW_START,
+            slow_start: crate::model::DEFAULT_SLOW_START,
         },
         http: vec!["web".into(), "internal".into()],
         l4: vec![

@@ -13,8 +13,8 @@ use std::path::Path;
 use std::str::FromStr;
 
 use super::reader::Labels;
-use crate::config::upstream::UpstreamTls;
-use crate::config::{Upstream, UpstreamProtocol};
+use crate::model::UpstreamTls;
+use crate::model::{Upstream, UpstreamProtocol};
 
 /// Every suffix this module reads.
 pub(super) const SUFFIXES: [&str; 4] = [

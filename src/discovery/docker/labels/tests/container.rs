@@ -15,7 +15,7 @@ fn minimal_container_gets_every_default() {
     let a = accepted(container());
     let want = ServiceSpec {
         name: "web-1".into(),
-        layer: crate::config::Layer::Http,
+        layer: crate::model::Layer::Http,
         listeners: vec![],
         hosts: vec![],
         path: "/".into(),
@@ -332,7 +332,7 @@ fn weight_range() {
     for bad in ["0", "1001", "1.5", "heavy"] {
         assert_eq!(
             rejected(container().label("berth.weight", bad)),
-            format!("label berth.weight={bad}: expected an integer 1..=1000")
+            format!("label berth.weight={bad}: expected a whole number from 1 to 1000")
         );
     }
 }

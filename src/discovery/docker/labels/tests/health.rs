@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::health::{HealthCheck, DEFAULT_FALL, DEFAULT_RISE, DEFAULT_STATUS, DEFAULT_TIMEOUT_CAP};
+use crate::model::{HealthCheck, DEFAULT_FALL, DEFAULT_RISE, DEFAULT_STATUS, DEFAULT_TIMEOUT_CAP};
 
 // ---- health.* ----
 
@@ -111,11 +111,11 @@ fn health_bad_values() {
     };
     assert_eq!(
         with("berth.health.rise", "0"),
-        "label berth.health.rise=0: expected an integer 1 or more"
+        "label berth.health.rise=0: expected a whole number of at least 1"
     );
     assert_eq!(
         with("berth.health.fall", "x"),
-        "label berth.health.fall=x: expected an integer 1 or more"
+        "label berth.health.fall=x: expected a whole number of at least 1"
     );
     for bad in ["399-200", "600", "99", "ok", "200-", "2xx"] {
         assert_eq!(

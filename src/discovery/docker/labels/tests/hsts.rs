@@ -33,7 +33,7 @@ fn max_age_turns_hsts_on() {
 fn bad_values_name_the_label_and_the_fix() {
     assert_eq!(
         rejected(container().label("berth.http.hsts.max_age", "forever")),
-        "label berth.http.hsts.max_age=forever: expected a duration with a unit like 500ms, 30s, 2m"
+        "label berth.http.hsts.max_age=forever: expected a number and a unit like 500ms, 30s, 2m"
     );
     assert_eq!(
         rejected(container().label("berth.http.hsts.max_age", "1.5s")),

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::balance::HashOn;
+use crate::model::HashOn;
 
 // ---- listener ----
 
@@ -103,7 +103,7 @@ fn strip_prefix() {
 #[test]
 fn tcp_listener_makes_an_l4_service() {
     let s = service(container().label("berth.tcp.listener", "pg"));
-    assert_eq!(s.layer, crate::config::Layer::Tcp);
+    assert_eq!(s.layer, crate::model::Layer::Tcp);
     assert_eq!(s.listeners, ["pg"]);
     assert!(s.hosts.is_empty());
     let s = service(
@@ -112,7 +112,7 @@ fn tcp_listener_makes_an_l4_service() {
             .label("berth.tcp.sni", "db.example.com, *.db.example.com"),
     );
     assert_eq!(s.hosts, ["db.example.com", "*.db.example.com"]);
-    assert_eq!(s.tcp_idle, crate::config::DEFAULT_TCP_IDLE);
+    assert_eq!(s.tcp_idle, crate::model::DEFAULT_TCP_IDLE);
     let s = service(
         container()
             .label("berth.tcp.listener", "pg")
@@ -120,13 +120,13 @@ fn tcp_listener_makes_an_l4_service() {
             .label("berth.proxy_protocol", "v2"),
     );
     assert_eq!(s.tcp_idle.as_secs(), 7200);
-    assert_eq!(s.proxy_protocol, Some(crate::config::ProxyVersion::V2));
+    assert_eq!(s.proxy_protocol, Some(crate::model::ProxyVersion::V2));
 }
 
 #[test]
 fn an_l4_service_inherits_the_default_check_as_a_tcp_check() {
     let mut e = env();
-    e.defaults.health = Some(crate::health::HealthCheck::new(
+    e.defaults.health = Some(crate::model::HealthCheck::new(
         Some("/healthz".into()),
         std::time::Duration::from_secs(5),
     ));
@@ -217,7 +217,7 @@ fn retries_range() {
     assert_eq!(service(container().label("berth.retries", "5")).retries, 5);
     assert_eq!(
         rejected(container().label("berth.retries", "6")),
-        "label berth.retries=6: expected an integer 0..=5"
+        "label berth.retries=6: expected a whole number from 0 to 5"
     );
 }
 
@@ -247,7 +247,7 @@ fn drain() {
     );
     assert_eq!(
         rejected(container().label("berth.drain", "soon")),
-        "label berth.drain=soon: expected a duration with a unit like 500ms, 30s, 2m"
+        "label berth.drain=soon: expected a number and a unit like 500ms, 30s, 2m"
     );
 }
 
@@ -257,7 +257,7 @@ fn drain() {
 fn resilience_defaults_when_unset() {
     assert_eq!(
         service(container()).resilience,
-        crate::config::Resilience::default()
+        crate::model::Resilience::default()
     );
 }
 
@@ -310,7 +310,7 @@ fn resilience_bad_values_reject() {
 
 #[test]
 fn upstream_protocol_is_http1_unless_h2_is_asked() {
-    use crate::config::UpstreamProtocol;
+    use crate::model::UpstreamProtocol;
     let s = service(container());
     assert_eq!(s.upstream.protocol, UpstreamProtocol::Http1);
     let s = service(container().label("berth.http.upstream_protocol", "h2"));

@@ -3,7 +3,7 @@
 //! (`tls: { ca, server_name }`, labels `scheme`, `tls.ca`, `tls.server_name`).
 //!
 //! These are service-level settings, read from a static service or a container's labels into
-//! [`Upstream`] on the [`ServiceSpec`](crate::discovery::ServiceSpec). Invariant: an
+//! [`Upstream`] on the [`ServiceSpec`](crate::model::ServiceSpec). Invariant: an
 //! [`UpstreamTls`] that exists is usable as is: its rustls client configurations were built
 //! (CA file read and parsed) when the settings were read, never on the request path.
 
@@ -16,6 +16,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use serde::Deserialize;
+
+use super::certs::provider;
 
 /// The protocol berth speaks to a service's endpoints.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -118,14 +120,12 @@ impl UpstreamTls {
             .transpose()?;
         let roots = Arc::new(roots(ca)?);
         let config = |alpn: &[u8]| {
-            let mut c = ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            // Invariant: ring supports the default protocol versions.
-            .expect("ring supports TLS 1.2 and 1.3")
-            .with_root_certificates(Arc::clone(&roots))
-            .with_no_client_auth();
+            let mut c = ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                // Invariant: ring supports the default protocol versions.
+                .expect("ring supports TLS 1.2 and 1.3")
+                .with_root_certificates(Arc::clone(&roots))
+                .with_no_client_auth();
             c.alpn_protocols = vec![alpn.to_vec()];
             Arc::new(c)
         };

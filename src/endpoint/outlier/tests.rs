@@ -1,7 +1,7 @@
 //! Unit tests of `outlier`.
 
 use super::*;
-use crate::state::endpoint::EndpointKey;
+use crate::model::EndpointKey;
 use proptest::prelude::*;
 
 const MS: u64 = 1_000_000;

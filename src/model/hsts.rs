@@ -109,8 +109,6 @@ impl Hsts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse;
-    use crate::config::test_support::one;
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
@@ -154,60 +152,5 @@ mod tests {
         let e = Hsts::new(Duration::from_millis(1500), false, false).unwrap_err();
         assert_eq!(e.field(), "max_age");
         assert!(e.to_string().contains("1.5s"), "{e}");
-    }
-
-    #[test]
-    fn hsts_is_rendered_from_the_block() {
-        let src = "services:\n  a: { hsts: { max_age: 1y, include_subdomains: true, preload: true }, backends: [127.0.0.1:1] }\n  b: { path: /b, hsts: { max_age: 0s }, backends: [127.0.0.1:2] }\n  c: { path: /c, backends: [127.0.0.1:3] }\n";
-        let c = parse(src, "t.yaml").unwrap();
-        let a = c.services["a"].hsts.as_ref().expect("a has hsts");
-        assert_eq!(a.as_str(), "max-age=31557600; includeSubDomains; preload");
-        let b = c.services["b"].hsts.as_ref().expect("b has hsts");
-        assert_eq!(b.as_str(), "max-age=0", "0 means forget, and is allowed");
-        assert_eq!(c.services["c"].hsts, None);
-    }
-
-    #[test]
-    fn hsts_problems_name_the_field_and_the_fix() {
-        let p = one("services:\n  a:\n    hsts: { max_age: 180d, include_subdomains: true, preload: true }\n    backends: [127.0.0.1:1]\n");
-        assert_eq!(
-            (p.path.as_str(), p.line),
-            ("services.a.hsts.preload", Some(3))
-        );
-        assert!(p.message.contains("at least 1 year"), "{}", p.message);
-        assert!(p
-            .message
-            .contains("raise max_age to 1y or set preload to false"));
-        let p = one(
-            "services: { a: { hsts: { max_age: 2y, preload: true }, backends: [127.0.0.1:1] } }\n",
-        );
-        assert_eq!(p.path, "services.a.hsts.preload");
-        assert!(
-            p.message.contains("set include_subdomains to true"),
-            "{}",
-            p.message
-        );
-        let p = one("services: { a: { hsts: { max_age: 1500ms }, backends: [127.0.0.1:1] } }\n");
-        assert_eq!(p.path, "services.a.hsts.max_age");
-        assert!(
-            p.message.contains("whole number of seconds"),
-            "{}",
-            p.message
-        );
-        let p = one("services: { a: { hsts: { max_age: 1 }, backends: [127.0.0.1:1] } }\n");
-        assert_eq!(p.path, "services.a.hsts.max_age");
-        assert!(p.message.contains("unit is required"), "{}", p.message);
-        let p = one(
-            "services: { a: { hsts: { include_subdomains: true }, backends: [127.0.0.1:1] } }\n",
-        );
-        assert_eq!(p.path, "services.a.hsts");
-        assert!(
-            p.message.contains("missing required key `max_age`"),
-            "{}",
-            p.message
-        );
-        let p = one("services: { a: { hsts: { max_age: 1y, subdomains: true }, backends: [127.0.0.1:1] } }\n");
-        assert!(p.path.starts_with("services.a.hsts"), "{}", p.path);
-        assert!(p.message.contains("include_subdomains"), "{}", p.message);
     }
 }

@@ -12,7 +12,7 @@
 //! drops, which wakes one waiter. Waiters are woken in arrival order (`tokio::sync::Notify`),
 //! and a waiter re-checks for room after registering, so no release is lost.
 //!
-//! [`InFlight`]: crate::state::endpoint::InFlight
+//! [`InFlight`]: crate::endpoint::InFlight
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 

@@ -39,10 +39,9 @@ use std::time::Duration;
 use metrics::Counter;
 use tracing::info;
 
-use crate::config::Outlier;
+use crate::endpoint::{now_ns, Endpoint};
 use crate::metrics as m;
-use crate::state::endpoint::{now_ns, Endpoint};
-use crate::state::snapshot::Snapshot;
+use crate::model::Outlier;
 
 /// How often the reconciler returns endpoints whose ejection is over.
 pub const SWEEP_EVERY: Duration = Duration::from_millis(100);
@@ -286,16 +285,6 @@ impl ServiceOutlier {
         }
         returned
     }
-}
-
-/// Sweeps every service of `snapshot` at the current time; true when an endpoint returned.
-pub fn sweep(snapshot: &Snapshot) -> bool {
-    let now = now_ns();
-    let mut returned = false;
-    for service in &snapshot.services {
-        returned |= service.outlier.sweep(&service.endpoints, now);
-    }
-    returned
 }
 
 #[cfg(test)]

@@ -8,13 +8,30 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::{self, PemObject, SectionKind};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config::CertificateFiles;
+/// The crypto provider every TLS object of berth uses (`ring`: no C toolchain beyond `cc`).
+pub fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    Arc::clone(PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())))
+}
+
+/// One certificate entry: where its files are, and the host names they were found to serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateFiles {
+    /// PEM certificate chain, leaf first; relative paths are resolved against the config
+    /// file's directory.
+    pub cert: PathBuf,
+    /// PEM private key (the cert file itself when the file gave no `key`: a combined PEM).
+    pub key: PathBuf,
+    /// The DNS names of the leaf's subjectAltName (`*.example.com` wildcards kept).
+    pub names: Vec<String>,
+}
 
 /// Which file of an entry an error is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,17 +127,16 @@ impl Pem {
             path: self.cert_path.clone(),
             detail,
         })?;
-        let certified =
-            CertifiedKey::from_der(chain, key, &super::provider()).map_err(|e| match e {
-                rustls::Error::InconsistentKeys(_) => CertError::Mismatch {
-                    cert: self.cert_path.clone(),
-                    key: self.key_path.clone(),
-                },
-                other => CertError::BadKey {
-                    path: self.key_path.clone(),
-                    detail: other.to_string(),
-                },
-            })?;
+        let certified = CertifiedKey::from_der(chain, key, &provider()).map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => CertError::Mismatch {
+                cert: self.cert_path.clone(),
+                key: self.key_path.clone(),
+            },
+            other => CertError::BadKey {
+                path: self.key_path.clone(),
+                detail: other.to_string(),
+            },
+        })?;
         Ok(Loaded {
             key: Arc::new(certified),
             names,

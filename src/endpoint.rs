@@ -14,19 +14,13 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::discovery::{Availability, Health};
-use crate::health::HealthStatus;
-use crate::state::outlier::OutlierState;
-use crate::state::queue::Queue;
+use crate::model::{Availability, EndpointKey, Health, HealthStatus};
 
-/// Identity of an endpoint: who declared it (container id, `static:<service>`) and where it is.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EndpointKey {
-    /// Provider-scoped identity, e.g. a container id or `static:legacy`.
-    pub source: Arc<str>,
-    /// Address requests are sent to.
-    pub addr: SocketAddr,
-}
+pub mod outlier;
+pub mod queue;
+
+use outlier::OutlierState;
+use queue::Queue;
 
 /// Decay time constant of the peak-EWMA latency estimate.
 const EWMA_TAU: Duration = Duration::from_secs(10);
