@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`listener`]: sockets, worker threads (one current-thread runtime each), shutdown.
+//! - [`client`]: what every client connection knows, L4 or HTTP.
 //! - [`inbound`]: what a connection says first: a PROXY header, a ClientHello's SNI.
 //! - [`sni`]: the server name in a TLS ClientHello, read without terminating TLS.
 //! - [`proxy_protocol`]: PROXY protocol v1 and v2 headers, sent to backends and accepted.
@@ -23,6 +24,7 @@
 pub mod access_log;
 pub mod admit;
 pub mod body;
+pub mod client;
 pub mod conn;
 pub mod connect;
 pub mod error;

@@ -74,7 +74,11 @@ fn upward_imports(src: &Path) -> Vec<String> {
         let text = fs::read_to_string(&file).expect("source file is readable");
         for (line, to) in crate_paths(&text) {
             if rank(to).is_some_and(|r| r > from.1) {
-                bad.push(format!("{}:{line}: {} imports {to}", file.display(), from.0));
+                bad.push(format!(
+                    "{}:{line}: {} imports {to}",
+                    file.display(),
+                    from.0
+                ));
             }
         }
     }
@@ -89,7 +93,10 @@ fn every_module_is_in_a_layer() {
         .lines()
         .filter_map(|l| l.strip_prefix("pub mod ")?.strip_suffix(';'))
         .collect();
-    assert_eq!(declared, LAYERS, "src/lib.rs declares its modules in layer order");
+    assert_eq!(
+        declared, LAYERS,
+        "src/lib.rs declares its modules in layer order"
+    );
 }
 
 #[test]

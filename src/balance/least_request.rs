@@ -8,27 +8,20 @@
 //! Invariants: those of [`super::p2c`] — no lock, no allocation, never a non-routable or
 //! already tried endpoint, `None` only when none is left.
 
-use std::sync::Arc;
-
-use super::p2c::{Cost, P2c};
+use super::p2c::{ByCost, Cost, CostOf};
 use crate::endpoint::Endpoint;
 
 /// Selector state for `least_request`.
+pub(crate) type LeastRequest = ByCost<InFlight>;
+
+/// `least_request`'s cost.
 #[derive(Debug)]
-pub(crate) struct LeastRequest {
-    p2c: P2c,
-}
+pub(crate) struct InFlight;
 
-impl LeastRequest {
-    pub(crate) fn new(endpoints: &[Arc<Endpoint>]) -> Self {
-        Self {
-            p2c: P2c::new(endpoints),
-        }
-    }
-
+impl CostOf for InFlight {
     #[inline]
-    pub(crate) fn pick(&self, endpoints: &[Arc<Endpoint>], tried: &[usize]) -> Option<usize> {
-        self.p2c.pick(endpoints, tried, cost)
+    fn cost(e: &Endpoint) -> Cost {
+        cost(e)
     }
 }
 

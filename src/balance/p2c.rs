@@ -12,6 +12,7 @@
 //! exists; the second falls back to a scan of the next [`SCAN`] endpoints after the first, and
 //! when that finds none either, the first is returned alone.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use super::rng::{self, Wyrand};
@@ -91,6 +92,33 @@ fn second_by_scan(
     (1..=n.min(SCAN))
         .map(|k| (a + k) % n)
         .find(|&i| i != a && eligible(endpoints, i, tried))
+}
+
+/// An endpoint's cost under one P2C policy (`least_request`, `peak_ewma`).
+pub(crate) trait CostOf {
+    fn cost(e: &Endpoint) -> Cost;
+}
+
+/// A P2C selector with a fixed cost: `least_request` and `peak_ewma` are this with their
+/// [`CostOf`]. The cost is a type, not a function pointer, so it is inlined into the pick.
+#[derive(Debug)]
+pub(crate) struct ByCost<C> {
+    p2c: P2c,
+    cost: PhantomData<C>,
+}
+
+impl<C: CostOf> ByCost<C> {
+    pub(crate) fn new(endpoints: &[Arc<Endpoint>]) -> Self {
+        Self {
+            p2c: P2c::new(endpoints),
+            cost: PhantomData,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn pick(&self, endpoints: &[Arc<Endpoint>], tried: &[usize]) -> Option<usize> {
+        self.p2c.pick(endpoints, tried, C::cost)
+    }
 }
 
 /// What an endpoint costs to pick: `load / per`, e.g. requests in flight per unit of weight.

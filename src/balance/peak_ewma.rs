@@ -12,27 +12,20 @@
 //! Invariants: those of [`super::p2c`] — no lock, no allocation, never a non-routable or
 //! already tried endpoint, `None` only when none is left.
 
-use std::sync::Arc;
-
-use super::p2c::{Cost, P2c};
+use super::p2c::{ByCost, Cost, CostOf};
 use crate::endpoint::Endpoint;
 
 /// Selector state for `peak_ewma`.
+pub(crate) type PeakEwma = ByCost<LatencyLoad>;
+
+/// `peak_ewma`'s cost.
 #[derive(Debug)]
-pub(crate) struct PeakEwma {
-    p2c: P2c,
-}
+pub(crate) struct LatencyLoad;
 
-impl PeakEwma {
-    pub(crate) fn new(endpoints: &[Arc<Endpoint>]) -> Self {
-        Self {
-            p2c: P2c::new(endpoints),
-        }
-    }
-
+impl CostOf for LatencyLoad {
     #[inline]
-    pub(crate) fn pick(&self, endpoints: &[Arc<Endpoint>], tried: &[usize]) -> Option<usize> {
-        self.p2c.pick(endpoints, tried, cost)
+    fn cost(e: &Endpoint) -> Cost {
+        cost(e)
     }
 }
 

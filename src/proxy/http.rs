@@ -13,50 +13,39 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use arc_swap::ArcSwap;
 use http::header::{HeaderValue, HOST};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tracing::debug;
 
 use crate::proxy::access_log;
+use crate::proxy::client::ClientConn;
 use crate::proxy::conn::Activity;
 use crate::proxy::error::{ProxyBody, ProxyError};
 use crate::proxy::headers;
 use crate::proxy::pool;
-use crate::state::snapshot::Snapshot;
 
-/// What a client connection knows for all of its requests.
+/// What an HTTP client connection knows for all of its requests.
 #[derive(Debug)]
 pub struct ConnContext {
-    /// Index of the listener in the snapshot.
-    pub listener: usize,
-    pub peer: SocketAddr,
-    /// The peer's IP, rendered once for `X-Forwarded-For`.
+    pub client: ClientConn,
+    /// The client's IP, rendered once for `X-Forwarded-For`.
     pub peer_value: HeaderValue,
-    pub snapshots: Arc<ArcSwap<Snapshot>>,
     /// What the connection's timeout watchdog reads.
     pub activity: Arc<Activity>,
-    /// `X-Forwarded-Proto`: `https` once the connection's TLS handshake is done.
+    /// `X-Forwarded-Proto`: `http`, or `https` on a connection whose TLS berth terminated.
     pub proto: &'static str,
 }
 
 impl ConnContext {
-    pub fn new(listener: usize, peer: SocketAddr, snapshots: Arc<ArcSwap<Snapshot>>) -> Self {
+    /// The context of `client`'s requests (its PROXY header, if any, already read).
+    pub fn new(client: ClientConn, proto: &'static str) -> Self {
         Self {
-            listener,
-            peer,
-            peer_value: peer_value(peer),
-            snapshots,
+            peer_value: peer_value(client.peer),
+            client,
             activity: Arc::default(),
-            proto: "http",
+            proto,
         }
-    }
-
-    /// The client is `peer` (from a PROXY protocol header), not the socket's peer.
-    pub fn set_peer(&mut self, peer: SocketAddr) {
-        self.peer = peer;
-        self.peer_value = peer_value(peer);
     }
 }
 
@@ -74,9 +63,9 @@ pub async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let start = Instant::now();
     let _serving = Serving::new(&cx.activity);
-    let snapshot = cx.snapshots.load_full();
+    let snapshot = cx.client.snapshots.load_full();
     pool::sweep(snapshot.generation);
-    let listener = &snapshot.listeners[cx.listener];
+    let listener = &snapshot.listeners[cx.client.listener];
     let found = listener
         .routes
         .find(request_host(&req), req.uri().path())
@@ -93,7 +82,7 @@ pub async fn handle(
         log_access(&cx, &listener.name, None, logged, response.status(), start);
         return Ok(response);
     };
-    let trusted = headers::is_trusted(cx.peer.ip(), &listener.trusted_ips);
+    let trusted = headers::is_trusted(cx.client.peer.ip(), &listener.trusted_ips);
     // HSTS only over TLS: user agents ignore it on plain HTTP (RFC 6797 §8.1).
     let hsts = route.service.spec.hsts.as_ref();
     let plan = Plan {
@@ -139,7 +128,7 @@ fn log_access(
         access_log::write(access_log::Record {
             listener: Arc::clone(listener),
             service: service.cloned(),
-            client: cx.peer.ip(),
+            client: cx.client.peer.ip(),
             method,
             path,
             status: status.as_u16(),

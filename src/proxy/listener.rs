@@ -29,7 +29,7 @@ use tokio::sync::{watch, Notify};
 use tracing::{debug, error, info};
 
 use crate::metrics as m;
-use crate::proxy::http::ConnContext;
+use crate::proxy::client::ClientConn;
 use crate::proxy::redirect::Redirect;
 use crate::state::snapshot::Snapshot;
 use crate::tls::Terminator;
@@ -306,7 +306,11 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        let cx = ConnContext::new(spec.index, peer, Arc::clone(&snapshots));
+        let client = ClientConn {
+            listener: spec.index,
+            peer,
+            snapshots: Arc::clone(&snapshots),
+        };
         tracker.live.fetch_add(1, Ordering::AcqRel);
         active.increment(1.0);
         let conn = Connection {
@@ -317,7 +321,7 @@ async fn accept_loop(
             listener: Arc::clone(&spec.name),
             accept_proxy: spec.accept_proxy.clone(),
         };
-        conn.spawn(&mode, stream, cx);
+        conn.spawn(&mode, stream, client);
     }
 }
 

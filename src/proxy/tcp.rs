@@ -37,7 +37,7 @@ use crate::balance::PickContext;
 use crate::endpoint::{now_ns, Endpoint};
 use crate::metrics::TcpCounters;
 use crate::proxy::admit::{self, Admitted};
-use crate::proxy::http::ConnContext;
+use crate::proxy::client::ClientConn;
 use crate::proxy::proxy_protocol;
 use crate::state::snapshot::Service;
 
@@ -64,7 +64,7 @@ pub struct Opening<'a> {
 }
 
 /// Serves one L4 connection; `cx.peer` is the client (from its PROXY header, if any).
-pub async fn serve(client: TcpStream, cx: &ConnContext, opening: Opening<'_>) {
+pub async fn serve(client: TcpStream, cx: &ClientConn, opening: Opening<'_>) {
     let (route, timeouts) = {
         let snapshot = cx.snapshots.load();
         let listener = &snapshot.listeners[cx.listener];
@@ -115,7 +115,7 @@ pub async fn serve(client: TcpStream, cx: &ConnContext, opening: Opening<'_>) {
 /// its slot (which counts it as in flight until dropped).
 async fn open(
     service: &Service,
-    cx: &ConnContext,
+    cx: &ClientConn,
     connect_timeout: Duration,
 ) -> Option<(TcpStream, Admitted)> {
     let headers = HeaderMap::new();

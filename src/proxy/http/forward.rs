@@ -128,7 +128,7 @@ impl Plan<'_> {
                 break;
             };
             let ctx = PickContext {
-                client_ip: cx.peer.ip(),
+                client_ip: cx.client.peer.ip(),
                 headers: req.headers(),
             };
             let (tried_now, same) = (tried.as_slice(), fallback.take());

@@ -24,6 +24,7 @@ use tracing::debug;
 
 use super::{stopped, Mode, Tracker, MAX_HEADER_BYTES};
 use crate::metrics as m;
+use crate::proxy::client::ClientConn;
 use crate::proxy::conn::{self, Expiry, Tracked};
 use crate::proxy::error::ProxyBody;
 use crate::proxy::http::{handle, ConnContext};
@@ -66,10 +67,10 @@ pub(super) struct Connection {
 impl Connection {
     /// Serves the connection in a task of its own. A plain proxying connection without a
     /// PROXY header to read is the HTTP server alone, with nothing wrapped around it.
-    pub(super) fn spawn(self, mode: &Mode, stream: tokio::net::TcpStream, cx: ConnContext) {
+    pub(super) fn spawn(self, mode: &Mode, stream: tokio::net::TcpStream, client: ClientConn) {
         match (mode, &self.accept_proxy) {
             (Mode::Proxy, None) => {
-                let cx = Arc::new(cx);
+                let cx = Arc::new(ConnContext::new(client, "http"));
                 let plain = ClientStream::Plain(stream);
                 tokio::spawn(self.serve_http(plain, Arc::clone(&cx), proxying(cx)));
             }
@@ -77,39 +78,39 @@ impl Connection {
             // connection costs its sockets and this small task.
             (Mode::Tcp | Mode::Passthrough, _) => {
                 let sni = matches!(mode, Mode::Passthrough);
-                tokio::spawn(self.run_l4(sni, stream, cx));
+                tokio::spawn(self.run_l4(sni, stream, client));
             }
             _ => {
-                tokio::spawn(self.run(mode.clone(), stream, cx));
+                tokio::spawn(self.run(mode.clone(), stream, client));
             }
         }
     }
 
     /// Reads the PROXY header if the listener expects one; `None` when the connection must
-    /// be closed. `cx.peer` becomes the header's client.
+    /// be closed. `client.peer` becomes the header's client.
     async fn accepted(
         &self,
         stream: &mut tokio::net::TcpStream,
-        cx: &mut ConnContext,
+        client: &mut ClientConn,
         deadline: Instant,
     ) -> Option<Destination> {
         let Some(trusted) = &self.accept_proxy else {
             return Some(None);
         };
-        let read = inbound::proxy_header(stream, cx.peer, trusted, &self.listener, deadline);
+        let read = inbound::proxy_header(stream, client.peer, trusted, &self.listener, deadline);
         let (source, destination) = read.await?;
         if let Some(source) = source {
-            cx.set_peer(source);
+            client.peer = source;
         }
         Some(destination)
     }
 
     /// An HTTP-speaking connection of a listener that expects a PROXY header, or any
     /// connection of an `https` or redirecting listener.
-    async fn run(self, mode: Mode, mut stream: tokio::net::TcpStream, mut cx: ConnContext) {
-        let deadline = Instant::now() + cx.snapshots.load().timeouts.header_read;
+    async fn run(self, mode: Mode, mut stream: tokio::net::TcpStream, mut client: ClientConn) {
+        let deadline = Instant::now() + client.snapshots.load().timeouts.header_read;
         if self
-            .accepted(&mut stream, &mut cx, deadline)
+            .accepted(&mut stream, &mut client, deadline)
             .await
             .is_none()
         {
@@ -117,19 +118,19 @@ impl Connection {
         }
         match mode {
             Mode::Proxy => {
-                let cx = Arc::new(cx);
+                let cx = Arc::new(ConnContext::new(client, "http"));
                 let plain = ClientStream::Plain(stream);
                 self.serve_http(plain, Arc::clone(&cx), proxying(cx)).await;
             }
-            Mode::Tls(t) => self.serve_tls(stream, cx, t, deadline).await,
+            Mode::Tls(t) => self.serve_tls(stream, client, t, deadline).await,
             Mode::Redirect(r) => {
-                let cx = Arc::new(cx);
+                let cx = Arc::new(ConnContext::new(client, "http"));
                 let plain = ClientStream::Plain(stream);
                 self.serve_http(plain, Arc::clone(&cx), redirecting(&r, cx))
                     .await;
             }
             Mode::Tcp | Mode::Passthrough => {
-                self.run_l4(matches!(mode, Mode::Passthrough), stream, cx)
+                self.run_l4(matches!(mode, Mode::Passthrough), stream, client)
                     .await;
             }
         }
@@ -138,9 +139,9 @@ impl Connection {
     /// An L4 connection: its PROXY header if expected, the ClientHello's SNI on a
     /// passthrough listener, then the copy (`proxy::tcp`).
     /// The PROXY header and the ClientHello share one `header_read` deadline.
-    async fn run_l4(self, sni: bool, mut stream: tokio::net::TcpStream, mut cx: ConnContext) {
-        let deadline = Instant::now() + cx.snapshots.load().timeouts.header_read;
-        let Some(destination) = self.accepted(&mut stream, &mut cx, deadline).await else {
+    async fn run_l4(self, sni: bool, mut stream: tokio::net::TcpStream, mut client: ClientConn) {
+        let deadline = Instant::now() + client.snapshots.load().timeouts.header_read;
+        let Some(destination) = self.accepted(&mut stream, &mut client, deadline).await else {
             return;
         };
         let mut hello = Vec::new();
@@ -149,7 +150,7 @@ impl Connection {
                 let peek = inbound::client_hello(
                     &mut stream,
                     &mut hello,
-                    cx.peer,
+                    client.peer,
                     &self.listener,
                     deadline,
                 );
@@ -163,7 +164,7 @@ impl Connection {
             sni: name.as_ref().map(|n| n.as_str()),
             destination,
         };
-        tcp::serve(stream, &cx, opening).await;
+        tcp::serve(stream, &client, opening).await;
     }
 
     /// The TLS handshake (by `deadline`, shared with a PROXY header before it), then HTTP on
@@ -171,7 +172,7 @@ impl Connection {
     async fn serve_tls(
         self,
         tcp: tokio::net::TcpStream,
-        mut cx: ConnContext,
+        client: ClientConn,
         t: Arc<Terminator>,
         deadline: Instant,
     ) {
@@ -179,8 +180,7 @@ impl Connection {
         let Ok(tls) = t.accept(tcp, timeout).await else {
             return;
         };
-        cx.proto = "https";
-        let cx = Arc::new(cx);
+        let cx = Arc::new(ConnContext::new(client, "https"));
         let service = proxying(Arc::clone(&cx));
         self.serve_http(ClientStream::Tls(Box::new(tls)), cx, service)
             .await;
@@ -197,7 +197,7 @@ impl Connection {
             + 'static,
         S::Future: Send + 'static,
     {
-        let timeouts = cx.snapshots.load().timeouts.clone();
+        let timeouts = cx.client.snapshots.load().timeouts.clone();
         let activity = Arc::clone(&cx.activity);
         let io = TokioIo::new(Tracked::new(stream, Arc::clone(&activity)));
         let conn = self.builder.serve_connection_with_upgrades(io, service);
