@@ -2,7 +2,7 @@
 //! 1,000 endpoints.
 //!
 //! Selection runs once per request (and once more per retry) inside a budget of about a
-//! microsecond for everything berth adds to a proxied request (see DESIGN.md, "Hot path"), so
+//! microsecond for everything berth adds to a proxied request (see docs/ARCHITECTURE.md, "Hot path"), so
 //! its target is a median ≤ 50 ns at 1,000 endpoints. Endpoints have mixed weights and a few
 //! requests in flight, as in a live service; the hash keys rotate over 256 prepared requests so
 //! the Maglev table is not read from one hot cache line only. Run with

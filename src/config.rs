@@ -43,7 +43,7 @@ pub use defaults::Defaults;
 pub use error::{ConfigError, Problem};
 pub use locate::locate;
 
-/// The configuration used when no file is given (see DESIGN.md, "Configuration").
+/// The configuration used when no file is given (docs/ARCHITECTURE.md, "Configuration").
 pub const EMBEDDED_DEFAULT: &str = include_str!("config/default.yaml");
 
 /// The name errors about [`EMBEDDED_DEFAULT`] use in place of a file name.

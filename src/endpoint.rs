@@ -52,7 +52,7 @@ pub struct Endpoint {
     /// The active check's last results, for the admin API (written by the checker, never
     /// read on the hot path); `None` without an active check.
     health: Mutex<Option<HealthStatus>>,
-    /// Passive outlier detection's counters and ejection (`state::outlier`).
+    /// Passive outlier detection's counters and ejection (`endpoint::outlier`).
     outlier: OutlierState,
     /// Slow start: when (on the [`now_ns`] clock) the endpoint last became routable as new or
     /// recovered; 0 once its ramp is over (`balance::ramp_pick`).
@@ -71,7 +71,7 @@ const EXCLUDED_UNHEALTHY: u8 = 1 << 3;
 const EXCLUDED_HEALTH_STARTING: u8 = 1 << 4;
 /// Owned by the active checker (`health::checker`); the only bit panic mode ignores.
 const EXCLUDED_ACTIVE: u8 = 1 << 5;
-/// Owned by passive outlier detection (`state::outlier`); panic mode does not ignore it (the
+/// Owned by passive outlier detection (`endpoint::outlier`); panic mode does not ignore it (the
 /// ejection cap keeps at least one endpoint of a service un-ejected).
 const EXCLUDED_EJECTED: u8 = 1 << 6;
 /// Set and cleared through the admin API only (`POST .../drain`, `.../undrain`).
@@ -375,7 +375,7 @@ impl Endpoint {
         &self.outlier
     }
 
-    /// Sets or clears the outlier ejection's exclusion (only `state::outlier` calls this).
+    /// Sets or clears the outlier ejection's exclusion (only `endpoint::outlier` calls this).
     pub(crate) fn set_ejected(&self, ejected: bool) {
         if ejected {
             self.excluded.fetch_or(EXCLUDED_EJECTED, Relaxed);

@@ -1,8 +1,8 @@
 //! berth: a container-aware L4/L7 load balancer.
 //!
 //! # Layout
-//! Layers, lowest first; a module imports only modules above it in this list, never one
-//! below (`tests/layers.rs` fails on an upward `crate::` import). `docs/ARCHITECTURE.md`
+//! Layers, lowest first: a module imports only modules listed before it, never one after
+//! it (`tests/layers.rs` fails on such an upward `crate::` path). `docs/ARCHITECTURE.md`
 //! explains the shape and the rule.
 //! 1. [`model`]: the vocabulary — service and endpoint specs, every setting, `Update`, and
 //!    the value parsers the file and the labels share. Imports nothing else of berth.

@@ -1,6 +1,6 @@
 //! From the file as written to a valid [`Config`] (control plane, load time).
 //!
-//! Fills in every default of DESIGN.md and checks the rules that span fields (listeners in
+//! Fills in every default (docs/ARCHITECTURE.md, "Configuration") and checks the rules that span fields (listeners in
 //! `listener`, services in `service`): listener references, clashing addresses, routes two
 //! services claim, empty backend lists, host patterns and path prefixes. Invariants: every problem is collected (an operator fixes the
 //! whole file in one pass, not one error per run); each names the field path it is about

@@ -42,7 +42,7 @@ impl Default for Resilience {
 /// `defaults.slow_start` when absent.
 pub const DEFAULT_SLOW_START: Duration = Duration::from_secs(10);
 
-/// Circuit breaking, see `state::queue`.
+/// Circuit breaking, see `endpoint::queue`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Requests one endpoint serves at once; 0: no limit.
@@ -61,7 +61,7 @@ impl Default for Limits {
     }
 }
 
-/// Passive outlier detection (`defaults.outlier`), see `state::outlier`.
+/// Passive outlier detection (`defaults.outlier`), see `endpoint::outlier`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Outlier {
     /// Failures in a row that eject an endpoint; 0 turns detection off.

@@ -2,7 +2,7 @@
 //!
 //! Without `limits.max_in_flight` this is the selector's pick and an in-flight count. With
 //! it, a slot is taken on the picked endpoint, else on any other routable one with room;
-//! when all are full the request waits in the service's queue (`state::queue`) for at most
+//! when all are full the request waits in the service's queue (`endpoint::queue`) for at most
 //! the connect timeout, or is refused at once when `max_pending` requests already wait.
 
 use std::time::Duration;

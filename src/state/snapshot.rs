@@ -89,7 +89,7 @@ pub struct Service {
     /// Panic mode (Envoy's): every endpoint is out, and some only by their active check;
     /// then `pick` ignores active checks. Set by the reconciler (`Service::should_panic`).
     pub panic: AtomicBool,
-    /// Passive outlier detection: settings, cap and ejected count (`state::outlier`).
+    /// Passive outlier detection: settings, cap and ejected count (`endpoint::outlier`).
     pub outlier: ServiceOutlier,
     /// Slow start window in nanoseconds; 0 when off (or for a hash selector).
     pub slow_start_ns: u64,

@@ -1,9 +1,9 @@
 //! A container's labels → an endpoint, or a rejection with its reason (control plane, pure).
 //!
-//! [`evaluate`] reads one container's [`ContainerFacts`] — its `<prefix>.*` labels (DESIGN.md,
-//! "Labels"), name, exposed ports and networks — and returns a [`Verdict`]: ignored (not
-//! enabled), rejected (with one reason listing *every* problem, each naming the label, its
-//! value and the fix), or accepted (the [`EndpointSpec`] for the reconciler, the chosen
+//! [`evaluate`] reads one container's [`ContainerFacts`] — its `<prefix>.*` labels
+//! (docs/ARCHITECTURE.md, "Labels"), name, exposed ports and networks — and returns a
+//! [`Verdict`]: ignored (not enabled), rejected (with one reason listing *every* problem,
+//! each naming the label, its value and the fix), or accepted (the [`EndpointSpec`] for the reconciler, the chosen
 //! network and why, and the active health check, if any).
 //!
 //! Rules:
@@ -13,7 +13,7 @@
 //!   rejected, so a typo is never silently ignored.
 //! - Values are trimmed; an empty value is a problem. Unknown labels under the prefix are
 //!   problems, with a "did you mean".
-//! - Names, hosts and paths follow the config file's rules (`config::rules`), so a label
+//! - Names, hosts and paths follow the config file's rules (`model::rules`), so a label
 //!   accepts exactly what a static service and the route table accept.
 //! - Route conflicts between services are not decided here (the reconciler sees all
 //!   services); everything that depends on this container alone is.
@@ -58,7 +58,7 @@ pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 /// An endpoint's weight when `<prefix>.weight` is absent.
 pub const DEFAULT_WEIGHT: u32 = 1;
 
-/// Every label suffix berth knows, in DESIGN.md's order.
+/// Every label suffix berth knows, grouped in the order docs/ARCHITECTURE.md, "Labels" gives.
 pub const KNOWN: [&str; 38] = [
     "enable",
     "service",

@@ -1,6 +1,6 @@
 //! Which of a container's networks berth sends to (control plane, pure).
 //!
-//! The rule (DESIGN.md, "Labels"), first match wins:
+//! The rule (docs/ARCHITECTURE.md, "Labels"), first match wins:
 //! 1. the network label (`berth.network`): it must be one of the container's networks and
 //!    the container must have an IP there, else the container is rejected;
 //! 2. the config's `docker.network`, if the container has an IP on it;

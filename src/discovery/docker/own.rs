@@ -1,7 +1,7 @@
 //! Finding the container berth itself runs in (control plane).
 //!
 //! When berth runs in a container, the networks it shares with a service's containers are the
-//! ones it can reach them on (DESIGN.md, "Labels": `berth.network`). Its own id is read from
+//! ones it can reach them on (docs/ARCHITECTURE.md, "Labels": network). Its own id is read from
 //! `/proc/self/mountinfo` and `/proc/self/cgroup`, or a hostname that looks like a short id,
 //! and confirmed by inspecting it. Invariant: any failure means "not in a container" (no
 //! networks), never an error.
