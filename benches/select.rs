@@ -15,8 +15,7 @@ use std::sync::Arc;
 use berth::balance::{PickContext, Selector};
 
 use berth::endpoint::{Endpoint, InFlight};
-use berth::model::Balance;
-use berth::model::EndpointKey;
+use berth::model::{Balance, EndpointKey};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use http::{HeaderMap, HeaderValue};
 

@@ -16,14 +16,14 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
 
 use berth::discovery::Input;
 use berth::endpoint::Endpoint;
 use berth::metrics::{label, StatusCounters, REQUESTS_TOTAL, UPSTREAM_REQUESTS_TOTAL};
-use berth::model::Balance;
-use berth::model::EndpointKey;
-use berth::model::{Availability, EndpointSpec, ProviderId, ServiceSpec, Update};
+use berth::model::{
+    Availability, Balance, Defaults, EndpointKey, EndpointSpec, Layer, ProviderId, ServiceSpec,
+    Update,
+};
 use berth::state::reconciler::Reconciler;
 use berth::state::route::RouteTableBuilder;
 use berth::state::snapshot::Service;
@@ -41,30 +41,18 @@ fn config() -> Arc<berth::config::Config> {
 /// least_request.
 fn service(i: usize) -> Arc<ServiceSpec> {
     Arc::new(ServiceSpec {
-        name: format!("svc-{i}").into(),
-        layer: berth::model::Layer::Http,
-        listeners: Vec::new(),
         hosts: if i % 3 == 0 {
             vec![format!("s{i}.example.com")]
         } else {
             Vec::new()
         },
         path: format!("/s{i}"),
-        strip_prefix: false,
-        hsts: None,
         balance: if i % 2 == 0 {
             Balance::RoundRobin
         } else {
             Balance::LeastRequest
         },
-        retries: 2,
-        request_timeout: Duration::from_secs(60),
-        drain: Duration::from_secs(10),
-        health: None,
-        resilience: Default::default(),
-        upstream: Default::default(),
-        proxy_protocol: None,
-        tcp_idle: std::time::Duration::from_secs(3600),
+        ..Defaults::default().service(format!("svc-{i}").into(), Layer::Http)
     })
 }
 

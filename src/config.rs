@@ -13,7 +13,6 @@
 //! a field path in the text), `error` ([`ConfigError`], [`Problem`]), `summary` (`berth check`'s overview).
 //! The settings themselves are `model` types; values are read by `model::value`, names,
 //! hosts and paths checked by `model::rules`.
-//! `defaults` holds the typed `defaults:` section.
 //! `config/default.yaml` is the embedded default.
 
 use std::collections::BTreeMap;
@@ -25,9 +24,8 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use crate::model::{CertificateFiles, ServiceSpec};
+use crate::model::{CertificateFiles, Defaults, ServiceSpec};
 
-mod defaults;
 mod error;
 mod health;
 mod listener;
@@ -39,7 +37,6 @@ mod service;
 mod summary;
 mod validate;
 
-pub use defaults::Defaults;
 pub use error::{ConfigError, Problem};
 pub use locate::locate;
 
@@ -145,7 +142,9 @@ pub struct Config {
     pub workers: usize,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `protocol:` of a listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Protocol {
     Http,
     Https,
@@ -154,6 +153,16 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// The name as written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+            Self::Tcp => "tcp",
+            Self::TlsPassthrough => "tls-passthrough",
+        }
+    }
+
     /// `tcp` and `tls-passthrough`: connections are proxied as bytes, not as HTTP.
     pub fn is_l4(self) -> bool {
         matches!(self, Self::Tcp | Self::TlsPassthrough)

@@ -8,13 +8,14 @@
 //! [`rules`].
 //!
 //! Submodules: `service` (service and endpoint specs, keys, availability, [`Update`]),
-//! `balance` (the balancing choice), `health` (active check settings and their status),
-//! `resilience` (timeouts, outlier detection, limits, slow start, retry budget), `upstream`
+//! `defaults` (what a service inherits, and the timeouts), `balance` (the balancing choice), `health` (active check settings and their status),
+//! `resilience` (outlier detection, limits, slow start, retry budget), `upstream`
 //! (protocol and TLS towards endpoints), `hsts`, `proxy_protocol` (the version sent),
 //! `certs` (certificate files and their loading), `value`, `rules`.
 
 mod balance;
 pub mod certs;
+mod defaults;
 mod health;
 pub mod hsts;
 mod proxy_protocol;
@@ -26,15 +27,14 @@ pub mod value;
 
 pub use balance::{Balance, BalanceError, HashOn};
 pub use certs::CertificateFiles;
+pub use defaults::{Defaults, Timeouts, DEFAULT_TCP_IDLE};
 pub use health::{
     default_timeout, HealthCheck, HealthStatus, DEFAULT_FALL, DEFAULT_RISE, DEFAULT_STATUS,
     DEFAULT_TIMEOUT_CAP,
 };
 pub use hsts::Hsts;
 pub use proxy_protocol::{ProxyVersion, UnknownVersion};
-pub use resilience::{
-    BudgetSettings, Limits, Outlier, Resilience, Timeouts, DEFAULT_SLOW_START, DEFAULT_TCP_IDLE,
-};
+pub use resilience::{BudgetSettings, Limits, Outlier, Resilience, DEFAULT_SLOW_START};
 pub use service::{
     Availability, EndpointKey, EndpointSpec, Health, Layer, ProviderId, ServiceSpec, Update,
 };

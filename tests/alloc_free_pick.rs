@@ -13,8 +13,7 @@ use std::sync::Arc;
 use berth::balance::{PickContext, Selector};
 
 use berth::endpoint::Endpoint;
-use berth::model::Balance;
-use berth::model::EndpointKey;
+use berth::model::{Balance, EndpointKey};
 use http::{HeaderMap, HeaderValue};
 
 struct Counting;

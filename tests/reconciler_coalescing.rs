@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth::discovery::Input;
-use berth::model::EndpointKey;
-use berth::model::{Availability, EndpointSpec, ProviderId, ServiceSpec, Update};
+use berth::model::{
+    Availability, Defaults, EndpointKey, EndpointSpec, Layer, ProviderId, ServiceSpec, Update,
+};
 use berth::state::reconciler::Reconciler;
 use tokio::sync::mpsc;
 
@@ -36,22 +37,8 @@ fn upsert(i: usize) -> Input {
                 },
                 weight: 1,
                 service: Arc::new(ServiceSpec {
-                    name: format!("svc-{service}").into(),
-                    layer: berth::model::Layer::Http,
-                    listeners: Vec::new(),
-                    hosts: Vec::new(),
                     path: format!("/s{service}"),
-                    strip_prefix: false,
-                    hsts: None,
-                    balance: Default::default(),
-                    retries: 2,
-                    request_timeout: Duration::from_secs(60),
-                    drain: Duration::from_secs(10),
-                    health: None,
-                    resilience: Default::default(),
-                    upstream: Default::default(),
-                    proxy_protocol: None,
-                    tcp_idle: std::time::Duration::from_secs(3600),
+                    ..Defaults::default().service(format!("svc-{service}").into(), Layer::Http)
                 }),
                 availability: Availability::default(),
                 origin: format!("container c{i}").into(),

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use berth::balance::{PickContext, Selector};
 
 use berth::endpoint::Endpoint;
-use berth::model::EndpointKey;
-use berth::model::{Balance, HashOn};
+use berth::model::{Balance, EndpointKey, HashOn};
 use http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
 

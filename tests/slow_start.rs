@@ -9,10 +9,7 @@ use berth::balance::PickContext;
 
 use berth::endpoint::{now_ns, Endpoint};
 use berth::metrics::StatusCache;
-use berth::model::EndpointKey;
-use berth::model::Resilience;
-use berth::model::ServiceSpec;
-use berth::model::{Balance, HashOn};
+use berth::model::{Balance, EndpointKey, HashOn, Resilience, ServiceSpec};
 use berth::state::snapshot::Service;
 use http::HeaderMap;
 

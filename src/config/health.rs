@@ -8,8 +8,9 @@
 
 use super::raw;
 use super::validate::Problems;
-use crate::model::rules::check_path;
-use crate::model::{default_timeout, HealthCheck, DEFAULT_FALL, DEFAULT_RISE, DEFAULT_STATUS};
+use crate::model::{
+    default_timeout, rules::check_path, HealthCheck, DEFAULT_FALL, DEFAULT_RISE, DEFAULT_STATUS,
+};
 
 /// The check at `path` (`defaults.health`, `services.api.health`): `raw` over `base`;
 /// `None` when neither asks for one, or on a problem (then recorded in `p`).

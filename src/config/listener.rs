@@ -41,11 +41,11 @@ pub(super) fn listeners(
         if let Some(msg) = check_name("listener", &name) {
             p.add(&path, msg);
         }
-        let protocol = l.protocol.unwrap_or(raw::Protocol::Http);
+        let protocol = l.protocol.unwrap_or(Protocol::Http);
         let (tls, redirect) = match protocol {
-            raw::Protocol::Http => (None, http_only(p, &path, l.tls, l.redirect)),
-            raw::Protocol::Https => (Some(https_only(p, &path, l.tls, l.redirect, base)), None),
-            raw::Protocol::Tcp | raw::Protocol::TlsPassthrough => {
+            Protocol::Http => (None, http_only(p, &path, l.tls, l.redirect)),
+            Protocol::Https => (Some(https_only(p, &path, l.tls, l.redirect, base)), None),
+            Protocol::Tcp | Protocol::TlsPassthrough => {
                 l4_only(p, &path, protocol, l.tls, l.redirect);
                 (None, None)
             }
@@ -67,7 +67,7 @@ pub(super) fn listeners(
         let listener = Listener {
             name: name.clone(),
             address: l.address.0,
-            protocol: typed_protocol(protocol),
+            protocol,
             trusted_ips,
             proxy_protocol,
             tls,
@@ -77,15 +77,6 @@ pub(super) fn listeners(
     }
     check_redirect_targets(p, &out);
     out
-}
-
-fn typed_protocol(p: raw::Protocol) -> Protocol {
-    match p {
-        raw::Protocol::Http => Protocol::Http,
-        raw::Protocol::Https => Protocol::Https,
-        raw::Protocol::Tcp => Protocol::Tcp,
-        raw::Protocol::TlsPassthrough => Protocol::TlsPassthrough,
-    }
 }
 
 /// An `http` listener: no `tls`, an optional `redirect`.
@@ -118,7 +109,7 @@ fn http_only(
 fn l4_only(
     p: &mut Problems,
     path: &str,
-    protocol: raw::Protocol,
+    protocol: Protocol,
     tls: Option<raw::Tls>,
     redirect: Option<raw::Redirect>,
 ) {

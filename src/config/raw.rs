@@ -29,33 +29,11 @@ pub struct Config {
     pub workers: Option<usize>,
 }
 
-/// `protocol:` of a listener.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Protocol {
-    Http,
-    Https,
-    Tcp,
-    TlsPassthrough,
-}
-
-impl Protocol {
-    /// The name as written in the file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Http => "http",
-            Self::Https => "https",
-            Self::Tcp => "tcp",
-            Self::TlsPassthrough => "tls-passthrough",
-        }
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listener {
     pub address: Address,
-    pub protocol: Option<Protocol>,
+    pub protocol: Option<super::Protocol>,
     pub trusted_ips: Option<Vec<Net>>,
     /// Expect a PROXY protocol header (v1 or v2) from `trusted_ips` peers.
     pub proxy_protocol: Option<bool>,

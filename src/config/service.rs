@@ -63,39 +63,23 @@ fn service(
     if let Some(msg) = check_path(&prefix) {
         p.add(format!("{path}.path"), msg);
     }
-    let timeout = s.timeout.map(|t| t.0);
+    let d = defaults.service(name.into(), layer);
     let spec = ServiceSpec {
-        name: name.into(),
-        layer,
         listeners: names,
         hosts,
         path: prefix,
-        strip_prefix: s.strip_prefix.unwrap_or(false),
+        strip_prefix: s.strip_prefix.unwrap_or(d.strip_prefix),
         hsts: s.hsts.and_then(|h| hsts(p, &path, h)),
-        balance: s.balance.map_or_else(|| defaults.balance.clone(), |b| b.0),
-        retries: s.retries.map_or(defaults.retries, |r| r.0),
-        request_timeout: positive(
-            p,
-            &format!("{path}.timeout"),
-            timeout.map(raw::Span),
-            defaults.timeouts.request,
-        ),
-        drain: s.drain.map_or(defaults.drain, |d| d.0),
-        health: health(
-            p,
-            &format!("{path}.health"),
-            s.health,
-            defaults.health_for(layer).as_ref(),
-        ),
-        resilience: resilience(
-            p,
-            &path,
-            (s.outlier, s.limits, s.slow_start),
-            &defaults.resilience(),
-        ),
+        balance: s.balance.map_or_else(|| d.balance.clone(), |b| b.0),
+        retries: s.retries.map_or(d.retries, |r| r.0),
+        request_timeout: positive(p, &format!("{path}.timeout"), s.timeout, d.request_timeout),
+        drain: s.drain.map_or(d.drain, |x| x.0),
+        health: health(p, &format!("{path}.health"), s.health, d.health.as_ref()),
+        resilience: resilience(p, &path, (s.outlier, s.limits, s.slow_start), &d.resilience),
         upstream,
         proxy_protocol: proxy_protocol(p, &path, s.proxy_protocol.as_deref(), layer),
-        tcp_idle: tcp_idle(p, &path, s.idle_timeout, layer, defaults),
+        tcp_idle: idle_timeout(p, &path, s.idle_timeout, layer, d.tcp_idle),
+        ..d
     };
     StaticService {
         spec: Arc::new(spec),
@@ -200,12 +184,12 @@ fn proxy_protocol(
 
 /// `idle_timeout`, which only an L4 service has (an HTTP client's keep-alive idle time is
 /// the listener's `defaults.timeouts.idle`).
-fn tcp_idle(
+fn idle_timeout(
     p: &mut Problems,
     path: &str,
     raw: Option<raw::Span>,
     layer: Layer,
-    defaults: &Defaults,
+    inherited: Duration,
 ) -> Duration {
     let path = format!("{path}.idle_timeout");
     if raw.is_some() && layer == Layer::Http {
@@ -215,7 +199,7 @@ fn tcp_idle(
              keep-alive is `defaults.timeouts.idle`: remove it",
         );
     }
-    positive(p, &path, raw, defaults.timeouts.tcp_idle)
+    positive(p, &path, raw, inherited)
 }
 
 /// The fields an L4 service may not set: (field, whether set, why and the fix).

@@ -9,12 +9,7 @@ use crate::model::Layer;
 
 impl fmt::Display for Protocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Http => "http",
-            Self::Https => "https",
-            Self::Tcp => "tcp",
-            Self::TlsPassthrough => "tls-passthrough",
-        })
+        f.write_str(self.as_str())
     }
 }
 

@@ -18,10 +18,7 @@ use super::listener::listeners;
 use super::raw;
 use super::service::{check_route_clashes, services};
 use super::{Admin, Config, Defaults, Docker, Listener, Log, LogFormat};
-use crate::model::{
-    Balance, BudgetSettings, Limits, Outlier, Resilience, Timeouts, DEFAULT_SLOW_START,
-    DEFAULT_TCP_IDLE,
-};
+use crate::model::{BudgetSettings, Limits, Outlier, Resilience, Timeouts};
 
 /// Most worker threads a file may ask for.
 const MAX_WORKERS: usize = 1024;
@@ -189,28 +186,33 @@ pub(super) fn positive(
 
 fn defaults(p: &mut Problems, raw: Option<raw::Defaults>) -> Defaults {
     let raw = raw.unwrap_or_default();
-    let (connect, request, idle, header_read, tcp_idle) =
-        raw.timeouts.map_or((None, None, None, None, None), |t| {
-            (t.connect, t.request, t.idle, t.header_read, t.tcp_idle)
-        });
-    let secs = Duration::from_secs;
+    let d = Defaults::default();
     Defaults {
-        balance: raw.balance.map_or(Balance::LeastRequest, |b| b.0),
-        retries: raw.retries.map_or(2, |r| r.0),
-        drain: raw.drain.map_or(secs(10), |d| d.0),
-        timeouts: Timeouts {
-            connect: positive(p, "defaults.timeouts.connect", connect, secs(2)),
-            request: positive(p, "defaults.timeouts.request", request, secs(60)),
-            idle: positive(p, "defaults.timeouts.idle", idle, secs(90)),
-            header_read: positive(p, "defaults.timeouts.header_read", header_read, secs(10)),
-            tcp_idle: positive(p, "defaults.timeouts.tcp_idle", tcp_idle, DEFAULT_TCP_IDLE),
-        },
+        balance: raw.balance.map_or(d.balance, |b| b.0),
+        retries: raw.retries.map_or(d.retries, |r| r.0),
+        drain: raw.drain.map_or(d.drain, |d| d.0),
+        timeouts: timeouts(p, raw.timeouts, d.timeouts),
         health: health(p, "defaults.health", raw.health, None),
-        outlier: outlier(p, "defaults.outlier", raw.outlier, &Outlier::default()),
+        outlier: outlier(p, "defaults.outlier", raw.outlier, &d.outlier),
         retry_budget: retry_budget(p, raw.retry_budget),
-        limits: limits(raw.limits, &Limits::default()),
-        slow_start: raw.slow_start.map_or(DEFAULT_SLOW_START, |s| s.0),
+        limits: limits(raw.limits, &d.limits),
+        slow_start: raw.slow_start.map_or(d.slow_start, |s| s.0),
     }
+}
+
+/// `defaults.timeouts`: each one given must be positive; absent ones keep `t`'s.
+fn timeouts(p: &mut Problems, raw: Option<raw::Timeouts>, mut t: Timeouts) -> Timeouts {
+    let Some(raw) = raw else { return t };
+    for (name, value, slot) in [
+        ("connect", raw.connect, &mut t.connect),
+        ("request", raw.request, &mut t.request),
+        ("idle", raw.idle, &mut t.idle),
+        ("header_read", raw.header_read, &mut t.header_read),
+        ("tcp_idle", raw.tcp_idle, &mut t.tcp_idle),
+    ] {
+        *slot = positive(p, &format!("defaults.timeouts.{name}"), value, *slot);
+    }
+    t
 }
 
 /// A service's (or the defaults') failure policy: each block over `base`, field by field.

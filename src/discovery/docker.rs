@@ -36,10 +36,10 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use crate::config::{Config, Defaults, Protocol};
+use crate::config::{Config, Protocol};
 use crate::discovery::Input;
 use crate::metrics as m;
-use crate::model::{ProviderId, Update};
+use crate::model::{Defaults, ProviderId, Update};
 
 pub use session::{Exit, Session};
 

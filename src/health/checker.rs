@@ -28,8 +28,7 @@ use tracing::{info, warn};
 use super::probe::{probe, ProbeError};
 use crate::endpoint::Endpoint;
 use crate::metrics as m;
-use crate::model::UpstreamTls;
-use crate::model::{HealthCheck, HealthStatus};
+use crate::model::{HealthCheck, HealthStatus, UpstreamTls};
 
 /// Wakes the reconciler after a health flip (lossy: a full channel means a refresh is
 /// already pending, and a refresh reads live state).

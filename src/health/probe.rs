@@ -24,8 +24,7 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout, timeout_at, Instant};
 
 use crate::model::HealthCheck;
-use crate::model::UpstreamProtocol;
-use crate::model::UpstreamTls;
+use crate::model::{UpstreamProtocol, UpstreamTls};
 use crate::tls::upstream;
 
 /// Why a check failed; `Display` is the short text the admin API and logs show.

@@ -1,22 +1,7 @@
-//! A service's failure policy (vocabulary): timeouts, passive outlier detection, circuit
-//! breaking, slow start and the retry budget. From `defaults`, overridden per service.
+//! A service's failure policy (vocabulary): passive outlier detection, circuit breaking,
+//! slow start and the retry budget. From `defaults`, overridden per service.
 
 use std::time::Duration;
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Timeouts {
-    pub connect: Duration,
-    pub request: Duration,
-    pub idle: Duration,
-    pub header_read: Duration,
-    /// An L4 connection with no byte either way for this long is closed (services may
-    /// override it).
-    pub tcp_idle: Duration,
-}
-
-/// `defaults.timeouts.tcp_idle` when the file sets none: Envoy's TCP proxy default, long
-/// enough for a pooled database connection, short enough to reap a vanished peer.
-pub const DEFAULT_TCP_IDLE: Duration = Duration::from_secs(3600);
 
 /// A service's failure policy besides health checks: passive outlier detection, circuit
 /// breaking and slow start. From `defaults`, overridden per service (a static service's

@@ -26,8 +26,7 @@ use crate::endpoint::outlier;
 use crate::endpoint::Endpoint;
 use crate::health::{Checker, Notify};
 use crate::metrics::{self as m, StatusCache, TcpCounters};
-use crate::model::EndpointKey;
-use crate::model::{EndpointSpec, ProviderId, ServiceSpec, Update};
+use crate::model::{EndpointKey, EndpointSpec, ProviderId, ServiceSpec, Update};
 use crate::state::route::RouteTableBuilder;
 use crate::state::snapshot::{Service, ServiceRoute, ServiceShared, Snapshot};
 

@@ -24,8 +24,7 @@ use super::resolver::CertSet;
 use super::Terminator;
 use crate::config::{self, Config};
 use crate::metrics as m;
-use crate::model::certs;
-use crate::model::CertificateFiles;
+use crate::model::{certs, CertificateFiles};
 
 /// Quiet time after the last file event before reloading: a cert and its key written one
 /// after the other are read together.

@@ -91,8 +91,7 @@ impl ResolvesServerCert for CertResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::certs;
-    use crate::model::CertificateFiles;
+    use crate::model::{certs, CertificateFiles};
 
     fn fixture(name: &str) -> Loaded {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");

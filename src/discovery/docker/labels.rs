@@ -33,13 +33,11 @@ use std::sync::Arc;
 
 use super::facts::{container_name, ContainerFacts};
 use super::network::{self, NetworkPolicy};
-use crate::config::{Defaults, Protocol};
+use crate::config::Protocol;
 use crate::model::rules::{check_name, suggest};
-use crate::model::Balance;
-use crate::model::EndpointKey;
-use crate::model::HealthCheck;
-use crate::model::Layer;
-use crate::model::{Availability, EndpointSpec, ServiceSpec};
+use crate::model::{
+    Availability, Balance, Defaults, EndpointKey, EndpointSpec, HealthCheck, Layer, ServiceSpec,
+};
 
 mod health;
 mod hsts;
@@ -236,7 +234,7 @@ fn build(
     })
 }
 
-/// The service-level labels, with the config's defaults; reads all of them before giving
+/// The service-level labels over the config's defaults; reads all of them before giving
 /// up on a missing `name`, so every problem is recorded.
 fn service_spec(
     labels: &mut Labels<'_>,
@@ -244,54 +242,45 @@ fn service_spec(
     name: Option<String>,
 ) -> Option<ServiceSpec> {
     let defaults = settings.defaults;
-    let (layer, listeners, hosts, proxy_protocol, tcp_idle) =
-        match tcp::parse(labels, settings.l4_listeners) {
-            Some(l4) => (
-                Layer::Tcp,
-                l4.listeners,
-                l4.hosts,
-                l4.proxy_protocol,
-                l4.idle_timeout,
-            ),
-            None => (
-                Layer::Http,
-                listeners(labels, settings.http_listeners),
-                labels.parse("http.hosts", hosts).unwrap_or_default(),
-                None,
-                None,
-            ),
-        };
-    let path = labels.parse("http.path", path_prefix);
-    let strip_prefix = labels.parse("http.strip_prefix", boolean);
-    let hsts = hsts::parse(labels);
+    let l4 = tcp::parse(labels, settings.l4_listeners);
+    let layer = match l4 {
+        Some(_) => Layer::Tcp,
+        None => Layer::Http,
+    };
+    let mut spec = defaults.service(Arc::from(name.as_deref().unwrap_or_default()), layer);
+    match l4 {
+        Some(l4) => l4.apply(&mut spec),
+        None => {
+            spec.listeners = listeners(labels, settings.http_listeners);
+            spec.hosts = labels.parse("http.hosts", hosts).unwrap_or_default();
+        }
+    }
+    if let Some(path) = labels.parse("http.path", path_prefix) {
+        spec.path = path;
+    }
+    if let Some(strip) = labels.parse("http.strip_prefix", boolean) {
+        spec.strip_prefix = strip;
+    }
+    spec.hsts = hsts::parse(labels);
     let balance = labels.parse("balance", |v| {
         Balance::from_str(v).map_err(|e| e.to_string())
     });
-    let retries = labels.parse("retries", int_in(0, 5));
-    let request_timeout = labels.parse("timeout.request", positive_duration);
-    let drain = labels.parse("drain", duration);
-    let resilience = resilience::parse(labels, &defaults.resilience());
-    let upstream = upstream::parse(labels);
-    Some(ServiceSpec {
-        name: Arc::from(name?.as_str()),
-        layer,
-        listeners,
-        hosts,
-        path: path.unwrap_or_else(|| "/".into()),
-        strip_prefix: strip_prefix.unwrap_or(false),
-        hsts,
-        balance: balance.unwrap_or_else(|| defaults.balance.clone()),
-        retries: retries
-            .and_then(|r| u8::try_from(r).ok())
-            .unwrap_or(defaults.retries),
-        request_timeout: request_timeout.unwrap_or(defaults.timeouts.request),
-        drain: drain.unwrap_or(defaults.drain),
-        health: None,
-        resilience,
-        upstream,
-        proxy_protocol,
-        tcp_idle: tcp_idle.unwrap_or(defaults.timeouts.tcp_idle),
-    })
+    if let Some(balance) = balance {
+        spec.balance = balance;
+    }
+    if let Some(r) = labels.parse("retries", int_in(0, 5)) {
+        // Invariant: at most 5.
+        spec.retries = u8::try_from(r).unwrap_or(u8::MAX);
+    }
+    if let Some(t) = labels.parse("timeout.request", positive_duration) {
+        spec.request_timeout = t;
+    }
+    if let Some(d) = labels.parse("drain", duration) {
+        spec.drain = d;
+    }
+    spec.resilience = resilience::parse(labels, &spec.resilience);
+    spec.upstream = upstream::parse(labels);
+    name.map(|_| spec)
 }
 
 /// Problems for `<prefix>.*` labels berth does not know, each with a "did you mean".

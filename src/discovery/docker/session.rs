@@ -28,8 +28,7 @@ use super::own;
 use super::{next_config, ConfigWatch, DockerError, RejectedContainer, RejectedList, Settings};
 use crate::discovery::Input;
 use crate::metrics as m;
-use crate::model::EndpointKey;
-use crate::model::{EndpointSpec, ProviderId, Update};
+use crate::model::{EndpointKey, EndpointSpec, ProviderId, Update};
 
 /// Containers inspected at once during a resync.
 const INSPECT_CONCURRENCY: usize = 16;

@@ -10,9 +10,7 @@ use std::sync::Arc;
 
 use super::Desired;
 use crate::endpoint::Endpoint;
-use crate::model::EndpointKey;
-use crate::model::Layer;
-use crate::model::{ProviderId, ServiceSpec};
+use crate::model::{EndpointKey, Layer, ProviderId, ServiceSpec};
 
 /// One service's endpoints, as grouped for a snapshot.
 pub(super) struct Grouped {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::model::{Availability, Health};
+use crate::model::{Availability, Defaults, Health, Layer};
 
 fn config() -> Arc<Config> {
     let yaml = "listeners:\n  web: { address: \"127.0.0.1:0\" }\nadmin: { address: \"127.0.0.1:0\" }\ndocker: { enabled: false }\n";
@@ -19,22 +19,8 @@ fn spec(service: &str, id: &str, port: u16, path: &str) -> EndpointSpec {
         },
         weight: 1,
         service: Arc::new(ServiceSpec {
-            name: service.into(),
-            layer: crate::model::Layer::Http,
-            listeners: Vec::new(),
-            hosts: Vec::new(),
             path: path.into(),
-            strip_prefix: false,
-            hsts: None,
-            balance: Default::default(),
-            retries: 2,
-            request_timeout: Duration::from_secs(60),
-            drain: Duration::from_secs(10),
-            health: None,
-            resilience: Default::default(),
-            upstream: Default::default(),
-            proxy_protocol: None,
-            tcp_idle: std::time::Duration::from_secs(3600),
+            ..Defaults::default().service(service.into(), Layer::Http)
         }),
         availability: Availability::default(),
         origin: "test".into(),

@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::reader::{listener_names, Labels, ListenerKind};
 use crate::config::Protocol;
 use crate::model::value::{hosts, positive_duration};
-use crate::model::ProxyVersion;
+use crate::model::{ProxyVersion, ServiceSpec};
 
 /// Every suffix this module reads.
 pub(super) const SUFFIXES: [&str; 4] = [
@@ -57,6 +57,18 @@ pub(super) struct L4Route {
     pub proxy_protocol: Option<ProxyVersion>,
     /// `tcp.idle_timeout`: when absent, `defaults.timeouts.tcp_idle`.
     pub idle_timeout: Option<Duration>,
+}
+
+impl L4Route {
+    /// The labels' L4 settings over what `spec` inherited from the defaults.
+    pub(super) fn apply(self, spec: &mut ServiceSpec) {
+        spec.listeners = self.listeners;
+        spec.hosts = self.hosts;
+        spec.proxy_protocol = self.proxy_protocol;
+        if let Some(idle) = self.idle_timeout {
+            spec.tcp_idle = idle;
+        }
+    }
 }
 
 /// The container's L4 route; `None` when it carries no `tcp.listener` (an HTTP service).

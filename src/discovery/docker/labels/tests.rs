@@ -9,7 +9,6 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::*;
-use crate::model::Timeouts;
 
 mod container;
 mod health;
@@ -80,23 +79,7 @@ fn env() -> Env {
         exposed_by_default: false,
         network: None,
         own: BTreeSet::new(),
-        defaults: Defaults {
-            balance: Balance::LeastRequest,
-            retries: 2,
-            drain: Duration::from_secs(10),
-            timeouts: Timeouts {
-                connect: Duration::from_secs(2),
-                request: Duration::from_secs(60),
-                idle: Duration::from_secs(90),
-                header_read: Duration::from_secs(10),
-                tcp_idle: crate::model::DEFAULT_TCP_IDLE,
-            },
-            health: None,
-            outlier: Default::default(),
-            retry_budget: Default::default(),
-            limits: Default::default(),
-            slow_start: crate::model::DEFAULT_SLOW_START,
-        },
+        defaults: Defaults::default(),
         http: vec!["web".into(), "internal".into()],
         l4: vec![
             ("pg".into(), crate::config::Protocol::Tcp),

@@ -13,8 +13,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use super::reader::Labels;
-use crate::model::UpstreamTls;
-use crate::model::{Upstream, UpstreamProtocol};
+use crate::model::{Upstream, UpstreamProtocol, UpstreamTls};
 
 /// Every suffix this module reads.
 pub(super) const SUFFIXES: [&str; 4] = [

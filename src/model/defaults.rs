@@ -1,0 +1,120 @@
+//! What a service inherits when it sets nothing (vocabulary): the typed `defaults:` section,
+//! with the values berth uses when the file leaves a field out, and the timeouts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{
+    Balance, BudgetSettings, HealthCheck, Layer, Limits, Outlier, Resilience, ServiceSpec,
+    Upstream, DEFAULT_SLOW_START,
+};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub request: Duration,
+    pub idle: Duration,
+    pub header_read: Duration,
+    /// An L4 connection with no byte either way for this long is closed (services may
+    /// override it).
+    pub tcp_idle: Duration,
+}
+
+/// `defaults.timeouts.tcp_idle` when the file sets none: Envoy's TCP proxy default, long
+/// enough for a pooled database connection, short enough to reap a vanished peer.
+pub const DEFAULT_TCP_IDLE: Duration = Duration::from_secs(3600);
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        let secs = Duration::from_secs;
+        Self {
+            connect: secs(2),
+            request: secs(60),
+            idle: secs(90),
+            header_read: secs(10),
+            tcp_idle: DEFAULT_TCP_IDLE,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Defaults {
+    pub balance: Balance,
+    pub retries: u8,
+    pub drain: Duration,
+    pub timeouts: Timeouts,
+    /// `defaults.health`: the active check of static services and containers that set none.
+    pub health: Option<HealthCheck>,
+    /// `defaults.outlier`: passive outlier detection of every service.
+    pub outlier: Outlier,
+    /// `defaults.retry_budget`: the share of requests each service may retry.
+    pub retry_budget: BudgetSettings,
+    /// `defaults.limits`: circuit breaking of every service.
+    pub limits: Limits,
+    /// `defaults.slow_start`: how long a new endpoint takes to reach its full weight.
+    pub slow_start: Duration,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            balance: Balance::LeastRequest,
+            retries: 2,
+            drain: Duration::from_secs(10),
+            timeouts: Timeouts::default(),
+            health: None,
+            outlier: Outlier::default(),
+            retry_budget: BudgetSettings::default(),
+            limits: Limits::default(),
+            slow_start: DEFAULT_SLOW_START,
+        }
+    }
+}
+
+impl Defaults {
+    /// The settings of service `name` that overrides nothing: what a static service or a
+    /// container's labels start from before their own settings apply.
+    pub fn service(&self, name: Arc<str>, layer: Layer) -> ServiceSpec {
+        ServiceSpec {
+            name,
+            layer,
+            listeners: Vec::new(),
+            hosts: Vec::new(),
+            path: "/".to_owned(),
+            strip_prefix: false,
+            hsts: None,
+            balance: self.balance.clone(),
+            retries: self.retries,
+            request_timeout: self.timeouts.request,
+            drain: self.drain,
+            health: self.health_for(layer),
+            resilience: self.resilience(),
+            upstream: Upstream::default(),
+            proxy_protocol: None,
+            tcp_idle: self.timeouts.tcp_idle,
+        }
+    }
+
+    /// The failure policy of a service that overrides nothing.
+    pub fn resilience(&self) -> Resilience {
+        Resilience {
+            outlier: self.outlier,
+            limits: self.limits,
+            slow_start: self.slow_start,
+        }
+    }
+
+    /// `health` as a service of `layer` inherits it: an L4 service speaks no HTTP, so it
+    /// gets the TCP connect check at the same interval (its own `health.path` may still ask
+    /// for HTTP).
+    pub fn health_for(&self, layer: Layer) -> Option<HealthCheck> {
+        let check = self.health.clone()?;
+        Some(match layer {
+            Layer::Http => check,
+            Layer::Tcp => HealthCheck {
+                path: None,
+                ..check
+            },
+        })
+    }
+}
