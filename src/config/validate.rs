@@ -202,14 +202,9 @@ fn defaults(p: &mut Problems, raw: Option<raw::Defaults>) -> Defaults {
 
 /// `defaults.timeouts`: each one given must be positive; absent ones keep `t`'s.
 fn timeouts(p: &mut Problems, raw: Option<raw::Timeouts>, mut t: Timeouts) -> Timeouts {
-    let Some(raw) = raw else { return t };
-    for (name, value, slot) in [
-        ("connect", raw.connect, &mut t.connect),
-        ("request", raw.request, &mut t.request),
-        ("idle", raw.idle, &mut t.idle),
-        ("header_read", raw.header_read, &mut t.header_read),
-        ("tcp_idle", raw.tcp_idle, &mut t.tcp_idle),
-    ] {
+    let given = raw.unwrap_or_default().0;
+    for (name, slot) in t.by_name() {
+        let value = given.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
         *slot = positive(p, &format!("defaults.timeouts.{name}"), value, *slot);
     }
     t

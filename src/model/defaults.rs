@@ -20,6 +20,30 @@ pub struct Timeouts {
     pub tcp_idle: Duration,
 }
 
+impl Timeouts {
+    /// Their keys under `defaults.timeouts`, in [`Self::by_name`]'s order.
+    pub const NAMES: [&'static str; 5] = ["connect", "request", "idle", "header_read", "tcp_idle"];
+
+    /// Each timeout with its key under `defaults.timeouts`.
+    pub fn by_name(&mut self) -> [(&'static str, &mut Duration); 5] {
+        let [c, r, i, h, t] = Self::NAMES;
+        let Self {
+            connect,
+            request,
+            idle,
+            header_read,
+            tcp_idle,
+        } = self;
+        [
+            (c, connect),
+            (r, request),
+            (i, idle),
+            (h, header_read),
+            (t, tcp_idle),
+        ]
+    }
+}
+
 /// `defaults.timeouts.tcp_idle` when the file sets none: Envoy's TCP proxy default, long
 /// enough for a pooled database connection, short enough to reap a vanished peer.
 pub const DEFAULT_TCP_IDLE: Duration = Duration::from_secs(3600);
