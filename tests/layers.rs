@@ -45,21 +45,31 @@ fn module_of(src: &Path, file: &Path) -> Option<String> {
     Some(name.trim_end_matches(".rs").to_owned())
 }
 
-/// Every `crate::NAME` in `text`, with its line number.
+/// Every top-level module a `crate::` path in `text` names, with its line number:
+/// `crate::state::x` gives `state`, `crate::{model::A, proxy}` gives `model` and `proxy`.
 fn crate_paths(text: &str) -> Vec<(usize, &str)> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let mut rest = line;
         while let Some(at) = rest.find("crate::") {
             let after = &rest[at + "crate::".len()..];
-            let end = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(after.len());
-            out.push((i + 1, &after[..end]));
-            rest = &after[end..];
+            let group = after.strip_prefix('{').map(|g| g.split('}').next().unwrap_or(g));
+            let names: Vec<&str> = match group {
+                Some(g) => g.split(',').map(|item| leading_ident(item.trim())).collect(),
+                None => vec![leading_ident(after)],
+            };
+            out.extend(names.into_iter().map(|n| (i + 1, n)));
+            rest = after;
         }
     }
     out
+}
+
+fn leading_ident(s: &str) -> &str {
+    let end = s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(s.len());
+    &s[..end]
 }
 
 /// `(file:line, from, to)` for every import that points to a higher layer.
@@ -116,12 +126,13 @@ fn the_check_sees_an_upward_import() {
     fs::create_dir_all(dir.join("model")).expect("temp dir");
     fs::write(
         dir.join("model/x.rs"),
-        "use crate::model::Layer;\nfn f() { crate::proxy::go(); }\n",
+        "use crate::model::Layer;\nfn f() { crate::proxy::go(); }\nuse crate::{model::A, admin};\n",
     )
     .expect("write");
     fs::write(dir.join("server.rs"), "use crate::model::Layer;\n").expect("write");
     let bad = upward_imports(&dir);
     let _ = fs::remove_dir_all(&dir);
-    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(bad.len(), 2, "{bad:?}");
     assert!(bad[0].ends_with("x.rs:2: model imports proxy"), "{bad:?}");
+    assert!(bad[1].ends_with("x.rs:3: model imports admin"), "{bad:?}");
 }
