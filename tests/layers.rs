@@ -53,9 +53,14 @@ fn crate_paths(text: &str) -> Vec<(usize, &str)> {
         let mut rest = line;
         while let Some(at) = rest.find("crate::") {
             let after = &rest[at + "crate::".len()..];
-            let group = after.strip_prefix('{').map(|g| g.split('}').next().unwrap_or(g));
+            let group = after
+                .strip_prefix('{')
+                .map(|g| g.split('}').next().unwrap_or(g));
             let names: Vec<&str> = match group {
-                Some(g) => g.split(',').map(|item| leading_ident(item.trim())).collect(),
+                Some(g) => g
+                    .split(',')
+                    .map(|item| leading_ident(item.trim()))
+                    .collect(),
                 None => vec![leading_ident(after)],
             };
             out.extend(names.into_iter().map(|n| (i + 1, n)));

@@ -1,11 +1,18 @@
-//! The response body streamed from an upstream (data plane).
+//! Bodies on their way through berth (data plane), streamed, never buffered.
 //!
-//! [`UpstreamBody`] passes frames through untouched (nothing is buffered) and, when the last
-//! frame has been read, returns the upstream connection to its pool and ends the endpoint's
-//! in-flight count. A body dropped before its end drops the connection instead: its state is
-//! unknown, so it is never reused.
+//! [`UpstreamBody`], a response on its way to the client: when the last frame has been read,
+//! it returns the upstream connection to its pool and ends the endpoint's in-flight count. A
+//! body dropped before its end drops the connection instead: its state is unknown, so it is
+//! never reused.
+//!
+//! [`ClientBody`], a request body on its way upstream: for a request that has one, it notes
+//! whether the client sent it to its end or broke it (a malformed chunk, an aborted upload),
+//! so that a failure the client caused is answered as the client's and never blamed on the
+//! endpoint. A request without a body carries no [`BodyWatch`] and costs nothing more.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -67,6 +74,92 @@ impl Body for UpstreamBody {
             Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.release(),
             Poll::Ready(Some(Err(_))) => self.exchange = None,
             _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// How far the client got with its request body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyState {
+    /// Still arriving.
+    Streaming,
+    /// Received to its end.
+    Done,
+    /// Broken by the client: malformed framing, or the connection closed mid-body.
+    Failed,
+}
+
+/// Shared by a [`ClientBody`] (which may be polled on the upstream connection's task) and
+/// the request's forwarding code.
+#[derive(Debug, Default)]
+pub struct BodyWatch(AtomicU8);
+
+impl BodyWatch {
+    pub fn state(&self) -> BodyState {
+        match self.0.load(Ordering::Acquire) {
+            0 => BodyState::Streaming,
+            1 => BodyState::Done,
+            _ => BodyState::Failed,
+        }
+    }
+
+    fn set(&self, state: BodyState) {
+        let value = match state {
+            BodyState::Streaming => 0,
+            BodyState::Done => 1,
+            BodyState::Failed => 2,
+        };
+        self.0.store(value, Ordering::Release);
+    }
+}
+
+/// The client's request body, sent upstream frame by frame.
+#[derive(Debug)]
+pub struct ClientBody {
+    inner: Incoming,
+    /// `None` for a request without a body (nothing to watch).
+    watch: Option<Arc<BodyWatch>>,
+}
+
+impl ClientBody {
+    /// Wraps `inner`, and returns the watch when there is a body to watch.
+    pub fn new(inner: Incoming) -> (Self, Option<Arc<BodyWatch>>) {
+        let watch = (!inner.is_end_stream()).then(Arc::default);
+        let body = Self {
+            inner,
+            watch: watch.clone(),
+        };
+        (body, watch)
+    }
+}
+
+impl Body for ClientBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Some(watch) = &self.watch {
+            match &polled {
+                Poll::Ready(None) => watch.set(BodyState::Done),
+                Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => {
+                    watch.set(BodyState::Done);
+                }
+                Poll::Ready(Some(Err(_))) => watch.set(BodyState::Failed),
+                _ => {}
+            }
         }
         polled
     }

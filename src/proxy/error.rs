@@ -28,6 +28,10 @@ pub enum ProxyError {
     /// Every endpoint at its in-flight limit and no room or time to wait (503 +
     /// `Retry-After`).
     OverLimit(std::sync::Arc<str>, Refusal),
+    /// The client broke its request body: malformed framing or an aborted upload (400).
+    ClientBody,
+    /// The client's request body was still arriving when the request timed out (408).
+    ClientBodyTimeout,
 }
 
 impl ProxyError {
@@ -37,6 +41,8 @@ impl ProxyError {
             Self::NoHealthyEndpoint(_) | Self::OverLimit(..) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream => StatusCode::BAD_GATEWAY,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::ClientBody => StatusCode::BAD_REQUEST,
+            Self::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -48,6 +54,8 @@ impl ProxyError {
             }
             Self::Upstream => Bytes::from_static(b"upstream error\n"),
             Self::Timeout => Bytes::from_static(b"upstream timeout\n"),
+            Self::ClientBody => Bytes::from_static(b"invalid request body\n"),
+            Self::ClientBodyTimeout => Bytes::from_static(b"request body timeout\n"),
             Self::OverLimit(name, why) => Bytes::from(format!(
                 "service {name} is over its limits ({})\n",
                 why.as_str()
@@ -97,6 +105,14 @@ mod tests {
         assert_eq!(
             text(ProxyError::Timeout).await,
             (504, "upstream timeout\n".into())
+        );
+        assert_eq!(
+            text(ProxyError::ClientBody).await,
+            (400, "invalid request body\n".into())
+        );
+        assert_eq!(
+            text(ProxyError::ClientBodyTimeout).await,
+            (408, "request body timeout\n".into())
         );
         assert_eq!(
             text(ProxyError::OverLimit("api".into(), Refusal::QueueTimeout)).await,

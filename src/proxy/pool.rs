@@ -27,7 +27,7 @@ const MAX_IDLE_PER_ENDPOINT: usize = 512;
 
 /// A request body sent upstream: the client's, or nothing (a replayed body-less request).
 pub type RequestBody =
-    http_body_util::Either<hyper::body::Incoming, http_body_util::Empty<bytes::Bytes>>;
+    http_body_util::Either<crate::proxy::body::ClientBody, http_body_util::Empty<bytes::Bytes>>;
 
 /// A connection's request sender.
 #[derive(Debug)]

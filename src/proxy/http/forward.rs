@@ -6,6 +6,11 @@
 //! kept for that, `proxy::replay`). A pooled connection that turned out closed before the
 //! request was written is replaced without counting as a retry. A request with a body, or not
 //! idempotent, is never sent twice once written; a timeout is never retried.
+//!
+//! A failure the client caused is the client's: when its request body broke (malformed
+//! framing, an aborted upload) or was still arriving at the timeout, the answer is 400 or
+//! 408 and nothing is counted against the endpoint (no outlier observation, no
+//! `berth_upstream_requests_total`, no retry), so no client can eject a healthy endpoint.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,9 +24,10 @@ use tracing::{debug, warn};
 
 use crate::balance::PickContext;
 use crate::endpoint::{self, InFlight};
+use crate::metrics as m;
 use crate::model::UpstreamProtocol;
 use crate::proxy::admit::{self, Admitted};
-use crate::proxy::body::{Exchange, UpstreamBody};
+use crate::proxy::body::{BodyState, BodyWatch, ClientBody, Exchange, UpstreamBody};
 use crate::proxy::connect::{self, ConnectError, Dial};
 use crate::proxy::error::{ProxyBody, ProxyError};
 use crate::proxy::h2;
@@ -79,6 +85,8 @@ struct Target<'a> {
     index: usize,
     upgrade: bool,
     replay: Option<&'a Replay>,
+    /// How far the client got with its body; `None`: the request has none.
+    body: Option<&'a BodyWatch>,
 }
 
 /// What became of one attempt on one endpoint.
@@ -104,6 +112,12 @@ enum Next {
     OtherElseSame,
 }
 
+impl Target<'_> {
+    fn body_state(&self) -> Option<BodyState> {
+        self.body.map(BodyWatch::state)
+    }
+}
+
 impl Plan<'_> {
     pub(super) async fn forward(
         &self,
@@ -118,7 +132,9 @@ impl Plan<'_> {
         let now_ns = endpoint::ns_at(self.start);
         self.service.count_request(now_ns);
         // The request lives in this slot; an attempt takes it and puts back what may be resent.
-        let mut slot = Some(req.map(Either::Left));
+        let (parts, body) = req.into_parts();
+        let (body, watch) = ClientBody::new(body);
+        let mut slot = Some(Request::from_parts(parts, Either::Left(body)));
         let mut tried = Tried::default();
         let mut stale = 0;
         let mut fallback: Option<usize> = None;
@@ -154,6 +170,7 @@ impl Plan<'_> {
                 index,
                 upgrade,
                 replay: replay.as_ref(),
+                body: watch.as_deref(),
             };
             let sent = self.attempt(on, in_flight, &mut slot, &mut client_upgrade, &mut stale);
             match sent.await {
@@ -196,6 +213,9 @@ impl Plan<'_> {
         };
         let sent = match tokio::time::timeout(timeout, sender.send(req)).await {
             Ok(sent) => sent,
+            Err(_) if on.body_state() == Some(BodyState::Streaming) => {
+                return Attempt::Done(Err(self.client_fault(BodyState::Streaming)));
+            }
             Err(_) => {
                 self.service.upstream_requests[index].increment(504);
                 self.service.observe(index, 504);
@@ -221,6 +241,9 @@ impl Plan<'_> {
                     *slot = Some(unsent);
                     Attempt::Again(Next::Other)
                 }
+                None if on.body_state() == Some(BodyState::Failed) => {
+                    Attempt::Done(Err(self.client_fault(BodyState::Failed)))
+                }
                 None => {
                     debug!(endpoint = %endpoint.label(), error = %e.error, "upstream failed");
                     self.service.upstream_requests[index].increment(502);
@@ -239,6 +262,19 @@ impl Plan<'_> {
                 }
             },
         }
+    }
+
+    /// The answer to a request whose body the client broke (`Failed`) or had not finished
+    /// at the timeout (`Streaming`), counted as the client's.
+    fn client_fault(&self, state: BodyState) -> ProxyError {
+        let (reason, error) = match state {
+            BodyState::Failed => ("invalid", ProxyError::ClientBody),
+            _ => ("timeout", ProxyError::ClientBodyTimeout),
+        };
+        debug!(service = %self.service.spec.name, reason, "client request body failed");
+        metrics::counter!(m::CLIENT_BODY_ERRORS_TOTAL, "service" => self.service.spec.name.to_string(), "reason" => reason)
+            .increment(1);
+        error
     }
 
     /// A pooled connection to the target (`true`: reused), else a new one; `None` when it
