@@ -5,7 +5,12 @@
 //! [`Tracked`] stream counts I/O and notices bytes arriving while no request is in flight
 //! (a request head being read); [`watchdog`] wakes every quarter of the shorter timeout and
 //! decides. Costs per request: two atomic updates; per read or write: one atomic add.
-//! HTTP/2 connections (prior-knowledge preface) are only subject to `idle`.
+//!
+//! A new connection owes its first request head within `header_read`, like any head: a
+//! client that connects and sends nothing is closed then, not after `idle`. HTTP/2
+//! connections (their preface seen) are subject to `idle` only, counted as Envoy does: time
+//! with no request in flight, whatever bytes arrive, so frames that never complete a request
+//! (a trickled HEADERS, pings) cannot keep a connection open past `idle`.
 
 use std::io;
 use std::pin::Pin;
@@ -22,13 +27,26 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 const MIN_TICK: Duration = Duration::from_millis(10);
 
 /// What the watchdog knows about one connection.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Activity {
     io: AtomicU64,
     in_flight: AtomicU32,
     head_pending: AtomicBool,
     first_read_done: AtomicBool,
     h2: AtomicBool,
+}
+
+impl Default for Activity {
+    /// A new connection: its first request head is pending.
+    fn default() -> Self {
+        Self {
+            io: AtomicU64::new(0),
+            in_flight: AtomicU32::new(0),
+            head_pending: AtomicBool::new(true),
+            first_read_done: AtomicBool::new(false),
+            h2: AtomicBool::new(false),
+        }
+    }
 }
 
 impl Activity {
@@ -49,6 +67,7 @@ impl Activity {
         self.io.fetch_add(1, Relaxed);
         if !self.first_read_done.swap(true, Relaxed) && bytes.starts_with(H2_PREFACE) {
             self.h2.store(true, Relaxed);
+            self.head_pending.store(false, Relaxed);
         }
         if self.in_flight.load(Relaxed) == 0 && !self.h2.load(Relaxed) {
             self.head_pending.store(true, Relaxed);
@@ -92,7 +111,8 @@ pub async fn watchdog(activity: &Activity, idle: Duration, header_read: Duration
             return Expiry::HeadTimeout;
         }
         let io = activity.io.load(Relaxed);
-        let busy = io != last_io || activity.in_flight.load(Relaxed) > 0;
+        let serving = activity.in_flight.load(Relaxed) > 0;
+        let busy = serving || (io != last_io && !activity.h2.load(Relaxed));
         last_io = io;
         quiet = if busy { Duration::ZERO } else { quiet + tick };
         if quiet >= idle {
@@ -171,9 +191,18 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
 mod tests {
     use super::*;
 
+    /// A connection that has served one request and waits for the next.
+    fn kept_alive() -> Activity {
+        let a = Activity::default();
+        a.on_read(b"GET / HTTP/1.1\r\n\r\n");
+        a.request_started();
+        a.request_finished();
+        a
+    }
+
     #[tokio::test(start_paused = true)]
     async fn idle_connection_expires_after_idle() {
-        let a = Activity::default();
+        let a = kept_alive();
         let started = tokio::time::Instant::now();
         let e = watchdog(&a, Duration::from_secs(8), Duration::from_secs(2)).await;
         assert_eq!(e, Expiry::Idle);
@@ -182,6 +211,34 @@ mod tests {
             waited >= Duration::from_secs(8) && waited <= Duration::from_secs(9),
             "{waited:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_connection_owes_its_first_head_within_header_read() {
+        let a = Activity::default();
+        let started = tokio::time::Instant::now();
+        let e = watchdog(&a, Duration::from_secs(90), Duration::from_secs(2)).await;
+        assert_eq!(e, Expiry::HeadTimeout);
+        assert!(started.elapsed() <= Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn h2_frames_without_a_request_do_not_keep_it_open() {
+        let a = Arc::new(Activity::default());
+        a.on_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        let trickle = Arc::clone(&a);
+        // A byte of a HEADERS frame every 500 ms, never a whole request.
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                trickle.on_read(b"\x00");
+            }
+        });
+        let started = tokio::time::Instant::now();
+        let dog = watchdog(&a, Duration::from_secs(6), Duration::from_secs(1));
+        let e = tokio::time::timeout(Duration::from_secs(60), dog).await;
+        assert_eq!(e.expect("closed within idle"), Expiry::Idle);
+        assert!(started.elapsed() <= Duration::from_secs(7));
     }
 
     #[tokio::test(start_paused = true)]
