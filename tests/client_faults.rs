@@ -117,7 +117,11 @@ async fn malformed_chunked_bodies_do_not_eject_backends() {
     // Still serving both.
     let http = common::client();
     for _ in 0..4 {
-        let r = http.get(format!("http://{web}/")).send().await.expect("get");
+        let r = http
+            .get(format!("http://{web}/"))
+            .send()
+            .await
+            .expect("get");
         assert_eq!(r.status(), 200);
     }
     assert!(a.hits() >= 2 && b.hits() >= 2);

@@ -224,10 +224,20 @@ impl Connection {
                 if let Some(expiry) = close {
                     metrics::counter!(m::CONNECTIONS_CLOSED_TOTAL, "reason" => expiry.as_str()).increment(1);
                 }
-                // A slow request head is cut at once; idle and shutdown close gracefully.
-                if close != Some(Expiry::HeadTimeout) {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+                // A slow request head is cut at once; idle and shutdown close gracefully. An
+                // idle connection has no request in flight, so its graceful close is quick,
+                // unless the peer holds a stream it never finishes (an HTTP/2 HEADERS
+                // trickle): it gets `header_read` for that, like any head.
+                match close {
+                    Some(Expiry::HeadTimeout) => {}
+                    Some(Expiry::Idle) => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(timeouts.header_read, conn).await;
+                    }
+                    None => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
                 }
             }
         }
