@@ -1,14 +1,13 @@
-//! Smoke tests of the Docker test harness (`tests/docker_common/`) against the real engine:
+//! Smoke tests of the Docker test harness (`docker_common`) against the real engine:
 //! the replica image, its HEALTHCHECK, graceful stop, networks, the socket relay and cleanup.
 //! Each test fails when no engine is reachable, unless `BERTH_SKIP_DOCKER=1` (then it skips).
 
-mod docker_common;
-
 use std::time::{Duration, Instant};
 
-use docker_common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
+
+use crate::docker_common::*;
 
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(15);
 

@@ -2,12 +2,10 @@
 //! mounted): it finds its own container and prefers the network it shares with a replica
 //! that sits on two networks, instead of rejecting the replica as ambiguous.
 
-mod docker_common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use docker_common::*;
+use crate::docker_common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn berth_in_a_container_prefers_the_network_it_shares() {

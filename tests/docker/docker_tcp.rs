@@ -3,13 +3,12 @@
 //! a replica told to stop keeps its open connections for `berth.drain`, then berth closes
 //! them; a container naming an unknown tcp listener is rejected alone.
 
-mod docker_common;
-
 use std::time::{Duration, Instant};
 
-use docker_common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::docker_common::*;
 
 /// The port the replicas' echo service listens on.
 const ECHO: &str = "9000";

@@ -1,13 +1,11 @@
 //! Client-side timeouts: a slow request head is cut at `header_read`, an idle keep-alive
 //! connection lives until `idle` (not `header_read`).
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{backend, yaml};
+use crate::common::{self, backend, yaml};
 
 fn config(backend: std::net::SocketAddr) -> String {
     yaml(&format!(
@@ -36,6 +34,8 @@ fn seconds_until_closed(mut stream: TcpStream) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_head_is_cut_and_idle_keep_alive_lives_until_idle() {
+    // It measures time: not while another test saturates the CPU.
+    let _cpu = common::timed().await;
     let b = backend("b").await;
     let server = common::start(&config(b.addr));
     let web = server.listener("web").expect("web");

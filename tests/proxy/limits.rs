@@ -3,8 +3,6 @@
 //! the connect timeout) and the rest get a 503 naming the reason, counted by
 //! `berth_circuit_open_total`.
 
-mod common;
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,12 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{client, start};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper::Response;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+
+use crate::common::{self, client, start};
 
 /// A backend that answers every request after `delay`, recording the most requests it ever
 /// served at once.

@@ -1,8 +1,6 @@
 //! PROXY protocol: berth sends v1/v2 to L4 backends that ask, and accepts it on listeners
 //! with `proxy_protocol: true` from `trusted_ips` peers only.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -10,6 +8,8 @@ use berth::proxy::proxy_protocol::{read_header, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+
+use crate::common;
 
 /// A backend that reports the first `n` bytes of each connection, then echoes the rest.
 async fn recorder(n: usize) -> (SocketAddr, mpsc::UnboundedReceiver<Vec<u8>>) {

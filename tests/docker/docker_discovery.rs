@@ -5,14 +5,12 @@
 //! Each test runs its own berth in-process with a label prefix unique to the test, so the
 //! tests running in parallel on one engine never see each other's containers.
 
-mod docker_common;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use docker_common::*;
+use crate::docker_common::*;
 
 const CONVERGE: Duration = Duration::from_secs(15);
 

@@ -1,12 +1,11 @@
 //! Streaming bodies, WebSocket upgrades, HTTP/2 cleartext clients and graceful shutdown.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{backend, base, client, rss_kib, start, stream_bytes, yaml};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::{backend, base, client, rss_kib, start, stream_bytes, yaml};
 
 const HUNDRED_MB: u64 = 100 * 1024 * 1024;
 

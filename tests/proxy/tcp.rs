@@ -1,16 +1,12 @@
 //! `tcp` listeners: L4 services with static backends, driven by real TCP clients.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Held by the 1 GiB transfer, which saturates both cores, and by the tests that measure
-/// time, so they never run together.
-static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+use crate::common;
 
 /// An echo backend: every connection gets `NAME\n`, then its own bytes back; the backend
 /// shuts its write half when the client has shut its own (half-close passes through).
@@ -112,7 +108,8 @@ fn fill(state: &mut u64, buf: &mut [u8]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_gigabyte_echo_is_intact_by_hash() {
-    let _turn = HEAVY.lock().await;
+    // It saturates both cores: no test that measures time runs meanwhile.
+    let _cpu = common::exclusive().await;
     const TOTAL: u64 = 1 << 30;
     let backend = echo("e").await;
     let server = common::start(&config(
@@ -285,7 +282,7 @@ async fn least_request_counts_open_connections_and_closed_ones_are_released() {
 
 #[tokio::test]
 async fn idle_connections_are_closed_after_the_idle_timeout() {
-    let _turn = HEAVY.lock().await;
+    let _cpu = common::timed().await;
     let backend = echo("e").await;
     let server = common::start(&config(
         &format!("  echo: {{ listener: pg, backends: [\"{backend}\"] }}\n"),
@@ -339,7 +336,7 @@ async fn no_endpoint_closes_the_connection_with_a_metric() {
 
 #[tokio::test]
 async fn a_removed_backend_keeps_its_connections_for_the_drain_grace() {
-    let _turn = HEAVY.lock().await;
+    let _cpu = common::timed().await;
     let a = echo("a").await;
     let b = echo("b").await;
     let services = |addr: SocketAddr| {

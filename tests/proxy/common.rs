@@ -1,5 +1,4 @@
 //! Shared test fixtures: in-process hyper backends and a berth started from YAML.
-#![allow(dead_code)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -18,9 +17,23 @@ use tokio::net::TcpListener;
 
 pub type BoxBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
+/// The CPU, for the tests of this binary that run in parallel: a test that saturates both
+/// cores holds it [`exclusive`]ly, a test that measures time holds it [`timed`] (shared), so
+/// the two kinds never run together.
+static CPU: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Holds the CPU for a test that saturates it (a 1 GiB transfer, a load generator).
+pub async fn exclusive() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    CPU.write().await
+}
+
+/// Holds the CPU, shared, for a test whose assertions measure time.
+pub async fn timed() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    CPU.read().await
+}
+
 /// An in-process HTTP backend that answers with its name and counts requests.
 pub struct Backend {
-    pub name: &'static str,
     pub addr: SocketAddr,
     pub hits: Arc<AtomicUsize>,
     /// Status `/health` answers (200 unless changed with [`Backend::set_health`]).
@@ -99,7 +112,6 @@ pub async fn backend(name: &'static str) -> Backend {
         }
     });
     Backend {
-        name,
         addr,
         hits,
         health,

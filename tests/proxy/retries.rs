@@ -2,14 +2,13 @@
 //! response is sent again (to another endpoint when there is one); a request with a body or a
 //! non-idempotent one is not; the retry budget caps how many retries a service makes.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{backend, client, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::common::{self, backend, client, start};
 
 /// How a raw test upstream treats the requests of one connection.
 #[derive(Clone, Copy)]

@@ -16,17 +16,11 @@
 //! that put load on berth take turns ([`HEAVY`]): on a 2-core machine two load generators
 //! would measure each other.
 
-mod docker_common;
-
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use docker_common::*;
-use tokio::sync::Mutex;
-
-/// Held by a test while it runs a load generator.
-static HEAVY: Mutex<()> = Mutex::const_new(());
+use crate::docker_common::*;
 
 /// Client loops of the load generator (each one keep-alive connection to berth).
 const CONCURRENCY: usize = 8;

@@ -1,4 +1,5 @@
-//! Harness for tests against a real Docker engine (`tests/docker_*.rs`, via `mod docker_common;`).
+//! Harness for tests against a real Docker engine (the `docker` test binary, `tests/docker/`;
+//! the Docker benches include it with `#[path]`).
 //!
 //! The engine cannot pull images, so the harness builds its own: the static `replica` example
 //! (`testbed/replica.rs`) in a `FROM scratch` image, with or without a `HEALTHCHECK` that runs
@@ -8,8 +9,7 @@
 //! leaves nothing behind).
 //!
 //! ```ignore
-//! mod docker_common;
-//! use docker_common::*;
+//! use crate::docker_common::*;
 //!
 //! #[tokio::test(flavor = "multi_thread")]
 //! async fn routes_to_a_container() {
@@ -58,6 +58,10 @@ pub use load::{Load, LoadReport, Record};
 pub use relay::SocketRelay;
 #[allow(unused_imports)]
 pub use server::{Berth, EndpointView, CONVERGE};
+
+/// Held by a test while it runs a load generator: on a 2-core machine two load generators
+/// would measure each other.
+pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Label put on every container, network and image a test creates.
 pub const RUN_LABEL: &str = "berth-test.run";

@@ -7,8 +7,6 @@
 //! A unary call, a server-streaming call and a bidirectional call whose messages must cross
 //! berth one at a time (nothing buffered) prove bodies stream and trailers pass both ways.
 
-mod common;
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use common::{start, yaml};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -24,6 +21,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+
+use crate::common::{self, start, yaml};
 
 type BoxBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 

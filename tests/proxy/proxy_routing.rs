@@ -1,11 +1,9 @@
 //! Routing, balancing, error statuses and header handling through a real berth.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{backend, base, client, start, yaml};
+use crate::common::{backend, base, client, start, yaml};
 
 async fn get(c: &reqwest::Client, url: &str, host: &str) -> (u16, String, HashMap<String, String>) {
     let r = c
@@ -123,8 +121,10 @@ async fn upstream_refused_is_502_after_retrying_another_endpoint() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr")
     };
+    // Not `s`: the dead endpoint is ejected, and ejections are counted process-wide by
+    // service name (outlier.rs counts those of its `s`).
     let server = start(&yaml(&format!(
-        "  s: {{ listener: web, balance: round_robin, retries: 1, backends: [\"{dead}\", \"{}\"] }}\n\
+        "  refused: {{ listener: web, balance: round_robin, retries: 1, backends: [\"{dead}\", \"{}\"] }}\n\
          \x20 gone: {{ listener: web, hosts: [gone.test], backends: [\"{dead}\"] }}\n",
         good.addr
     )));

@@ -1,6 +1,5 @@
 //! TLS test fixtures: a throw-away CA issuing server certificates with the `openssl` CLI,
 //! and the real clients (`curl`, `openssl s_client`) the tests talk to berth with.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

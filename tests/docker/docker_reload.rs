@@ -12,14 +12,13 @@
 //! Each test runs its own berth in-process with a watched config file and a label prefix
 //! unique to the test (see `docker_common`).
 
-mod docker_common;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use docker_common::*;
 use serde_json::Value;
+
+use crate::docker_common::*;
 
 /// The endpoint of container `id` in service `service` of an `/api/services` document.
 fn endpoint_in(doc: &Value, service: &str, id: &str) -> Value {
@@ -115,6 +114,7 @@ async fn reloaded_defaults_and_network_apply_to_containers_without_a_flap() {
     assert_eq!(b.service(&http, "api").await["retries"], 2);
 
     // Requests flow and /api/services is watched while the reload applies.
+    let _turn = HEAVY.lock().await;
     let load = Load::start(&b.url("/"), 4);
     let stop = Arc::new(AtomicBool::new(false));
     let ids = vec![g1.id.clone(), g2.id.clone()];
@@ -133,6 +133,7 @@ async fn reloaded_defaults_and_network_apply_to_containers_without_a_flap() {
     stop.store(true, Ordering::Relaxed);
     let seen = watcher.await.expect("watcher");
     let report = load.stop().await;
+    drop(_turn);
     eprintln!(
         "reload applied to the containers in {took:?}; {} polls, {} requests",
         seen.len(),

@@ -3,17 +3,14 @@
 //! (a good replacement is served, a bad one refused while the old one serves on), the
 //! http → https redirect, and bad input (garbage, a truncated or a slow handshake).
 
-mod common;
-mod tls_common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use common::{backend, client, replace_file, Backend};
-use tls_common::{curl, metric, s_client, Pki};
+use crate::common::{self, backend, client, replace_file, Backend};
+use crate::tls_common::{self, curl, metric, s_client, Pki};
 
 /// A berth with `NAME` (https, the certificates of a.test then *.b.test, relative paths) and
 /// `NAME-web` (http, redirecting to it), in front of `backend`; watched config in `pki.dir`.
@@ -335,6 +332,8 @@ async fn closed_after(port: u16, chunks: &[&[u8]], pause: Duration, close: bool)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_truncated_and_slow_handshakes_are_closed_and_counted() {
+    // It measures time: not while another test saturates the CPU.
+    let _cpu = common::timed().await;
     let b = backend("b").await;
     let f = Front::start("badinput", &b).await;
     // A TLS record header announcing a 512-byte ClientHello.

@@ -1,12 +1,11 @@
 //! Admin drain: `POST /api/services/{service}/endpoints/{endpoint}/drain` takes an endpoint
 //! out of rotation (reason `drained by admin`) until `.../undrain`, through config reloads.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{backend, client, replace_file, temp_config, yaml};
 use serde_json::Value;
+
+use crate::common::{self, backend, client, replace_file, temp_config, yaml};
 
 async fn post(url: &str) -> (u16, String) {
     let r = client().post(url).send().await.expect("post");

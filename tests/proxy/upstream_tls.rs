@@ -8,8 +8,6 @@
 //! The backend's certificate is signed by a CA made in the test (rcgen), for `backend.test`
 //! and `127.0.0.1`; the backend answers with the HTTP version and the SNI it saw.
 
-mod common;
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,7 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{base, client, start, yaml};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -28,6 +25,8 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+
+use crate::common::{base, client, start, yaml};
 
 /// A test CA (its PEM file) and a server configuration with a certificate it signed.
 fn pki(tag: &str) -> (PathBuf, rustls::ServerConfig) {

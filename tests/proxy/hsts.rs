@@ -2,8 +2,6 @@
 //! responses berth proxies on an `https` listener (HTTP/1.1 and HTTP/2), never on an `http`
 //! one, never to another service's, and an upstream's own header is kept, not doubled.
 
-mod tls_common;
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
@@ -16,7 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
-use tls_common::{curl, Pki};
+use crate::tls_common::{curl, Pki};
 
 /// What berth sends for service `s`.
 const BERTH_STS: &str = "max-age=31557600; includeSubDomains";
