@@ -181,13 +181,21 @@ async fn replicas_spread_join_and_stop_under_load_without_a_failure() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let answered = || ok.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed);
+    wait_until(CONVERGE, "50 answers before the stop", || async {
+        answered() >= 50
+    })
+    .await;
     let stopper = reps[1].id.clone();
     tokio::task::spawn_blocking(move || docker_ok(&["stop", "-t", "10", &stopper]))
         .await
         .expect("docker stop");
     b.wait_routable("api", 3).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = answered();
+    wait_until(CONVERGE, "50 answers after the stop", || async {
+        answered() >= before + 50
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
     for t in load {
         t.await.expect("load task");
@@ -404,6 +412,7 @@ async fn a_cut_event_stream_keeps_routes_and_resyncs_on_return() {
     b.wait_routable("api", 1).await;
 
     relay.cut();
+    // A real sleep: the routes must outlive the cut stream, which nothing shows but time.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         b.spread("x", "/", 5).await.keys().collect::<Vec<_>>(),
@@ -448,6 +457,7 @@ async fn pause_excludes_hup_does_not_drain_and_network_changes_repick() {
     b.wait_routable("api", 1).await;
 
     p.kill("HUP");
+    // A real sleep: berth shows nothing when it ignores an event, so time must pass.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         b.routable("api").await.len(),

@@ -357,6 +357,7 @@ async fn hanging_replica_costs_504s_only_until_it_is_ejected() {
         })
         .await;
     let seen = Instant::now();
+    // A real sleep: load that sends nothing to h2 for 1.5 s of its 3 s ejection is the test.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let report = load.stop().await;
     drop(_turn);
@@ -475,6 +476,7 @@ async fn failing_health_survives_reload_and_unrelated_start_without_a_flap() {
                     .find(|e| e["source"] == id.as_str());
                 seen.push(endpoint.unwrap_or_default());
                 polls.fetch_add(1, Ordering::Relaxed);
+                // The sampling period of the watch, not a wait.
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             seen
@@ -488,7 +490,7 @@ async fn failing_health_survives_reload_and_unrelated_start_without_a_flap() {
         b.service(&http, "marker").await["path"] == "/marker-2"
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    two_more_failed_checks(&b, &http, &sick.id).await;
 
     // (b) An unrelated container starts (another service: a snapshot rebuild).
     let other = ContainerBuilder::new(&run, &image)
@@ -499,7 +501,7 @@ async fn failing_health_survives_reload_and_unrelated_start_without_a_flap() {
         .network(&net);
     let other = blocking(move || other.start()).await;
     b.wait_routable(&http, "other", &[other.id.as_str()]).await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    two_more_failed_checks(&b, &http, &sick.id).await;
 
     stop.store(true, Ordering::Relaxed);
     let seen = watcher.await.expect("watcher");
@@ -547,6 +549,19 @@ async fn failing_health_survives_reload_and_unrelated_start_without_a_flap() {
     drop(other);
 }
 
+/// Waits until the active check of container `id` (service `api`) has failed twice more:
+/// the checker ran on, and the watch saw its endpoint meanwhile.
+async fn two_more_failed_checks(b: &Berth, http: &reqwest::Client, id: &str) {
+    let failures = |e: &EndpointView| e.doc["health"]["consecutive_failures"].as_u64();
+    let now = b.endpoints(http, "api").await;
+    let before = now.iter().find(|e| e.source == id).and_then(failures);
+    let before = before.expect("its check's failures");
+    b.wait_endpoint(http, "api", id, "two more failed checks", |e| {
+        failures(e) >= Some(before + 2)
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_starting_replica_takes_traffic_as_soon_as_it_listens() {
     if !require_engine() {
@@ -575,6 +590,8 @@ async fn slow_starting_replica_takes_traffic_as_soon_as_it_listens() {
         .env("LISTEN_DELAY_MS", &LISTEN_DELAY.as_millis().to_string());
     let started = Instant::now();
     let slow = blocking(move || slow.start()).await;
+    // A real sleep: the load runs through s3's second of refused connects and its first
+    // 1.5 s of listening, which the assertions below look at.
     tokio::time::sleep(LISTEN_DELAY + Duration::from_millis(2000)).await;
     let report = load.stop().await;
     drop(_turn);

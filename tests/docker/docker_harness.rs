@@ -120,6 +120,8 @@ async fn stop_drains_in_flight_requests_and_exits_zero() {
     let in_flight = std::thread::spawn(move || {
         http_request(addr, "GET", "/slow?ms=1500", Duration::from_secs(10))
     });
+    // A real sleep: the replica shows no in-flight count, so the request gets time to
+    // reach it before the stop.
     std::thread::sleep(Duration::from_millis(300));
     let t = Instant::now();
     c.stop(Duration::from_secs(10));
@@ -176,7 +178,8 @@ async fn signals_pause_and_networks() {
 
     // HUP has no handler in the replica; as PID 1 it ignores it and keeps serving.
     c.kill("HUP");
-    std::thread::sleep(Duration::from_millis(200));
+    // It answers after the HUP, so the signal is behind it.
+    wait_for_answer(&c, "/");
     assert_eq!(c.status(), "running");
 
     c.pause();
@@ -274,6 +277,7 @@ fn wait_for_answer(c: &Container, path: &str) -> HttpAnswer {
             Err(e) if Instant::now() >= deadline => {
                 panic!("{} does not answer: {e}\n{}", c.name, c.logs())
             }
+            // The poll interval of this wait (its deadline is above).
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }

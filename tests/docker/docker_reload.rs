@@ -54,6 +54,7 @@ fn watch_endpoints(
                     .map(|id| endpoint_in(&doc, service, id))
                     .collect(),
             );
+            // The sampling period of the watch, not a wait.
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         seen

@@ -63,6 +63,7 @@ async fn berth_in_a_container_prefers_the_network_it_shares() {
             "berth never routed {want}; its logs:\n{}",
             berth.logs()
         );
+        // The poll interval of this wait (its deadline and message are above).
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let origin = endpoint["origin"].as_str().unwrap_or("");

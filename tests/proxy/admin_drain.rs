@@ -6,6 +6,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::{self, backend, client, replace_file, temp_config, yaml};
+use crate::wait::wait_until;
+
+/// The longest a reload may take to show.
+const TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn post(url: &str) -> (u16, String) {
     let r = client().post(url).send().await.expect("post");
@@ -38,6 +42,8 @@ async fn drain_holds_until_undrain_and_survives_a_reload() {
     let server = berth::server::Server::start(config, Some(path.clone())).expect("start");
     let url = format!("{}/x", common::base(&server));
     let api = format!("http://{}/api/services/d/endpoints", server.admin);
+    let admin = format!("http://{}", server.admin);
+    let published = common::generation(&admin).await;
 
     let (status, body) = post(&format!("{api}/{}/drain", a.addr)).await;
     assert_eq!(status, 200, "{body}");
@@ -46,9 +52,21 @@ async fn drain_holds_until_undrain_and_survives_a_reload() {
     assert_eq!(doc["endpoints"][0]["changed"], true);
     assert!(answers(&url, 10).await.iter().all(|who| who == "b"));
 
-    // A reload rebuilds every snapshot; the drain stays.
-    replace_file(&path, &service("20s"));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The drain asks for a snapshot of its own: once it is out, the next one is the reload's.
+    wait_until(TIMEOUT, "the drain's snapshot", || async {
+        common::generation(&admin).await > published
+    })
+    .await;
+
+    // A reload rebuilds every snapshot; the drain stays. The file is written until the
+    // reload is seen (the watcher starts after `start` returns; rewriting it unchanged
+    // reloads nothing).
+    let published = common::generation(&admin).await;
+    wait_until(TIMEOUT, "the reload's snapshot", || async {
+        replace_file(&path, &service("20s"));
+        common::generation(&admin).await > published
+    })
+    .await;
     assert!(answers(&url, 10).await.iter().all(|who| who == "b"));
 
     let (status, _) = post(&format!("{api}/{}/undrain", a.addr)).await;

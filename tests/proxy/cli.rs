@@ -2,7 +2,9 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::wait::wait_until_blocking;
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
@@ -91,23 +93,37 @@ fn sigterm_stops_gracefully_with_exit_zero() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn berth");
-    std::thread::sleep(Duration::from_millis(500));
+    // Until berth handles SIGTERM (once it is running), the signal would kill it outright.
+    wait_until_blocking(Duration::from_secs(15), "berth to handle SIGTERM", || {
+        catches_sigterm(child.id())
+    });
     let pid = child.id().to_string();
     let killed = Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .expect("kill");
     assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            assert!(status.success(), "exit status {status:?}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "berth did not stop after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut exit = None;
+    wait_until_blocking(
+        Duration::from_secs(15),
+        "berth to stop after SIGTERM",
+        || {
+            exit = child.try_wait().expect("wait");
+            exit.is_some()
+        },
+    );
+    let status = exit.expect("exited");
+    assert!(status.success(), "exit status {status:?}");
+}
+
+/// Whether process `pid` has a handler for SIGTERM (its `SigCgt` mask in `/proc`, Linux).
+fn catches_sigterm(pid: u32) -> bool {
+    const SIGTERM: u32 = 15;
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+            u64::from_str_radix(mask.trim(), 16).ok()
+        })
+        .is_some_and(|mask| mask & (1 << (SIGTERM - 1)) != 0)
 }

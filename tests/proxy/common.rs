@@ -152,6 +152,7 @@ async fn answer(
     let path = req.uri().path().to_owned();
     let body: BoxBody = match path.as_str() {
         "/slow" => {
+            // A real sleep: a slow backend is what the caller tests.
             tokio::time::sleep(Duration::from_millis(query_num(&req, "ms"))).await;
             full(name)
         }
@@ -288,20 +289,39 @@ pub async fn metric(admin: &str, series: &str) -> u64 {
         .map_or(0, |v| v.parse().expect("counter value"))
 }
 
-/// The endpoints of service `name` in `/api/services` of `admin` (`http://ip:port`).
-pub async fn endpoints(admin: &str, name: &str) -> Vec<serde_json::Value> {
-    let doc: serde_json::Value = client()
+/// The `/api/services` document of `admin` (`http://ip:port`).
+pub async fn services(admin: &str) -> serde_json::Value {
+    client()
         .get(format!("{admin}/api/services"))
         .send()
         .await
         .expect("admin")
         .json()
         .await
-        .expect("json");
+        .expect("json")
+}
+
+/// Service `name` in `/api/services` of `admin`.
+pub async fn service(admin: &str, name: &str) -> serde_json::Value {
+    let doc = services(admin).await;
     let services = doc["services"].as_array().expect("services");
-    let service = services
+    services
         .iter()
         .find(|s| s["name"] == name)
-        .expect("service listed");
+        .expect("service listed")
+        .clone()
+}
+
+/// The endpoints of service `name` in `/api/services` of `admin` (`http://ip:port`).
+pub async fn endpoints(admin: &str, name: &str) -> Vec<serde_json::Value> {
+    let service = service(admin, name).await;
     service["endpoints"].as_array().expect("endpoints").clone()
+}
+
+/// The `generation` of `/api/services` of `admin`: it grows by one with each snapshot
+/// published (a config reload applied, a drain taking effect).
+pub async fn generation(admin: &str) -> u64 {
+    services(admin).await["generation"]
+        .as_u64()
+        .expect("generation")
 }

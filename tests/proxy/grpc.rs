@@ -23,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use crate::common::{self, start, yaml};
+use crate::wait::wait_until;
 
 type BoxBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
@@ -294,13 +295,11 @@ async fn draining_the_endpoint_closes_its_shared_connection() {
     );
     let r = common::client().post(drain).send().await.expect("drain");
     assert_eq!(r.status(), 200);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    while live.load(Ordering::Relaxed) != 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "connection still open"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(
+        Duration::from_secs(3),
+        "the connection to close",
+        || async { live.load(Ordering::Relaxed) == 0 },
+    )
+    .await;
     server.shutdown();
 }

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::{self, backend, client, replace_file, temp_config, yaml};
+use crate::wait::wait_until;
 
 /// The bodies (backend names, or `status NNN`) of `n` requests to `url`.
 async fn answers(http: &reqwest::Client, url: &str, n: usize) -> Vec<String> {
@@ -23,18 +24,15 @@ async fn answers(http: &reqwest::Client, url: &str, n: usize) -> Vec<String> {
 }
 
 async fn wait_for(http: &reqwest::Client, url: &str, what: &str, ok: impl Fn(&[String]) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    crate::wait::wait_for(Duration::from_secs(10), what, || async {
         let got = answers(http, url, 10).await;
         if ok(&got) {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{got:?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {got:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 }
 
 fn only(name: &'static str) -> impl Fn(&[String]) -> bool {
@@ -87,7 +85,11 @@ async fn failing_backend_leaves_returns_survives_reload_and_panic_mode_serves() 
 
     // a fails too: panic mode routes to both rather than 503.
     a.set_health(503);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    let admin = format!("http://{}", server.admin);
+    wait_until(Duration::from_secs(10), "panic mode in s", || async {
+        common::service(&admin, "s").await["panic_mode"] == true
+    })
+    .await;
     let panic = answers(&http, &url, 40).await;
     assert!(
         panic.iter().all(|g| g == "a" || g == "b"),

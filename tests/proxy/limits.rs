@@ -33,6 +33,7 @@ async fn slow_backend(delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
                 async move {
                     let serving = now.fetch_add(1, Ordering::SeqCst) + 1;
                     peak.fetch_max(serving, Ordering::SeqCst);
+                    // A real sleep: a backend slower than the limits' waits is what is tested.
                     tokio::time::sleep(delay).await;
                     now.fetch_sub(1, Ordering::SeqCst);
                     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"done"))))

@@ -10,6 +10,8 @@
 
 mod common;
 mod tls_common;
+#[path = "../support/wait.rs"]
+mod wait;
 
 mod admin_drain;
 mod cli;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::{self, backend, client, start, yaml};
+use crate::wait::wait_until;
 
 /// `n` sequential requests to `url`: (status, body) of each.
 async fn send(http: &reqwest::Client, url: &str, n: usize) -> Vec<(u16, String)> {
@@ -64,22 +65,31 @@ async fn failing_backend_is_ejected_returns_and_is_ejected_for_longer() {
     );
 
     // Back after 400 ms (plus a sweep); still failing: ejected again after 3 more, for 800 ms.
-    tokio::time::sleep(Duration::from_millis(550)).await;
+    let c_addr = c.addr.to_string();
+    wait_until(Duration::from_secs(5), "c to return", || async {
+        let eps = common::endpoints(&admin, "s").await;
+        eps.iter()
+            .any(|e| e["address"] == c_addr.as_str() && e["state"] == "routable")
+    })
+    .await;
     let got = send(&http, &url, 30).await;
     let ejected_again = Instant::now();
     assert_eq!(c.hits(), 6, "{got:?}");
+    // A real sleep: that c stays out for this long is what is tested.
     tokio::time::sleep(Duration::from_millis(450)).await;
     send(&http, &url, 12).await;
     assert_eq!(c.hits(), 6, "still ejected 450 ms into an 800 ms ejection");
 
     // Recovered: it returns after the longer ejection and stays.
     c.set_status(0);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while c.hits() == 6 {
-        assert!(Instant::now() < deadline, "c never returned");
+    wait_until(Duration::from_secs(5), "c to return again", || async {
+        if c.hits() != 6 {
+            return true;
+        }
         send(&http, &url, 3).await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        false
+    })
+    .await;
     assert!(
         ejected_again.elapsed() >= Duration::from_millis(800),
         "{:?}",

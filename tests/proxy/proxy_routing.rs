@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::common::{backend, base, client, start, yaml};
+use crate::common::{self, backend, base, client, start, yaml};
+use crate::wait::wait_until;
 
 async fn get(c: &reqwest::Client, url: &str, host: &str) -> (u16, String, HashMap<String, String>) {
     let r = c
@@ -175,7 +176,13 @@ async fn drained_service_is_503_with_retry_after() {
         .send(berth::state::reconciler::Input::Update(drain))
         .await
         .expect("reconciler running");
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let admin = format!("http://{}", server.admin);
+    wait_until(
+        Duration::from_secs(5),
+        "the endpoint of api to drain",
+        || async { common::endpoints(&admin, "api").await[0]["state"] == "excluded" },
+    )
+    .await;
     let (s, body, h) = get(&client(), &format!("{}/", base(&server)), "x").await;
     assert_eq!(
         (s, body.as_str()),

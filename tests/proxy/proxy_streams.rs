@@ -6,6 +6,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::common::{backend, base, client, rss_kib, start, stream_bytes, yaml};
+use crate::wait::wait_until;
 
 const HUNDRED_MB: u64 = 100 * 1024 * 1024;
 
@@ -137,7 +138,12 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     let url = format!("{}/slow?ms=700", base(&server));
     let web = server.listener("web").expect("web");
     let in_flight = tokio::spawn(async move { client().get(url).send().await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_until(
+        Duration::from_secs(5),
+        "the request to reach the backend",
+        || async { slow.hits() == 1 },
+    )
+    .await;
     let started = Instant::now();
     let stopper = std::thread::spawn(move || server.shutdown());
     let response = in_flight

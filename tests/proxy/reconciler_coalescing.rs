@@ -5,7 +5,7 @@
 //! which increases by exactly one per `publish`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth::discovery::{Availability, EndpointSpec, ProviderId, ServiceSpec, Update};
 use berth::state::endpoint::EndpointKey;
@@ -13,6 +13,7 @@ use berth::state::reconciler::{Input, Reconciler};
 use tokio::sync::mpsc;
 
 use crate::common;
+use crate::wait::wait_for;
 
 const BURST: usize = 500;
 /// Rebuilds a burst may cost: one per coalescing window (2 ms quiet, 20 ms at most); a
@@ -77,19 +78,19 @@ async fn a_burst_of_500_upserts_costs_a_handful_of_rebuilds() {
         tx.send(upsert(i)).await.expect("reconciler running");
     }
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let snapshot = loop {
+    let what = format!("a snapshot holding all {BURST} endpoints");
+    let snapshot = wait_for(Duration::from_secs(30), &what, || async {
         let snapshot = published.load_full();
         let endpoints: usize = snapshot.services.iter().map(|s| s.endpoints.len()).sum();
         if endpoints == BURST {
-            break snapshot;
+            Ok(snapshot)
+        } else {
+            Err(format!(
+                "the snapshot holds {endpoints} of {BURST} endpoints"
+            ))
         }
-        assert!(
-            Instant::now() < deadline,
-            "after 30 s the snapshot holds {endpoints} of {BURST} endpoints"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
+    })
+    .await;
     // Let any rebuild still pending land before counting.
     drop(tx);
     running.await.expect("reconciler task");

@@ -53,10 +53,9 @@ fn service(balance: Balance) -> Service {
 /// Share of `PICKS` idle picks that go to the second endpoint, ramping for `ms` of its 1 s
 /// window.
 fn share_of_new(s: &Service, ms: u64) -> f64 {
-    // The process clock starts near 0: let it pass the longest ramp asked for.
-    while now_ns() < 2_000 * MS {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // The process clock starts near 0: let it pass the longest ramp asked for (a real sleep:
+    // the condition is the clock itself, and this is exactly what is left of it).
+    std::thread::sleep(Duration::from_nanos((2_000 * MS).saturating_sub(now_ns())));
     s.endpoints[0].set_ramp_since_ns(0);
     s.endpoints[1].set_ramp_since_ns(now_ns() - ms * MS);
     let headers = HeaderMap::new();

@@ -7,6 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::common;
+use crate::wait::{wait_for, wait_until};
 
 /// An echo backend: every connection gets `NAME\n`, then its own bytes back; the backend
 /// shuts its write half when the client has shut its own (half-close passes through).
@@ -239,18 +240,16 @@ async fn in_flight(server: &berth::server::Server, service: &str) -> Vec<(String
 
 /// Waits until the open connections of `service` sum to `total`.
 async fn wait_in_flight(server: &berth::server::Server, service: &str, total: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let what = format!("{total} connections of {service} in flight");
+    wait_for(Duration::from_secs(10), &what, || async {
         let now = in_flight(server, service).await;
         if now.iter().map(|(_, n)| n).sum::<u64>() == total {
-            return;
+            Ok(())
+        } else {
+            Err(format!("in flight: {now:?}, want {total}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "in flight: {now:?}, want {total}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -291,6 +290,7 @@ async fn idle_connections_are_closed_after_the_idle_timeout() {
     let (mut s, _) = connect(&server).await;
     // Traffic keeps it open past the timeout.
     for _ in 0..6 {
+        // A real sleep: the client idles 300 ms between bytes, under the 1 s timeout.
         tokio::time::sleep(Duration::from_millis(300)).await;
         s.write_all(b"x").await.expect("send");
         assert_eq!(s.read_u8().await.expect("echo"), b'x');
@@ -347,19 +347,14 @@ async fn a_removed_backend_keeps_its_connections_for_the_drain_grace() {
     let server = berth::server::Server::start(config, Some(path.clone())).expect("starts");
     let (mut old, name) = connect(&server).await;
     assert_eq!(name, "a");
-    // The config watcher starts on the control plane's thread after `start` returns.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    common::replace_file(&path, &config_text_with(&services(b)));
-    // New connections reach b once the reload is applied.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_s, name) = connect(&server).await;
-        if name == "b" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "reload never applied");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // New connections reach b once the reload is applied. The config watcher starts on the
+    // control plane's thread after `start` returns, so the file is written until the reload
+    // is seen (rewriting it unchanged reloads nothing).
+    wait_until(Duration::from_secs(10), "the reload to apply", || async {
+        common::replace_file(&path, &config_text_with(&services(b)));
+        connect(&server).await.1 == "b"
+    })
+    .await;
     let removed = Instant::now();
     // The old connection still works inside the grace...
     old.write_all(b"y").await.expect("send");
@@ -390,10 +385,12 @@ async fn an_upstream_reset_reaches_the_client_as_a_reset() {
     // A backend that answers one byte, then aborts the connection (RST).
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let backend = listener.local_addr().expect("addr");
+    // The client has its byte: the reset may come.
+    let (got_it, byte_read) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let (mut s, _) = listener.accept().await.expect("accept");
         s.write_all(b"x").await.expect("write");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = byte_read.await;
         socket2::SockRef::from(&s)
             .set_linger(Some(Duration::ZERO))
             .expect("linger");
@@ -407,6 +404,7 @@ async fn an_upstream_reset_reaches_the_client_as_a_reset() {
         .await
         .expect("connect");
     assert_eq!(s.read_u8().await.expect("first byte"), b'x');
+    let _ = got_it.send(());
     let mut rest = Vec::new();
     let end = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest))
         .await

@@ -11,6 +11,7 @@ use tokio::net::TcpStream;
 
 use crate::common::{self, backend, client, replace_file, Backend};
 use crate::tls_common::{self, curl, metric, s_client, Pki};
+use crate::wait::wait_for;
 
 /// A berth with `NAME` (https, the certificates of a.test then *.b.test, relative paths) and
 /// `NAME-web` (http, redirecting to it), in front of `backend`; watched config in `pki.dir`.
@@ -237,21 +238,22 @@ async fn wait_for_cert(f: &Front, want: &str) -> bool {
         if f.handshake(Some("a.test"), &[]).await.cert == want {
             return true;
         }
+        // The poll interval (each check runs openssl); the caller asserts the outcome.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     false
 }
 
 async fn wait_until_metric(f: &Front, done: impl Fn(&str) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait_for(Duration::from_secs(10), "the metrics", || async {
         let text = f.metrics().await;
         if done(&text) {
-            return;
+            Ok(())
+        } else {
+            Err(format!("metrics:\n{text}"))
         }
-        assert!(Instant::now() < deadline, "timed out; metrics:\n{text}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,6 +317,7 @@ async fn closed_after(port: u16, chunks: &[&[u8]], pause: Duration, close: bool)
         if s.write_all(chunk).await.is_err() {
             return start.elapsed();
         }
+        // A real sleep: a slow client's pace is what is tested.
         tokio::time::sleep(pause).await;
     }
     if close {

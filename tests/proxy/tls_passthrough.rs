@@ -11,6 +11,7 @@ use tokio::net::TcpStream;
 
 use crate::common;
 use crate::tls_common::{self, curl, metric, s_client, Pki};
+use crate::wait::wait_until_blocking;
 
 /// An `openssl s_server -www` (a TLS server answering GETs with a status page), killed on drop.
 struct SServer {
@@ -35,11 +36,11 @@ impl SServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("openssl s_server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "s_server never listened");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until_blocking(
+            Duration::from_secs(10),
+            "openssl s_server to listen",
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
         Self { child, port }
     }
 }

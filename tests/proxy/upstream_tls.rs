@@ -12,7 +12,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -27,6 +27,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::common::{base, client, start, yaml};
+use crate::wait::wait_for;
 
 /// A test CA (its PEM file) and a server configuration with a certificate it signed.
 fn pki(tag: &str) -> (PathBuf, rustls::ServerConfig) {
@@ -205,15 +206,19 @@ async fn settled(
     name: &str,
     done: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let e = endpoint_doc(server, name).await;
-        if done(&e) {
-            return e;
-        }
-        assert!(Instant::now() < deadline, "{name} never settled: {e}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for(
+        Duration::from_secs(10),
+        &format!("{name} to settle"),
+        || async {
+            let e = endpoint_doc(server, name).await;
+            if done(&e) {
+                Ok(e)
+            } else {
+                Err(e.to_string())
+            }
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

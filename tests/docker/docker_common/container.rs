@@ -232,6 +232,7 @@ impl Container {
                     self.logs()
                 );
             }
+            // The poll interval of this wait (its deadline is above).
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -253,6 +254,7 @@ impl Container {
                 "container {} still {state} after {timeout:?}",
                 self.name
             );
+            // The poll interval of this wait (its deadline is above).
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -1,10 +1,9 @@
 //! HTTP helpers: a tiny blocking client for poking replicas directly, a `reqwest` client for
-//! talking to berth, and a polling wait.
+//! talking to berth, and a way to run blocking calls off the runtime.
 
-use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One HTTP/1.0 answer, read to the end.
 #[derive(Debug, Clone)]
@@ -74,26 +73,6 @@ pub fn client() -> reqwest::Client {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("reqwest client")
-}
-
-/// Polls `check` every 20 ms until it returns true; returns how long that took. Panics naming
-/// `what` after `timeout`.
-pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let started = Instant::now();
-    loop {
-        if check().await {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Runs blocking `f` (a `docker` call) off the runtime's workers, which may be serving load.

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
+use super::wait_until;
+
 /// One request of the load.
 #[derive(Clone, Debug)]
 pub struct Record {
@@ -80,14 +82,11 @@ impl Load {
     /// Waits until `n` more requests have been answered (at most 10 s).
     pub async fn wait_answers(&self, n: u64) {
         let target = self.answered() + n;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.answered() < target {
-            assert!(
-                Instant::now() < deadline,
-                "the load did not get {n} answers in 10 s"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let what = format!("{n} answers to the load");
+        wait_until(Duration::from_secs(10), &what, || async {
+            self.answered() >= target
+        })
+        .await;
     }
 
     /// Stops the loops (each finishes its current request) and returns every record.

@@ -37,6 +37,8 @@ mod image;
 mod load;
 mod relay;
 mod server;
+#[path = "../../support/wait.rs"]
+mod wait;
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
@@ -49,7 +51,7 @@ use std::time::SystemTime;
 #[allow(unused_imports)]
 pub use container::{Container, ContainerBuilder};
 #[allow(unused_imports)]
-pub use http::{blocking, client, http_request, wait_until, HttpAnswer};
+pub use http::{blocking, client, http_request, HttpAnswer};
 #[allow(unused_imports)]
 pub use image::{berth_binary, replica_binary, TestImage, REPLICA_PORT};
 #[allow(unused_imports)]
@@ -58,6 +60,8 @@ pub use load::{Load, LoadReport, Record};
 pub use relay::SocketRelay;
 #[allow(unused_imports)]
 pub use server::{Berth, EndpointView, CONVERGE};
+#[allow(unused_imports)]
+pub use wait::{wait_for, wait_until, wait_until_blocking};
 
 /// Held by a test while it runs a load generator: on a 2-core machine two load generators
 /// would measure each other.

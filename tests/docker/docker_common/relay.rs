@@ -99,6 +99,7 @@ impl SocketRelay {
                 let client = match listener.accept().await {
                     Ok((client, _)) => client,
                     Err(_) => {
+                        // A back-off after a failed accept, not a wait.
                         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                         continue;
                     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{wait_until, RunId};
+use super::{wait_for, wait_until, RunId};
 
 /// Most a container event may take to show in `/api/services` before a test gives up.
 pub const CONVERGE: Duration = Duration::from_secs(15);
@@ -262,19 +262,15 @@ impl Berth {
         what: &str,
         ok: impl Fn(&EndpointView) -> bool,
     ) -> EndpointView {
-        let started = std::time::Instant::now();
-        loop {
+        let what = format!("container {id} of {name}: {what}");
+        wait_for(CONVERGE, &what, || async {
             let endpoints = self.endpoints(http, name).await;
-            if let Some(found) = endpoints.iter().find(|e| e.source == id && ok(e)) {
-                return found.clone();
+            match endpoints.iter().find(|e| e.source == id && ok(e)) {
+                Some(found) => Ok(found.clone()),
+                None => Err(format!("endpoints: {endpoints:?}")),
             }
-            assert!(
-                started.elapsed() < CONVERGE,
-                "timed out after {CONVERGE:?} waiting for container {id} of {name}: {what}; \
-                 endpoints: {endpoints:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        })
+        .await
     }
 }
 
