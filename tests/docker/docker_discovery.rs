@@ -134,6 +134,20 @@ fn replica(
         .network(net)
 }
 
+/// Waits until `c` answers on its own address: without a HEALTHCHECK a replica is routable
+/// at its `start`, and listens a few ms later.
+async fn listening(c: &Container) {
+    let addr = c.addr();
+    blocking(move || {
+        wait_until_blocking(
+            CONVERGE,
+            &format!("the replica at {addr} to listen"),
+            || http_request(addr, "GET", "/", Duration::from_secs(1)).is_ok(),
+        )
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_spread_join_and_stop_under_load_without_a_failure() {
     if !require_engine() {
@@ -303,7 +317,7 @@ async fn bad_labels_reject_one_container_and_others_serve() {
     let image = TestImage::build_plain(&run);
     let net = Network::create(&run, "net");
     let b = Berth::start(&run, "unix:///var/run/docker.sock", None);
-    let _good = replica(&run, &image, &b, "good", &net).start();
+    let good = replica(&run, &image, &b, "good", &net).start();
     let zero = replica(&run, &image, &b, "zero", &net)
         .label(&b.label("weight"), "0")
         .start();
@@ -335,6 +349,7 @@ async fn bad_labels_reject_one_container_and_others_serve() {
         reasons[&typo.name].contains("weight"),
         "did-you-mean: {reasons:?}"
     );
+    listening(&good).await;
     assert_eq!(
         b.spread("x", "/", 10).await.keys().collect::<Vec<_>>(),
         vec!["good"]
@@ -351,14 +366,14 @@ async fn two_services_on_hosts_and_paths() {
     let image = TestImage::build_plain(&run);
     let net = Network::create(&run, "net");
     let b = Berth::start(&run, "unix:///var/run/docker.sock", None);
-    let _shop = ContainerBuilder::new(&run, &image)
+    let shop = ContainerBuilder::new(&run, &image)
         .name("shop")
         .env("NAME", "shop")
         .label(&b.label("enable"), "true")
         .label(&b.label("http.hosts"), "shop.test")
         .network(&net)
         .start();
-    let _api = ContainerBuilder::new(&run, &image)
+    let api = ContainerBuilder::new(&run, &image)
         .name("api")
         .env("NAME", "api")
         .label(&b.label("enable"), "true")
@@ -372,6 +387,8 @@ async fn two_services_on_hosts_and_paths() {
             && b.routable(&format!("{}-api", run.as_str())).await.len() == 1
     })
     .await;
+    listening(&shop).await;
+    listening(&api).await;
     let http = client();
     let r = http
         .get(b.url("/api/orders"))
