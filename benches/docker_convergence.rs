@@ -27,7 +27,7 @@
 //! Run: `cargo bench --bench docker_convergence` (e.g. `K=100 SCALE=1000 cargo bench --bench
 //! docker_convergence`).
 
-#[path = "../tests/docker_common/mod.rs"]
+#[path = "../tests/docker/docker_common/mod.rs"]
 mod docker_common;
 
 use std::collections::HashMap;

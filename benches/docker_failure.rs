@@ -25,7 +25,7 @@
 //! Run: `cargo bench --bench docker_failure` (e.g. `TRIALS=50 INTERVAL_MS=500 cargo bench
 //! --bench docker_failure`).
 
-#[path = "../tests/docker_common/mod.rs"]
+#[path = "../tests/docker/docker_common/mod.rs"]
 mod docker_common;
 
 use std::net::SocketAddr;

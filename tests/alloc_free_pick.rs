@@ -4,6 +4,10 @@
 //! A counting global allocator wraps `System`; it counts, per thread, only on a thread that has
 //! switched measuring on, so the test harness's own threads cannot disturb (or mask) the count.
 //! Selectors, contexts and header maps are all built before measuring starts.
+//!
+//! Its own test binary, not a module of `tests/proxy/`: `#[global_allocator]` is per binary,
+//! and this one would put every allocation of the other suites through the counter; alone,
+//! the proof depends on nothing but what it links.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -1,0 +1,17 @@
+//! The tests against a real Docker engine, linked as one binary: discovery from container
+//! labels, failure response, config reloads, berth in a container, L4 services, and the
+//! harness itself (`docker_common`, shared with the Docker benches). Each suite is a module;
+//! `cargo test --test docker docker_failure::` runs one.
+//!
+//! Each test runs its own berth in-process with a label prefix unique to the test, so tests
+//! running in parallel on one engine never see each other's containers; the tests that run a
+//! load generator take turns ([`docker_common::HEAVY`]).
+
+mod docker_common;
+
+mod docker_discovery;
+mod docker_failure;
+mod docker_harness;
+mod docker_reload;
+mod docker_self;
+mod docker_tcp;

@@ -1,0 +1,171 @@
+//! A client's faults are the client's: a malformed chunked body, an aborted upload or a body
+//! too slow for the request timeout is answered 400 or 408 (or the connection closed) and is
+//! never counted against the endpoint, so no client can eject a healthy backend.
+
+use std::time::Duration;
+
+use crate::common::{self, backend, start, yaml};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Service `name` of two backends whose outlier detection ejects after 3 failures in a row,
+/// with `timeout` as its request timeout. Each test names its own service: the counters it
+/// reads are shared by every test of this binary.
+fn config(name: &str, a: &common::Backend, b: &common::Backend, timeout: &str) -> String {
+    format!(
+        "{}defaults: {{ outlier: {{ consecutive_failures: 3 }} }}\n",
+        yaml(&format!(
+            "  {name}: {{ listener: web, balance: round_robin, timeout: {timeout}, backends: [\"{}\", \"{}\"] }}\n",
+            a.addr, b.addr
+        ))
+    )
+}
+
+/// Sends `head` and then `body_parts` (each after `pause`) on a new connection, half-closes
+/// when `close` is set, and returns the status of the answer (0: closed without one).
+async fn raw(
+    addr: std::net::SocketAddr,
+    head: &str,
+    body_parts: &[&str],
+    pause: Duration,
+    close: bool,
+) -> u16 {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(head.as_bytes()).await.expect("head");
+    for part in body_parts {
+        tokio::time::sleep(pause).await;
+        if s.write_all(part.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    if close {
+        let _ = s.shutdown().await;
+    }
+    let read = tokio::time::timeout(Duration::from_secs(10), head_of_answer(&mut s)).await;
+    let answer = read.expect("berth neither answered nor closed within 10 s");
+    let text = String::from_utf8_lossy(&answer);
+    text.strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+/// What `s` sends until the end of a response head, or until it closes.
+async fn head_of_answer(s: &mut TcpStream) -> Vec<u8> {
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    answer
+}
+
+/// Both endpoints routable, nothing ejected, no upstream 5xx counted.
+async fn nothing_blamed(admin: &str, name: &str) {
+    let eps = common::endpoints(admin, name).await;
+    assert!(
+        eps.iter().all(|e| e["state"] == "routable"),
+        "an endpoint was blamed for a client's fault: {eps:?}"
+    );
+    assert_eq!(
+        common::metric(
+            admin,
+            &format!("berth_ejections_total{{service=\"{name}\"}}")
+        )
+        .await,
+        0
+    );
+    for status in ["502", "504"] {
+        let text = reqwest::get(format!("{admin}/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("body");
+        let blamed = text.lines().any(|l| {
+            l.starts_with("berth_upstream_requests_total")
+                && l.contains(&format!("service=\"{name}\""))
+                && l.contains(&format!("status=\"{status}\""))
+        });
+        assert!(!blamed, "an upstream {status} was counted:\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_chunked_bodies_do_not_eject_backends() {
+    let (a, b) = (backend("a").await, backend("b").await);
+    let server = start(&config("faults-invalid", &a, &b, "10s"));
+    let web = server.listener("web").expect("web");
+    let admin = format!("http://{}", server.admin);
+    let head = "POST /upload HTTP/1.1\r\nHost: s\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for _ in 0..12 {
+        let status = raw(web, head, &["zz\r\nabc\r\n"], Duration::ZERO, false).await;
+        assert!(
+            status == 400 || status == 0,
+            "a malformed body got {status}, not 400 or a close"
+        );
+    }
+    nothing_blamed(&admin, "faults-invalid").await;
+    assert!(
+        common::metric(
+            &admin,
+            "berth_client_body_errors_total{service=\"faults-invalid\",reason=\"invalid\"}"
+        )
+        .await
+            >= 1
+    );
+    // Still serving both.
+    let http = common::client();
+    for _ in 0..4 {
+        let r = http
+            .get(format!("http://{web}/"))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 200);
+    }
+    assert!(a.hits() >= 2 && b.hits() >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborted_uploads_do_not_eject_backends() {
+    let (a, b) = (backend("a").await, backend("b").await);
+    let server = start(&config("faults-abort", &a, &b, "10s"));
+    let web = server.listener("web").expect("web");
+    let admin = format!("http://{}", server.admin);
+    let head = "POST /upload HTTP/1.1\r\nHost: s\r\nContent-Length: 100000\r\n\r\n";
+    for _ in 0..12 {
+        // Part of the body, then the client goes away.
+        raw(web, head, &["abc"], Duration::ZERO, true).await;
+    }
+    nothing_blamed(&admin, "faults-abort").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_slower_than_the_timeout_is_the_clients_408() {
+    let (a, b) = (backend("a").await, backend("b").await);
+    let server = start(&config("faults-slow", &a, &b, "300ms"));
+    let web = server.listener("web").expect("web");
+    let admin = format!("http://{}", server.admin);
+    let head = "POST /upload HTTP/1.1\r\nHost: s\r\nContent-Length: 10\r\n\r\n";
+    for _ in 0..4 {
+        // The pauses are the slow client under test: 500 ms between bytes outlasts 300 ms.
+        let status = raw(web, head, &["a", "b"], Duration::from_millis(500), false).await;
+        assert!(
+            status == 408 || status == 0,
+            "a slow body got {status}, not 408 or a close"
+        );
+    }
+    nothing_blamed(&admin, "faults-slow").await;
+    assert!(
+        common::metric(
+            &admin,
+            "berth_client_body_errors_total{service=\"faults-slow\",reason=\"timeout\"}"
+        )
+        .await
+            >= 1
+    );
+}

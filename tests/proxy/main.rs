@@ -1,0 +1,39 @@
+//! The in-process integration tests, linked as one binary: berth started from YAML in this
+//! process in front of in-process backends (HTTP/1.1, h2, gRPC, TCP, TLS, PROXY protocol),
+//! the `berth` binary's command line, config errors, and property tests of the selectors and
+//! the retry budget. Each suite is a module; `cargo test --test proxy tcp::` runs one.
+//!
+//! The suites share one process, so its process-wide state too: the Prometheus recorder (a
+//! test that asserts a counter's exact value names a listener or service no other test
+//! counts on), the temp directories named after a tag and the process id (tags are unique),
+//! and the CPU (see [`common::exclusive`]).
+
+mod common;
+mod tls_common;
+#[path = "../support/wait.rs"]
+mod wait;
+
+mod admin_drain;
+mod cli;
+mod client_faults;
+mod config_errors;
+mod grpc;
+mod health;
+mod hsts;
+mod limits;
+mod outlier;
+mod proxy_protocol;
+mod proxy_routing;
+mod proxy_streams;
+mod reconciler_coalescing;
+mod reload;
+mod retries;
+mod retry_budget_props;
+mod selector_props;
+mod slow_clients;
+mod slow_start;
+mod tcp;
+mod timeouts;
+mod tls;
+mod tls_passthrough;
+mod upstream_tls;

@@ -1,0 +1,80 @@
+//! Clients that hold connections without sending requests: a new HTTP/1 connection that sends
+//! nothing is closed after `header_read` (not `idle`), and an HTTP/2 connection that trickles
+//! a HEADERS frame it never finishes is closed after `idle` however many bytes it sends.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{self, backend, start, yaml};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn config(addr: std::net::SocketAddr, idle: &str) -> String {
+    format!(
+        "{}defaults: {{ timeouts: {{ header_read: 500ms, idle: {idle} }} }}\n",
+        yaml(&format!(
+            "  slow-clients: {{ listener: web, backends: [\"{addr}\"] }}\n"
+        ))
+    )
+}
+
+/// Reads until the peer closes (or resets) the connection; `false` if it is still open at
+/// `deadline`.
+async fn closed_by(s: &mut TcpStream, deadline: Instant) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_http1_connection_gets_header_read_not_idle() {
+    let a = backend("a").await;
+    let server = start(&config(a.addr, "60s"));
+    let web = server.listener("web").expect("web");
+    let admin = format!("http://{}", server.admin);
+    let series = "berth_connections_closed_total{reason=\"header_timeout\"}";
+    let before = common::metric(&admin, series).await;
+    let mut s = TcpStream::connect(web).await.expect("connect");
+    // Nothing is sent: `idle` (60 s) must not be what closes it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    assert!(
+        closed_by(&mut s, deadline).await,
+        "a connection that sent nothing was still open after 20 s (header_read 500ms)"
+    );
+    // Counted (other tests of this binary may count more at the same time).
+    assert!(common::metric(&admin, series).await > before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_http2_headers_frame_does_not_hold_the_connection() {
+    let a = backend("a").await;
+    let server = start(&config(a.addr, "1s"));
+    let web = server.listener("web").expect("web");
+    let mut s = TcpStream::connect(web).await.expect("connect");
+    // The preface and an empty SETTINGS frame, then a HEADERS frame header announcing 100
+    // bytes of stream 1, of which one byte is sent at a time and never the rest.
+    let mut opening = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    opening.extend_from_slice(&[0, 0, 0, 0x4, 0, 0, 0, 0, 0]);
+    opening.extend_from_slice(&[0, 0, 100, 0x1, 0x4, 0, 0, 0, 1]);
+    s.write_all(&opening).await.expect("preface");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut closed = false;
+    let mut buf = [0u8; 4096];
+    while !closed && Instant::now() < deadline {
+        // The trickle under test: one byte every 200 ms, each resetting a byte-based idle timer.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        closed = s.write_all(&[0x82]).await.is_err();
+        if let Ok(read) = tokio::time::timeout(Duration::from_millis(1), s.read(&mut buf)).await {
+            closed |= matches!(read, Ok(0) | Err(_));
+        }
+    }
+    assert!(
+        closed,
+        "a trickled HEADERS frame held the connection for 20 s (idle 1s)"
+    );
+}
