@@ -18,10 +18,11 @@
 //! - Route conflicts between services are not decided here (the reconciler sees all
 //!   services); everything that depends on this container alone is.
 //!
-//! Submodules: `reader` (label lookup and value parsers), `health` (`health.*`), `resilience`
-//! (`outlier.*`, `limits.*`, `slow_start`), `upstream` (`http.upstream_protocol`, `scheme`,
-//! `tls.*`), `hsts` (`http.hsts.*`), `tcp` (`tcp.listener`, `tcp.sni`, `proxy_protocol`:
-//! L4 services).
+//! Submodules: `reader` (label lookup; values are read by `model::value`, the file's
+//! parsers), `health` (`health.*`), `resilience` (`outlier.*`, `limits.*`, `slow_start`),
+//! `upstream` (`http.upstream_protocol`, `scheme`, `tls.*`), `hsts` (`http.hsts.*`), `tcp`
+//! (`tcp.listener`, `tcp.sni`, `proxy_protocol`: L4 services). A service starts from
+//! `model::Defaults::service` and each label present overrides its field.
 //! Invariants: no engine calls, no I/O but reading the CA file a `tls.ca` label names; never
 //! panics on any input.
 
