@@ -131,14 +131,18 @@ pub struct ClientBody {
 }
 
 impl ClientBody {
-    /// Wraps `inner`, and returns the watch when there is a body to watch.
-    pub fn new(inner: Incoming) -> (Self, Option<Arc<BodyWatch>>) {
-        let watch = (!inner.is_end_stream()).then(Arc::default);
-        let body = Self {
+    /// Wraps `inner`; when there is a body to watch, `watch` gets the watch.
+    #[inline]
+    pub fn new(inner: Incoming, watch: &mut Option<Arc<BodyWatch>>) -> Self {
+        if inner.is_end_stream() {
+            return Self { inner, watch: None };
+        }
+        let shared = Arc::new(BodyWatch::default());
+        *watch = Some(Arc::clone(&shared));
+        Self {
             inner,
-            watch: watch.clone(),
-        };
-        (body, watch)
+            watch: Some(shared),
+        }
     }
 }
 

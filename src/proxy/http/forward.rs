@@ -132,9 +132,8 @@ impl Plan<'_> {
         let now_ns = endpoint::ns_at(self.start);
         self.service.count_request(now_ns);
         // The request lives in this slot; an attempt takes it and puts back what may be resent.
-        let (parts, body) = req.into_parts();
-        let (body, watch) = ClientBody::new(body);
-        let mut slot = Some(Request::from_parts(parts, Either::Left(body)));
+        let mut watch = None;
+        let mut slot = Some(req.map(|body| Either::Left(ClientBody::new(body, &mut watch))));
         let mut tried = Tried::default();
         let mut stale = 0;
         let mut fallback: Option<usize> = None;
