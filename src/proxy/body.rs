@@ -5,7 +5,7 @@
 //! body dropped before its end drops the connection instead: its state is unknown, so it is
 //! never reused.
 //!
-//! [`ClientBody`], a request body on its way upstream: for a request that has one, it notes
+//! [`WatchedBody`], a request body on its way upstream: for a request that has one, it notes
 //! whether the client sent it to its end or broke it (a malformed chunk, an aborted upload),
 //! so that a failure the client caused is answered as the client's and never blamed on the
 //! endpoint. A request without a body carries no [`BodyWatch`] and costs nothing more.
@@ -17,10 +17,11 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::Either;
 use hyper::body::Incoming;
 
 use crate::endpoint::InFlight;
-use crate::proxy::pool::{self, Sender};
+use crate::proxy::pool::{self, RequestBody, Sender};
 
 /// What to release once the body has been read to its end.
 #[derive(Debug)]
@@ -98,7 +99,7 @@ pub enum BodyState {
     Failed,
 }
 
-/// Shared by a [`ClientBody`] (which may be polled on the upstream connection's task) and
+/// Shared by a [`WatchedBody`] (which may be polled on the upstream connection's task) and
 /// the request's forwarding code.
 #[derive(Debug, Default)]
 pub struct BodyWatch(AtomicU8);
@@ -122,31 +123,31 @@ impl BodyWatch {
     }
 }
 
-/// The client's request body, sent upstream frame by frame.
+/// A client's request body that has one, sent upstream frame by frame and watched. Boxed,
+/// so that the request body type is no larger than a bare `Incoming` and a request without
+/// a body (sent as the bare `Incoming`) moves no more bytes than before.
 #[derive(Debug)]
-pub struct ClientBody {
-    inner: Incoming,
-    /// `None` for a request without a body (nothing to watch).
-    watch: Option<Arc<BodyWatch>>,
+pub struct WatchedBody {
+    inner: Box<Incoming>,
+    watch: Arc<BodyWatch>,
 }
 
-impl ClientBody {
-    /// Wraps `inner`; when there is a body to watch, `watch` gets the watch.
-    #[inline]
-    pub fn new(inner: Incoming, watch: &mut Option<Arc<BodyWatch>>) -> Self {
-        if inner.is_end_stream() {
-            return Self { inner, watch: None };
-        }
-        let shared = Arc::new(BodyWatch::default());
-        *watch = Some(Arc::clone(&shared));
-        Self {
-            inner,
-            watch: Some(shared),
-        }
+/// The client's body as sent upstream: a body-less one as it is, one with a body watched
+/// (`watch` then gets the watch).
+#[inline]
+pub fn request_body(inner: Incoming, watch: &mut Option<Arc<BodyWatch>>) -> RequestBody {
+    if inner.is_end_stream() {
+        return Either::Left(inner);
     }
+    let shared = Arc::new(BodyWatch::default());
+    *watch = Some(Arc::clone(&shared));
+    Either::Right(Either::Left(WatchedBody {
+        inner: Box::new(inner),
+        watch: shared,
+    }))
 }
 
-impl Body for ClientBody {
+impl Body for WatchedBody {
     type Data = Bytes;
     type Error = hyper::Error;
 
@@ -154,16 +155,14 @@ impl Body for ClientBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Some(watch) = &self.watch {
-            match &polled {
-                Poll::Ready(None) => watch.set(BodyState::Done),
-                Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => {
-                    watch.set(BodyState::Done);
-                }
-                Poll::Ready(Some(Err(_))) => watch.set(BodyState::Failed),
-                _ => {}
+        let polled = Pin::new(&mut *self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => self.watch.set(BodyState::Done),
+            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => {
+                self.watch.set(BodyState::Done);
             }
+            Poll::Ready(Some(Err(_))) => self.watch.set(BodyState::Failed),
+            _ => {}
         }
         polled
     }

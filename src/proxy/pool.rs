@@ -25,9 +25,12 @@ use crate::model::UpstreamProtocol;
 /// Idle connections kept per endpoint per worker; more are closed when returned.
 const MAX_IDLE_PER_ENDPOINT: usize = 512;
 
-/// A request body sent upstream: the client's, or nothing (a replayed body-less request).
-pub type RequestBody =
-    http_body_util::Either<crate::proxy::body::ClientBody, http_body_util::Empty<bytes::Bytes>>;
+/// A request body sent upstream: the client's (body-less as it is, else watched), or nothing
+/// (a replayed body-less request).
+pub type RequestBody = http_body_util::Either<
+    hyper::body::Incoming,
+    http_body_util::Either<crate::proxy::body::WatchedBody, http_body_util::Empty<bytes::Bytes>>,
+>;
 
 /// A connection's request sender.
 #[derive(Debug)]

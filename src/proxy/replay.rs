@@ -77,7 +77,7 @@ impl Replay {
 
     /// A new request with the kept head and an empty body.
     pub fn request(&self) -> Request<RequestBody> {
-        let mut req = Request::new(Either::Right(Empty::new()));
+        let mut req = Request::new(Either::Right(Either::Right(Empty::new())));
         *req.method_mut() = self.method.clone();
         let head = &self.head;
         // Invariant: the bytes were copied from a valid URI and valid header names and

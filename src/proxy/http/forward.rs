@@ -27,7 +27,7 @@ use crate::endpoint::{self, InFlight};
 use crate::metrics as m;
 use crate::model::UpstreamProtocol;
 use crate::proxy::admit::{self, Admitted};
-use crate::proxy::body::{BodyState, BodyWatch, ClientBody, Exchange, UpstreamBody};
+use crate::proxy::body::{self, BodyState, BodyWatch, Exchange, UpstreamBody};
 use crate::proxy::connect::{self, ConnectError, Dial};
 use crate::proxy::error::{ProxyBody, ProxyError};
 use crate::proxy::h2;
@@ -133,7 +133,7 @@ impl Plan<'_> {
         self.service.count_request(now_ns);
         // The request lives in this slot; an attempt takes it and puts back what may be resent.
         let mut watch = None;
-        let mut slot = Some(req.map(|body| Either::Left(ClientBody::new(body, &mut watch))));
+        let mut slot = Some(req.map(|b| body::request_body(b, &mut watch)));
         let mut tried = Tried::default();
         let mut stale = 0;
         let mut fallback: Option<usize> = None;
