@@ -6,7 +6,7 @@
 //! quiet service can still retry). When an outage makes every request fail, retries cannot
 //! multiply the load on what is left by more than `1 + percent/100`.
 //!
-//! Guarantee (single writer; proven by `tests/retry_budget_props.rs`): when a retry is granted
+//! Guarantee (single writer; proven by `tests/proxy/retry_budget_props.rs`): when a retry is granted
 //! at `t`, the retries granted in `(t - window + bucket, t]` are at most
 //! `max(min_retries, percent × requests in (t - window, t] / 100)`; when one is refused, the
 //! retries of `(t - window, t]` already reach that share of the requests of

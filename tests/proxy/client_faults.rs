@@ -33,6 +33,7 @@ async fn raw(
     let mut s = TcpStream::connect(addr).await.expect("connect");
     s.write_all(head.as_bytes()).await.expect("head");
     for part in body_parts {
+        // The pace of the client under test (a real sleep: a slow body is the behaviour).
         tokio::time::sleep(pause).await;
         if s.write_all(part.as_bytes()).await.is_err() {
             break;
@@ -146,6 +147,7 @@ async fn aborted_uploads_do_not_eject_backends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_slower_than_the_timeout_is_the_clients_408() {
+    let _cpu = common::timed().await;
     let (a, b) = (backend("a").await, backend("b").await);
     let server = start(&config("faults-slow", &a, &b, "300ms"));
     let web = server.listener("web").expect("web");

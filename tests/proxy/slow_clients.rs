@@ -33,6 +33,7 @@ async fn closed_by(s: &mut TcpStream, deadline: Instant) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_http1_connection_gets_header_read_not_idle() {
+    let _cpu = common::timed().await;
     let a = backend("a").await;
     let server = start(&config(a.addr, "60s"));
     let web = server.listener("web").expect("web");
@@ -52,6 +53,7 @@ async fn a_silent_http1_connection_gets_header_read_not_idle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickled_http2_headers_frame_does_not_hold_the_connection() {
+    let _cpu = common::timed().await;
     let a = backend("a").await;
     let server = start(&config(a.addr, "1s"));
     let web = server.listener("web").expect("web");
