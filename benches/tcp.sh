@@ -18,8 +18,8 @@
 #    noisy machine cancel out), and the proxy's CPU time per GB moved and how busy its CPU
 #    was (utime+stime of the proxy's processes from /proc/PID/stat, before and after the
 #    run). Goal for berth: ≥ 0.90× direct.
-# 2. Idle connections: a holder (benches/tcp_idle.py backend) accepts connections and never
-#    sends; a client (tcp_idle.py client) opens and closes IDLE_WARMUP connections through the
+# 2. Idle connections: a holder (benches/idle_connections.py backend) accepts connections and never
+#    sends; a client (idle_connections.py client) opens and closes IDLE_WARMUP connections through the
 #    proxy (warm-up), reads the proxy's RSS (VmRSS from /proc/PID/status, nginx's worker
 #    included), opens CONNS connections that nobody sends on, waits until the holder has
 #    accepted all of them (so each is proxied end to end), reads the RSS again and reports
@@ -267,7 +267,7 @@ measure_idle() {
     local target=$1 port out
     eval "port=\$IDLE_PORT_$target"
     RSS_BEFORE= RSS_AFTER= ERR=
-    out=$(timeout 600 taskset -c "$LOAD_CPU" python3 "$ROOT/benches/tcp_idle.py" client \
+    out=$(timeout 600 taskset -c "$LOAD_CPU" python3 "$ROOT/benches/idle_connections.py" client \
         "$port" "$HELD" "$WORK/held" "${PROXY_PID[$target]}" "$IDLE_WARMUP" 2>&1) || {
         ERR="$out"
         return
@@ -303,7 +303,7 @@ done
 start iperf3 "$LOAD_CPU" "$B1" iperf3 -s -B 127.0.0.1 -p "$B1"
 if [ "$HELD" -gt 0 ] && [ ${#IDLE_BACKENDS[@]} -gt 0 ]; then
     start holder "$LOAD_CPU" "${IDLE_BACKENDS[*]}" \
-        python3 "$ROOT/benches/tcp_idle.py" backend "$WORK/held" "${IDLE_BACKENDS[@]}"
+        python3 "$ROOT/benches/idle_connections.py" backend "$WORK/held" "${IDLE_BACKENDS[@]}"
 fi
 
 for target in $TARGETS; do

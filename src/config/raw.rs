@@ -203,7 +203,7 @@ pub struct Service {
     pub tls: Option<UpstreamTls>,
     /// `v1` or `v2`: send a PROXY protocol header on every connection (L4 services).
     pub proxy_protocol: Option<String>,
-    /// L4 services: close a connection idle this long; default `defaults.timeouts.tcp_idle`.
+    /// L4 services: close a connection idle this long; default: the `defaults.timeouts` one.
     pub idle_timeout: Option<Span>,
     pub backends: Option<Vec<Backend>>,
 }

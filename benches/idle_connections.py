@@ -72,7 +72,7 @@ def wait_held(state, want, what, limit=120.0):
     deadline = time.monotonic() + limit
     while (n := held(state)) != want:
         if time.monotonic() > deadline:
-            sys.exit(f"tcp_idle.py: {what}: the backend holds {n} connections, not {want}")
+            sys.exit(f"idle_connections.py: {what}: the backend holds {n} connections, not {want}")
         time.sleep(0.05)
 
 
@@ -101,7 +101,7 @@ def connect(port, n):
         try:
             socks.append(socket.create_connection(("127.0.0.1", port), timeout=30))
         except OSError as e:
-            sys.exit(f"tcp_idle.py: connection {i + 1} of {n} failed: {e}")
+            sys.exit(f"idle_connections.py: connection {i + 1} of {n} failed: {e}")
     return socks
 
 
