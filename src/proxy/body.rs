@@ -70,11 +70,10 @@ impl Body for UpstreamBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => self.release(),
-            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.release(),
-            Poll::Ready(Some(Err(_))) => self.exchange = None,
-            _ => {}
+        match state_after(&polled, &self.inner) {
+            BodyState::Done => self.release(),
+            BodyState::Failed => self.exchange = None,
+            BodyState::Streaming => {}
         }
         polled
     }
@@ -88,15 +87,29 @@ impl Body for UpstreamBody {
     }
 }
 
-/// How far the client got with its request body.
+/// How far a body got: for a request body, how far the client got with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BodyState {
     /// Still arriving.
     Streaming,
     /// Received to its end.
     Done,
-    /// Broken by the client: malformed framing, or the connection closed mid-body.
+    /// Broken: malformed framing, or the connection closed mid-body.
     Failed,
+}
+
+/// Where `inner` stands after a poll that returned `polled`.
+#[inline]
+fn state_after(
+    polled: &Poll<Option<Result<Frame<Bytes>, hyper::Error>>>,
+    inner: &Incoming,
+) -> BodyState {
+    match polled {
+        Poll::Ready(None) => BodyState::Done,
+        Poll::Ready(Some(Ok(_))) if inner.is_end_stream() => BodyState::Done,
+        Poll::Ready(Some(Err(_))) => BodyState::Failed,
+        _ => BodyState::Streaming,
+    }
 }
 
 /// Shared by a [`WatchedBody`] (which may be polled on the upstream connection's task) and
@@ -156,13 +169,9 @@ impl Body for WatchedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = Pin::new(&mut *self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => self.watch.set(BodyState::Done),
-            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => {
-                self.watch.set(BodyState::Done);
-            }
-            Poll::Ready(Some(Err(_))) => self.watch.set(BodyState::Failed),
-            _ => {}
+        match state_after(&polled, &self.inner) {
+            BodyState::Streaming => {}
+            ended => self.watch.set(ended),
         }
         polled
     }
