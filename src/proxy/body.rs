@@ -89,13 +89,14 @@ impl Body for UpstreamBody {
 
 /// How far a body got: for a request body, how far the client got with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum BodyState {
     /// Still arriving.
-    Streaming,
+    Streaming = 0,
     /// Received to its end.
-    Done,
+    Done = 1,
     /// Broken: malformed framing, or the connection closed mid-body.
-    Failed,
+    Failed = 2,
 }
 
 /// Where `inner` stands after a poll that returned `polled`.
@@ -127,12 +128,7 @@ impl BodyWatch {
     }
 
     fn set(&self, state: BodyState) {
-        let value = match state {
-            BodyState::Streaming => 0,
-            BodyState::Done => 1,
-            BodyState::Failed => 2,
-        };
-        self.0.store(value, Ordering::Release);
+        self.0.store(state as u8, Ordering::Release);
     }
 }
 
