@@ -1,9 +1,10 @@
 //! Load-balancing algorithms (data plane): which endpoint of a service gets the next request.
 //!
 //! A [`Selector`] is built once per service when a snapshot is built, from the service's
-//! [`Balance`](crate::model::Balance) choice and its endpoint list; `pick` is then called on the hot path. Invariants:
-//! `pick` takes no lock and makes no heap allocation, and never returns an endpoint that is
-//! not routable at the moment of the pick (`Endpoint::is_routable`) or one in `tried`.
+//! [`Balance`](crate::model::Balance) choice and its endpoint list; `pick` is then called on
+//! the hot path. Invariants: `pick` takes no lock and makes no heap allocation, and never
+//! returns an endpoint that is not routable at the moment of the pick (`Endpoint::is_routable`)
+//! or one in `tried`.
 //! One file per algorithm:
 //! - `round_robin`: smooth weighted round robin, precomputed, one atomic cursor.
 //! - `least_request` (default): power of two choices on requests in flight.

@@ -7,12 +7,12 @@
 //! re-checks it.
 //!
 //! Modules: `parse` (text → `raw`, with serde's messages made specific), `scalar` (values
-//! checked while parsing, so they carry the parser's line and column), `validate`,
-//! `service`, `health` and `listener` (defaults and cross-field rules, collecting every problem;
-//! `listener` also reads the certificate files of `https` listeners), `locate` (position of
-//! a field path in the text), `error` ([`ConfigError`], [`Problem`]), `summary` (`berth check`'s overview).
-//! The settings themselves are `model` types; values are read by `model::value`, names,
-//! hosts and paths checked by `model::rules`.
+//! checked while parsing, so they carry the parser's line and column), `validate`, `service`,
+//! `health` and `listener` (defaults and cross-field rules, collecting every problem;
+//! `listener` also reads the certificate files of `https` listeners), `locate` (position of a
+//! field path in the text), `error` ([`ConfigError`], [`Problem`]), `summary` (`berth check`'s
+//! overview). The settings themselves are `model` types; values are read by `model::value`,
+//! names, hosts and paths checked by `model::rules`.
 //! `config/default.yaml` is the embedded default.
 
 use std::collections::BTreeMap;

@@ -8,10 +8,11 @@
 //! [`rules`].
 //!
 //! Submodules: `service` (service and endpoint specs, keys, availability, [`Update`]),
-//! `defaults` (what a service inherits, and the timeouts), `balance` (the balancing choice), `health` (active check settings and their status),
-//! `resilience` (outlier detection, limits, slow start, retry budget), `upstream`
-//! (protocol and TLS towards endpoints), `hsts`, `proxy_protocol` (the version sent),
-//! `certs` (certificate files and their loading), `value`, `rules`.
+//! `defaults` (what a service inherits, and the timeouts), `balance` (the balancing choice),
+//! `health` (active check settings and their status), `resilience` (outlier detection, limits,
+//! slow start, retry budget), `upstream` (protocol and TLS towards endpoints), `hsts`,
+//! `proxy_protocol` (the version sent), `certs` (certificate files and their loading), `value`,
+//! `rules`.
 
 mod balance;
 pub mod certs;

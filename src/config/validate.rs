@@ -1,11 +1,11 @@
 //! From the file as written to a valid [`Config`] (control plane, load time).
 //!
-//! Fills in every default (docs/ARCHITECTURE.md, "Configuration") and checks the rules that span fields (listeners in
-//! `listener`, services in `service`): listener references, clashing addresses, routes two
-//! services claim, empty backend lists, host patterns and path prefixes. Invariants: every problem is collected (an operator fixes the
-//! whole file in one pass, not one error per run); each names the field path it is about
-//! (positions are added afterwards by `locate`); a `Config` is returned only when there is
-//! no problem at all.
+//! Fills in every default (docs/ARCHITECTURE.md, "Configuration") and checks the rules that
+//! span fields (listeners in `listener`, services in `service`): listener references, clashing
+//! addresses, routes two services claim, empty backend lists, host patterns and path prefixes.
+//! Invariants: every problem is collected (an operator fixes the whole file in one pass, not
+//! one error per run); each names the field path it is about (positions are added afterwards by
+//! `locate`); a `Config` is returned only when there is no problem at all.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -1,4 +1,5 @@
-//! Errors a client sees (data plane), exactly as docs/ARCHITECTURE.md, "Errors a client sees" lists them.
+//! Errors a client sees (data plane), exactly as docs/ARCHITECTURE.md, "Errors a client sees"
+//! lists them.
 //!
 //! A [`ProxyError`] carries the decision: its status, and a short plain-text body that never
 //! names an internal address. Details go to the log, not to the client.

@@ -56,7 +56,8 @@ fn peer_value(peer: SocketAddr) -> HeaderValue {
         .expect("IP address is a valid header value")
 }
 
-/// Serves one request: route, pick, forward; errors become the responses of docs/ARCHITECTURE.md, "Errors a client sees".
+/// Serves one request: route, pick, forward; errors become the responses of
+/// docs/ARCHITECTURE.md, "Errors a client sees".
 pub async fn handle(
     cx: Arc<ConnContext>,
     req: Request<Incoming>,

@@ -2,9 +2,9 @@
 //!
 //! [`evaluate`] reads one container's [`ContainerFacts`] — its `<prefix>.*` labels
 //! (docs/ARCHITECTURE.md, "Labels"), name, exposed ports and networks — and returns a
-//! [`Verdict`]: ignored (not enabled), rejected (with one reason listing *every* problem,
-//! each naming the label, its value and the fix), or accepted (the [`EndpointSpec`] for the reconciler, the chosen
-//! network and why, and the active health check, if any).
+//! [`Verdict`]: ignored (not enabled), rejected (with one reason listing *every* problem, each
+//! naming the label, its value and the fix), or accepted (the [`EndpointSpec`] for the
+//! reconciler, the chosen network and why, and the active health check, if any).
 //!
 //! Rules:
 //! - A container is considered when `<prefix>.enable=true`, or when the label is absent and
