@@ -228,15 +228,15 @@ impl Connection {
                 // idle connection has no request in flight, so its graceful close is quick,
                 // unless the peer holds a stream it never finishes (an HTTP/2 HEADERS
                 // trickle): it gets `header_read` for that, like any head.
-                match close {
-                    Some(Expiry::HeadTimeout) => {}
-                    Some(Expiry::Idle) => {
-                        conn.as_mut().graceful_shutdown();
-                        let _ = tokio::time::timeout(timeouts.header_read, conn).await;
-                    }
-                    None => {
-                        conn.as_mut().graceful_shutdown();
-                        let _ = conn.await;
+                if close != Some(Expiry::HeadTimeout) {
+                    conn.as_mut().graceful_shutdown();
+                    match close {
+                        Some(Expiry::Idle) => {
+                            let _ = tokio::time::timeout(timeouts.header_read, conn).await;
+                        }
+                        _ => {
+                            let _ = conn.await;
+                        }
                     }
                 }
             }
