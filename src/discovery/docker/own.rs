@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use bollard::container::InspectContainerOptions;
+use bollard::query_parameters::InspectContainerOptions;
 use bollard::Docker;
 
 use super::inspect::network_names;

@@ -13,9 +13,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bollard::container::{InspectContainerOptions, ListContainersOptions};
 use bollard::models::{EventMessage, EventMessageTypeEnum};
-use bollard::system::EventsOptions;
+use bollard::query_parameters::{EventsOptions, InspectContainerOptions, ListContainersOptions};
 use bollard::Docker;
 use futures_util::{stream, StreamExt};
 use tokio::sync::mpsc;
@@ -144,7 +143,7 @@ impl Session {
 
     /// Lists and inspects every running container and sends the complete view.
     async fn resync(&mut self, own_networks: &BTreeSet<String>) -> Result<(), DockerError> {
-        let options = ListContainersOptions::<String> {
+        let options = ListContainersOptions {
             all: false,
             ..Default::default()
         };
@@ -396,7 +395,7 @@ async fn inspect(client: &Docker, id: &str) -> Result<Option<Inspected>, DockerE
     }
 }
 
-fn events_options(since: SystemTime) -> EventsOptions<String> {
+fn events_options(since: SystemTime) -> EventsOptions {
     let mut filters = std::collections::HashMap::new();
     filters.insert(
         "type".to_owned(),
@@ -409,7 +408,7 @@ fn events_options(since: SystemTime) -> EventsOptions<String> {
     EventsOptions {
         since: Some(since.to_string()),
         until: None,
-        filters,
+        filters: Some(filters),
     }
 }
 
