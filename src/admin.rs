@@ -22,8 +22,8 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::debug;
 
-use crate::discovery::docker::RejectedList;
 use crate::discovery::Input;
+use crate::discovery::Rejections;
 use crate::state::snapshot::Snapshot;
 
 mod api;
@@ -36,7 +36,7 @@ const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 pub struct Admin {
     pub snapshots: Arc<ArcSwap<Snapshot>>,
     pub prometheus: PrometheusHandle,
-    pub rejected: RejectedList,
+    pub rejected: Rejections,
     /// Into the reconciler: an admin drain asks for a republish.
     pub inputs: mpsc::Sender<Input>,
 }

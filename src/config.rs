@@ -21,6 +21,7 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ipnet::IpNet;
 
@@ -133,7 +134,9 @@ pub fn bind_error(
 pub struct Config {
     pub listeners: BTreeMap<String, Listener>,
     pub admin: Admin,
-    pub docker: Docker,
+    pub docker: Engine,
+    /// The Swarm provider (off by default).
+    pub swarm: Swarm,
     pub defaults: Defaults,
     /// Static services (the file provider), by name.
     pub services: BTreeMap<String, StaticService>,
@@ -207,14 +210,25 @@ pub struct Admin {
     pub address: SocketAddr,
 }
 
+/// A provider that follows a Docker engine: `docker:` (its containers) or `swarm:` (a
+/// manager's services and tasks).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Docker {
+pub struct Engine {
     pub enabled: bool,
     /// `None`: `DOCKER_HOST`, else the platform default socket.
     pub endpoint: Option<String>,
     pub exposed_by_default: bool,
     pub network: Option<String>,
     pub label_prefix: String,
+}
+
+/// `swarm:`: an [`Engine`] that is a Swarm manager.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Swarm {
+    pub engine: Engine,
+    /// Everything is read again this often, a safety net under the events (Swarm reports
+    /// no task events).
+    pub refresh: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq)]

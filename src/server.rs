@@ -18,9 +18,10 @@ use tracing::{error, info};
 
 use crate::admin::Admin;
 use crate::config::{Config, Protocol};
-use crate::discovery::docker::{self, RejectedList};
+use crate::discovery::docker;
 use crate::discovery::file;
 use crate::discovery::Input;
+use crate::discovery::{swarm, Rejections};
 use crate::proxy::listener::{BindError, Front, ListenerSpec, Workers};
 use crate::state::reconciler::Reconciler;
 use crate::tls::{self, Terminator, TlsError};
@@ -91,13 +92,13 @@ impl Server {
                 address: config.admin.address,
                 source,
             })?;
-        let rejected = RejectedList::default();
+        let rejected = Rejections::default();
         let (stop_control, stopped) = oneshot::channel();
         let (inputs, rx) = mpsc::channel(INPUT_QUEUE);
         let admin = Admin {
             snapshots,
             prometheus,
-            rejected: Arc::clone(&rejected),
+            rejected: rejected.clone(),
             inputs: inputs.clone(),
         };
         let plane = ControlPlane {
@@ -187,7 +188,7 @@ struct ControlPlane {
     admin_socket: std::net::TcpListener,
     config: Arc<Config>,
     config_path: Option<PathBuf>,
-    rejected: RejectedList,
+    rejected: Rejections,
     /// TLS of the `https` listeners, whose certificates the control plane reloads.
     terminators: Vec<Arc<Terminator>>,
 }
@@ -209,7 +210,13 @@ impl ControlPlane {
             // The Docker provider follows the config the file provider reloads; it idles while
             // `docker.enabled` is false, so a reload can turn it on.
             let (config_tx, config_rx) = watch::channel(self.config);
-            tokio::spawn(docker::run(config_rx, self.tx.clone(), self.rejected));
+            tokio::spawn(docker::run(
+                config_rx.clone(),
+                self.tx.clone(),
+                self.rejected.docker,
+            ));
+            // The Swarm provider idles the same way while `swarm.enabled` is false (the default).
+            tokio::spawn(swarm::run(config_rx, self.tx.clone(), self.rejected.swarm));
             if !self.terminators.is_empty() {
                 tokio::spawn(tls::reload::watch(
                     self.terminators,

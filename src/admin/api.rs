@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::discovery::docker::{RejectedContainer, RejectedList};
+use crate::discovery::Rejections;
 use crate::endpoint::{now_ns, Endpoint, EJECTED_REASON};
 use crate::model::HealthStatus;
 use crate::state::snapshot::{Service, Snapshot};
@@ -142,14 +143,24 @@ fn ejection(e: &Endpoint) -> Option<EjectionDoc> {
     })
 }
 
-/// The `/api/rejected` document: containers refused, each with its name, id and reason.
-pub fn rejected(list: &RejectedList) -> String {
-    // A poisoned lock still holds a consistent map (entries are inserted whole).
-    let list = list.lock().unwrap_or_else(|p| p.into_inner());
-    let doc: Vec<&RejectedContainer> = list.values().collect();
+/// The `/api/rejected` document: containers and Swarm services refused, each with its
+/// provider, name, id and reason.
+pub fn rejected(rejections: &Rejections) -> String {
+    let mut doc = Vec::new();
+    for (provider, list) in [("docker", &rejections.docker), ("swarm", &rejections.swarm)] {
+        doc.extend(listed(list).into_iter().map(|r| {
+            serde_json::json!({ "provider": provider, "id": r.id, "name": r.name, "reason": r.reason })
+        }));
+    }
     // Invariant: plain strings; serializing cannot fail.
     serde_json::to_string_pretty(&serde_json::json!({ "rejected": doc }))
         .expect("serializable document")
+}
+
+fn listed(list: &RejectedList) -> Vec<RejectedContainer> {
+    // A poisoned lock still holds a consistent map (entries are inserted whole).
+    let list = list.lock().unwrap_or_else(|p| p.into_inner());
+    list.values().cloned().collect()
 }
 
 /// Drains (or undrains) the endpoints of `service` whose address, source (container id) or

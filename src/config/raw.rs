@@ -23,6 +23,7 @@ pub struct Config {
     pub listeners: Option<UniqueMap<Listener>>,
     pub admin: Option<Admin>,
     pub docker: Option<Docker>,
+    pub swarm: Option<Swarm>,
     pub defaults: Option<Defaults>,
     pub services: Option<UniqueMap<Service>>,
     pub log: Option<Log>,
@@ -83,6 +84,18 @@ pub struct Docker {
     pub exposed_by_default: Option<bool>,
     pub network: Option<String>,
     pub label_prefix: Option<String>,
+}
+
+/// `swarm:`: the engine fields of `docker:`, and how often everything is read again.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Swarm {
+    pub enabled: Option<bool>,
+    pub endpoint: Option<String>,
+    pub exposed_by_default: Option<bool>,
+    pub network: Option<String>,
+    pub label_prefix: Option<String>,
+    pub refresh: Option<Span>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -50,6 +50,20 @@ impl Config {
             false => writeln!(out, "docker: disabled")?,
             true => writeln!(out, "docker: {endpoint}, labels {}.*", d.label_prefix)?,
         }
+        let s = &self.swarm;
+        if s.engine.enabled {
+            let endpoint = s
+                .engine
+                .endpoint
+                .as_deref()
+                .unwrap_or("DOCKER_HOST or the default socket");
+            let refresh = humantime::format_duration(s.refresh);
+            let prefix = &s.engine.label_prefix;
+            writeln!(
+                out,
+                "swarm: {endpoint}, service labels {prefix}.*, re-read every {refresh}"
+            )?;
+        }
         writeln!(out, "services:")?;
         if self.services.is_empty() {
             writeln!(out, "  (none in the file)")?;

@@ -17,7 +17,7 @@ use super::health::health;
 use super::listener::listeners;
 use super::raw;
 use super::service::{check_route_clashes, services};
-use super::{Admin, Config, Defaults, Docker, Listener, Log, LogFormat};
+use super::{Admin, Config, Defaults, Engine, Listener, Log, LogFormat, Swarm};
 use crate::model::{BudgetSettings, Limits, Outlier, Resilience, Timeouts};
 
 /// Most worker threads a file may ask for.
@@ -35,7 +35,8 @@ pub fn validate(raw: raw::Config, base: &Path) -> Result<Config, Vec<Problem>> {
             .map_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9900)), |a| a.0),
     };
     check_address_clashes(&mut p, &listeners, &admin);
-    let docker = docker(&mut p, raw.docker);
+    let docker = engine(&mut p, "docker", raw.docker, true);
+    let swarm = swarm(&mut p, raw.swarm);
     let defaults = defaults(&mut p, raw.defaults);
     let services = services(&mut p, raw.services, &listeners, &defaults, base);
     check_route_clashes(&mut p, &services, &listeners);
@@ -48,6 +49,7 @@ pub fn validate(raw: raw::Config, base: &Path) -> Result<Config, Vec<Problem>> {
         listeners,
         admin,
         docker,
+        swarm,
         defaults,
         services,
         log,
@@ -118,7 +120,32 @@ fn check_address_clashes(p: &mut Problems, listeners: &BTreeMap<String, Listener
 
 const DOCKER_SCHEMES: [&str; 5] = ["unix://", "tcp://", "http://", "https://", "npipe://"];
 
-fn docker(p: &mut Problems, raw: Option<raw::Docker>) -> Docker {
+/// `swarm:`: off unless enabled; re-read everything every 10 s unless told otherwise.
+fn swarm(p: &mut Problems, raw: Option<raw::Swarm>) -> Swarm {
+    let (engine_fields, refresh) = match raw {
+        Some(s) => (
+            Some(raw::Docker {
+                enabled: s.enabled,
+                endpoint: s.endpoint,
+                exposed_by_default: s.exposed_by_default,
+                network: s.network,
+                label_prefix: s.label_prefix,
+            }),
+            s.refresh,
+        ),
+        None => (None, None),
+    };
+    Swarm {
+        engine: engine(p, "swarm", engine_fields, false),
+        refresh: positive_span(p, "swarm.refresh", refresh).unwrap_or(SWARM_REFRESH),
+    }
+}
+
+/// How often the Swarm provider re-reads everything when `swarm.refresh` is absent.
+const SWARM_REFRESH: Duration = Duration::from_secs(10);
+
+/// The `docker:` or `swarm:` section (`section`), enabled by default when `enabled`.
+fn engine(p: &mut Problems, section: &str, raw: Option<raw::Docker>, enabled: bool) -> Engine {
     let raw = raw.unwrap_or(raw::Docker {
         enabled: None,
         endpoint: None,
@@ -129,7 +156,7 @@ fn docker(p: &mut Problems, raw: Option<raw::Docker>) -> Docker {
     if let Some(endpoint) = &raw.endpoint {
         if !DOCKER_SCHEMES.iter().any(|s| endpoint.starts_with(s)) {
             p.add(
-                "docker.endpoint",
+                format!("{section}.endpoint"),
                 format!(
                     "invalid Docker endpoint `{endpoint}`: expected unix:///var/run/docker.sock, \
                      tcp://HOST:PORT, http(s)://HOST:PORT or null for DOCKER_HOST"
@@ -139,7 +166,7 @@ fn docker(p: &mut Problems, raw: Option<raw::Docker>) -> Docker {
     }
     if raw.network.as_deref().is_some_and(|n| n.trim().is_empty()) {
         p.add(
-            "docker.network",
+            format!("{section}.network"),
             "network is empty: name a Docker network or use null",
         );
     }
@@ -152,15 +179,15 @@ fn docker(p: &mut Problems, raw: Option<raw::Docker>) -> Docker {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
     if !prefix_ok {
         p.add(
-            "docker.label_prefix",
+            format!("{section}.label_prefix"),
             format!(
                 "invalid label prefix `{label_prefix}`: expected lowercase letters, digits, \
                  `.`, `-` or `_` without a trailing dot, like `berth` (labels are then berth.enable, ...)"
             ),
         );
     }
-    Docker {
-        enabled: raw.enabled.unwrap_or(true),
+    Engine {
+        enabled: raw.enabled.unwrap_or(enabled),
         endpoint: raw.endpoint,
         exposed_by_default: raw.exposed_by_default.unwrap_or(false),
         network: raw.network,

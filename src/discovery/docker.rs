@@ -24,10 +24,11 @@ pub mod facts;
 mod inspect;
 pub mod labels;
 pub mod network;
-mod own;
+pub(crate) mod own;
 mod session;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,12 +37,13 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use crate::config::{Config, Protocol};
+use crate::config::{Config, Engine, Protocol};
 use crate::discovery::Input;
 use crate::metrics as m;
 use crate::model::{Defaults, ProviderId, Update};
 
-pub use session::{Exit, Session};
+pub use inspect::is_stopping_signal;
+pub use session::{event_time, Exit, Session};
 
 /// The current config, replaced on every valid reload.
 pub type ConfigWatch = watch::Receiver<Arc<Config>>;
@@ -74,7 +76,49 @@ pub enum DockerError {
     StreamEnded,
 }
 
-/// Everything the provider needs from the config: where the engine is, and what the label
+/// Which engine provider, and so which section of the config it follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// `docker:`: the engine's containers.
+    Docker,
+    /// `swarm:`: a manager's services and their tasks.
+    Swarm,
+}
+
+impl Source {
+    /// Its section of the config.
+    pub fn section(self, config: &Config) -> &Engine {
+        match self {
+            Source::Docker => &config.docker,
+            Source::Swarm => &config.swarm.engine,
+        }
+    }
+
+    pub fn provider(self) -> ProviderId {
+        match self {
+            Source::Docker => ProviderId::Docker,
+            Source::Swarm => ProviderId::Swarm,
+        }
+    }
+
+    /// The config section's name, as logs say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Docker => "docker",
+            Source::Swarm => "swarm",
+        }
+    }
+
+    /// The gauge counting what it currently rejects.
+    pub fn rejected_gauge(self) -> &'static str {
+        match self {
+            Source::Docker => m::DOCKER_REJECTED,
+            Source::Swarm => m::SWARM_REJECTED,
+        }
+    }
+}
+
+/// Everything a provider needs from the config: where the engine is, and what the label
 /// rules read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
@@ -89,13 +133,15 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_config(config: &Config) -> Self {
+    /// What `source`'s section and the rest of `config` say.
+    pub fn from_config(config: &Config, source: Source) -> Self {
+        let engine = source.section(config);
         Self {
-            enabled: config.docker.enabled,
-            endpoint: config.docker.endpoint.clone(),
-            prefix: config.docker.label_prefix.clone(),
-            exposed_by_default: config.docker.exposed_by_default,
-            network: config.docker.network.clone(),
+            enabled: engine.enabled,
+            endpoint: engine.endpoint.clone(),
+            prefix: engine.label_prefix.clone(),
+            exposed_by_default: engine.exposed_by_default,
+            network: engine.network.clone(),
             defaults: config.defaults.clone(),
             http_listeners: config
                 .listeners
@@ -119,11 +165,32 @@ impl Settings {
 }
 
 /// Waits for the next config; never returns once no reload can come (no watched file).
-pub async fn next_config(config: &mut ConfigWatch) -> Settings {
+pub async fn next_config(config: &mut ConfigWatch) -> Arc<Config> {
     if config.changed().await.is_err() {
         std::future::pending::<()>().await;
     }
-    Settings::from_config(&config.borrow_and_update())
+    Arc::clone(&config.borrow_and_update())
+}
+
+/// One connection's worth of following an engine; [`follow`] starts a new one after each.
+pub trait EngineSession: Send {
+    /// A session with the engine `client`, judging by `settings`.
+    fn open(
+        client: Docker,
+        settings: Settings,
+        tx: mpsc::Sender<Input>,
+        rejected: RejectedList,
+    ) -> Self;
+
+    /// Lists, then follows the engine and config reloads until the engine or the reconciler
+    /// goes away, or a reload asks for another engine.
+    fn run(
+        &mut self,
+        config: &mut ConfigWatch,
+    ) -> impl Future<Output = Result<Exit, DockerError>> + Send;
+
+    /// True once the session has read the engine's state.
+    fn was_established(&self) -> bool;
 }
 
 /// Connects to the engine at `endpoint` (`unix://…`, `tcp://…`, `http://…`), or where
@@ -133,10 +200,7 @@ pub fn connect(endpoint: Option<&str>) -> Result<Docker, DockerError> {
         endpoint: endpoint.to_owned(),
         reason,
     };
-    let endpoint = endpoint
-        .map(str::to_owned)
-        .or_else(|| std::env::var("DOCKER_HOST").ok())
-        .unwrap_or_else(|| "unix:///var/run/docker.sock".to_owned());
+    let endpoint = engine_endpoint(endpoint);
     let version = bollard::API_DEFAULT_VERSION;
     if let Some(path) = endpoint.strip_prefix("unix://") {
         if !std::path::Path::new(path).exists() {
@@ -159,6 +223,14 @@ pub fn connect(endpoint: Option<&str>) -> Result<Docker, DockerError> {
     }
 }
 
+/// The endpoint as configured, else `DOCKER_HOST`, else the default socket.
+pub fn engine_endpoint(configured: Option<&str>) -> String {
+    configured
+        .map(str::to_owned)
+        .or_else(|| std::env::var("DOCKER_HOST").ok())
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".to_owned())
+}
+
 /// Explains an engine error in operator terms (permission, missing engine).
 pub fn explain(err: &DockerError) -> String {
     let text = err.to_string();
@@ -171,18 +243,28 @@ pub fn explain(err: &DockerError) -> String {
     }
 }
 
-/// The provider task, until `tx` closes: sessions with the engine the current config names,
-/// reconnecting with capped backoff; idle (its containers withdrawn) while disabled.
-pub async fn run(mut config: ConfigWatch, tx: mpsc::Sender<Input>, rejected: RejectedList) {
+/// The Docker provider task, until `tx` closes.
+pub async fn run(config: ConfigWatch, tx: mpsc::Sender<Input>, rejected: RejectedList) {
+    follow::<Session>(Source::Docker, config, tx, rejected).await;
+}
+
+/// A provider task, until `tx` closes: sessions `S` with the engine `source`'s section
+/// names, reconnecting with capped backoff; idle (its endpoints withdrawn) while disabled.
+pub async fn follow<S: EngineSession>(
+    source: Source,
+    mut config: ConfigWatch,
+    tx: mpsc::Sender<Input>,
+    rejected: RejectedList,
+) {
+    let name = source.name();
     let mut backoff = MIN_BACKOFF;
-    let mut own_networks = BTreeSet::new();
     let mut was_enabled = false;
     loop {
-        let settings = Settings::from_config(&config.borrow_and_update());
+        let settings = Settings::from_config(&config.borrow_and_update(), source);
         if !settings.enabled {
             if was_enabled {
-                info!("docker provider disabled by a config reload; withdrawing its containers");
-                withdraw(&tx, &rejected).await;
+                info!("{name} provider disabled by a config reload; withdrawing its endpoints");
+                withdraw(source, &tx, &rejected).await;
                 was_enabled = false;
             }
             next_config(&mut config).await;
@@ -192,13 +274,13 @@ pub async fn run(mut config: ConfigWatch, tx: mpsc::Sender<Input>, rejected: Rej
         let client = match connect(settings.endpoint.as_deref()) {
             Ok(c) => c,
             Err(e) => {
-                warn!("{}; retrying in {backoff:?}", explain(&e));
+                warn!("{name}: {}; retrying in {backoff:?}", explain(&e));
                 pause(&mut backoff, &mut config).await;
                 continue;
             }
         };
-        let mut session = Session::new(client, settings, tx.clone(), Arc::clone(&rejected));
-        let outcome = session.run(&mut own_networks, &mut config).await;
+        let mut session = S::open(client, settings, tx.clone(), Arc::clone(&rejected));
+        let outcome = session.run(&mut config).await;
         if tx.is_closed() {
             return;
         }
@@ -208,12 +290,12 @@ pub async fn run(mut config: ConfigWatch, tx: mpsc::Sender<Input>, rejected: Rej
         match outcome {
             Ok(Exit::Closed) => return,
             Ok(Exit::Reconfigured) => {
-                info!("a config reload changed docker.enabled or docker.endpoint; starting over");
+                info!("a config reload changed {name}.enabled or {name}.endpoint; starting over");
                 backoff = MIN_BACKOFF;
                 continue;
             }
             Err(e) => warn!(
-                "{}; serving the last known routes, reconnecting in {backoff:?}",
+                "{name}: {}; serving the last known routes, reconnecting in {backoff:?}",
                 explain(&e)
             ),
         }
@@ -230,17 +312,17 @@ async fn pause(backoff: &mut Duration, config: &mut ConfigWatch) {
     *backoff = (*backoff * 2).min(MAX_BACKOFF);
 }
 
-/// Removes every Docker endpoint and rejection (the provider was disabled).
-async fn withdraw(tx: &mpsc::Sender<Input>, rejected: &RejectedList) {
+/// Removes every endpoint and rejection of `source` (the provider was disabled).
+async fn withdraw(source: Source, tx: &mpsc::Sender<Input>, rejected: &RejectedList) {
     let reset = Update::Reset {
-        provider: ProviderId::Docker,
+        provider: source.provider(),
         endpoints: Vec::new(),
     };
     // A closed channel means berth is stopping; nothing is left to withdraw from.
     let _ = tx.send(Input::Update(reset)).await;
     // A poisoned lock only means a panic elsewhere mid-update; the map is still usable.
     rejected.lock().unwrap_or_else(|p| p.into_inner()).clear();
-    metrics::gauge!(m::DOCKER_REJECTED).set(0.0);
+    metrics::gauge!(source.rejected_gauge()).set(0.0);
 }
 
 #[cfg(test)]
@@ -271,19 +353,25 @@ mod tests {
 
     #[test]
     fn settings_follow_what_the_label_rules_read() {
-        let base = Settings::from_config(&config("enabled: true", "retries: 2"));
-        let retries = Settings::from_config(&config("enabled: true", "retries: 4"));
+        let base = Settings::from_config(&config("enabled: true", "retries: 2"), Source::Docker);
+        let retries = Settings::from_config(&config("enabled: true", "retries: 4"), Source::Docker);
         assert_ne!(base, retries);
         assert!(
             !base.connection_differs(&retries),
             "a resync, not a new session"
         );
-        let exposed = Settings::from_config(&config("exposed_by_default: true", "retries: 2"));
+        let exposed = Settings::from_config(
+            &config("exposed_by_default: true", "retries: 2"),
+            Source::Docker,
+        );
         assert_ne!(base, exposed);
         assert!(!base.connection_differs(&exposed));
-        let moved = Settings::from_config(&config("endpoint: \"tcp://10.0.0.1:2375\"", ""));
+        let moved = Settings::from_config(
+            &config("endpoint: \"tcp://10.0.0.1:2375\"", ""),
+            Source::Docker,
+        );
         assert!(base.connection_differs(&moved));
-        let off = Settings::from_config(&config("enabled: false", "retries: 2"));
+        let off = Settings::from_config(&config("enabled: false", "retries: 2"), Source::Docker);
         assert!(base.connection_differs(&off));
     }
 

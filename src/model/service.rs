@@ -44,6 +44,7 @@ pub struct EndpointKey {
 pub enum ProviderId {
     File,
     Docker,
+    Swarm,
 }
 
 /// Service-level settings, shared by every endpoint of a service.

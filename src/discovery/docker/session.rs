@@ -24,7 +24,10 @@ use super::facts::ContainerFacts;
 use super::inspect::{is_stopping_signal, Inspected};
 use super::labels::{self, LabelSettings, Verdict};
 use super::own;
-use super::{next_config, ConfigWatch, DockerError, RejectedContainer, RejectedList, Settings};
+use super::{
+    next_config, ConfigWatch, DockerError, EngineSession, RejectedContainer, RejectedList,
+    Settings, Source,
+};
 use crate::discovery::Input;
 use crate::metrics as m;
 use crate::model::{EndpointKey, EndpointSpec, ProviderId, Update};
@@ -57,11 +60,13 @@ pub struct Session {
     tx: mpsc::Sender<Input>,
     rejected: RejectedList,
     known: HashMap<String, Known>,
+    /// The networks of berth's own container (empty when it runs on the host).
+    own_networks: BTreeSet<String>,
     established: bool,
 }
 
-impl Session {
-    pub fn new(
+impl EngineSession for Session {
+    fn open(
         client: Docker,
         settings: Settings,
         tx: mpsc::Sender<Input>,
@@ -73,44 +78,39 @@ impl Session {
             tx,
             rejected,
             known: HashMap::new(),
+            own_networks: BTreeSet::new(),
             established: false,
         }
     }
 
-    /// True once the session has listed the engine's containers.
-    pub fn was_established(&self) -> bool {
+    fn was_established(&self) -> bool {
         self.established
     }
 
-    /// Lists, then follows events and config reloads until the engine or the reconciler goes
-    /// away, or a reload asks for another engine.
-    pub async fn run(
-        &mut self,
-        own_networks: &mut BTreeSet<String>,
-        config: &mut ConfigWatch,
-    ) -> Result<Exit, DockerError> {
+    async fn run(&mut self, config: &mut ConfigWatch) -> Result<Exit, DockerError> {
         self.client = self.client.clone().negotiate_version().await?;
-        *own_networks = own::own_networks(&self.client).await;
+        self.own_networks = own::own_networks(&self.client).await;
         let since = SystemTime::now() - REPLAY;
-        self.resync(own_networks).await?;
+        self.resync().await?;
         self.established = true;
         info!(
             containers = self.known.len(),
-            own_networks = ?own_networks,
+            own_networks = ?self.own_networks,
             "docker: synced with the engine"
         );
         let mut events = self.client.events(Some(events_options(since)));
         loop {
             tokio::select! {
                 event = events.next() => match event {
-                    Some(event) => self.on_event(event?, own_networks).await?,
+                    Some(event) => self.on_event(event?).await?,
                     None => return Err(DockerError::StreamEnded),
                 },
                 next = next_config(config) => {
+                    let next = Settings::from_config(&next, Source::Docker);
                     if self.settings.connection_differs(&next) {
                         return Ok(Exit::Reconfigured);
                     }
-                    self.reconfigure(next, own_networks).await?;
+                    self.reconfigure(next).await?;
                 }
             }
             if self.tx.is_closed() {
@@ -118,14 +118,12 @@ impl Session {
             }
         }
     }
+}
 
+impl Session {
     /// Adopts reloaded settings; when the label rules read anything new, judges every
     /// container again (a resync: engine events wait meanwhile, some ms per 16 containers).
-    async fn reconfigure(
-        &mut self,
-        next: Settings,
-        own_networks: &BTreeSet<String>,
-    ) -> Result<(), DockerError> {
+    async fn reconfigure(&mut self, next: Settings) -> Result<(), DockerError> {
         if next == self.settings {
             return Ok(());
         }
@@ -133,7 +131,7 @@ impl Session {
         info!(
             "docker: the reload changed what labels are judged by; judging every container again"
         );
-        self.resync(own_networks).await?;
+        self.resync().await?;
         info!(
             containers = self.known.len(),
             "docker: re-evaluated with the reloaded config"
@@ -142,7 +140,7 @@ impl Session {
     }
 
     /// Lists and inspects every running container and sends the complete view.
-    async fn resync(&mut self, own_networks: &BTreeSet<String>) -> Result<(), DockerError> {
+    async fn resync(&mut self) -> Result<(), DockerError> {
         let options = ListContainersOptions {
             all: false,
             ..Default::default()
@@ -166,7 +164,7 @@ impl Session {
         self.known.clear();
         let mut endpoints = Vec::new();
         for container in &running {
-            if let Some(spec) = self.judge(container, own_networks) {
+            if let Some(spec) = self.judge(container) {
                 endpoints.push(spec);
             }
         }
@@ -179,11 +177,7 @@ impl Session {
         Ok(())
     }
 
-    async fn on_event(
-        &mut self,
-        event: EventMessage,
-        own_networks: &BTreeSet<String>,
-    ) -> Result<(), DockerError> {
+    async fn on_event(&mut self, event: EventMessage) -> Result<(), DockerError> {
         let action = event.action.clone().unwrap_or_default();
         let attributes = event
             .actor
@@ -208,7 +202,7 @@ impl Session {
                     "stop" => self.drain(&id, at).await,
                     "die" | "destroy" => self.forget(&id, at).await,
                     "start" | "restart" | "pause" | "unpause" | "health_status" | "rename"
-                    | "update" => self.reinspect(&id, own_networks, at).await?,
+                    | "update" => self.reinspect(&id, at).await?,
                     _ => {}
                 }
             }
@@ -220,7 +214,7 @@ impl Session {
                 // Not timed: the engine connects a starting container's networks before
                 // `start`, and the start itself is timed.
                 if let Some(id) = attributes.get("container") {
-                    self.reinspect(id, own_networks, None).await?;
+                    self.reinspect(id, None).await?;
                 }
             }
             _ => {}
@@ -229,12 +223,7 @@ impl Session {
     }
 
     /// Re-reads one container and upserts, or removes, its endpoint.
-    async fn reinspect(
-        &mut self,
-        id: &str,
-        own_networks: &BTreeSet<String>,
-        at: Option<SystemTime>,
-    ) -> Result<(), DockerError> {
+    async fn reinspect(&mut self, id: &str, at: Option<SystemTime>) -> Result<(), DockerError> {
         let container = match inspect(&self.client, id).await? {
             Some(c) if c.running => c,
             _ => {
@@ -242,7 +231,7 @@ impl Session {
                 return Ok(());
             }
         };
-        let spec = self.judge(&container, own_networks);
+        let spec = self.judge(&container);
         let new_key = spec.as_ref().map(|s| s.key.clone());
         let old_key = self.known.get(id).and_then(|k| k.key.clone());
         if let Some(old) = old_key.filter(|old| Some(old) != new_key.as_ref()) {
@@ -265,12 +254,12 @@ impl Session {
 
     /// Applies the label rules to a running container; records rejections; returns the
     /// endpoint to route, if any.
-    fn judge(&mut self, c: &Inspected, own_networks: &BTreeSet<String>) -> Option<EndpointSpec> {
+    fn judge(&mut self, c: &Inspected) -> Option<EndpointSpec> {
         let settings = LabelSettings {
             prefix: &self.settings.prefix,
             exposed_by_default: self.settings.exposed_by_default,
             network: self.settings.network.as_deref(),
-            own_networks,
+            own_networks: &self.own_networks,
             defaults: &self.settings.defaults,
             http_listeners: &self.settings.http_listeners,
             l4_listeners: &self.settings.l4_listeners,
@@ -413,7 +402,7 @@ fn events_options(since: SystemTime) -> EventsOptions {
 }
 
 /// When the engine says the event happened (falls back to now).
-fn event_time(event: &EventMessage) -> SystemTime {
+pub fn event_time(event: &EventMessage) -> SystemTime {
     event
         .time_nano
         .and_then(|n| u64::try_from(n).ok())
@@ -459,6 +448,12 @@ mod tests {
     fn events_replay_from_before_the_listing() {
         let opts = events_options(UNIX_EPOCH + Duration::from_secs(100));
         assert_eq!(opts.since.as_deref(), Some("100"));
-        assert_eq!(opts.filters.as_ref().map(|f| f["type"].clone()).unwrap_or_default(), vec!["container", "network"]);
+        assert_eq!(
+            opts.filters
+                .as_ref()
+                .map(|f| f["type"].clone())
+                .unwrap_or_default(),
+            vec!["container", "network"]
+        );
     }
 }
