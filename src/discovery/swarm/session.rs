@@ -122,9 +122,8 @@ impl Session {
         since: SystemTime,
     ) -> Result<Exit, DockerError> {
         let mut events = self.client.events(Some(events_options(since)));
-        let mut tick = tokio::time::interval(WATCH_TICK);
-        let mut refresh = tokio::time::interval(self.refresh);
-        refresh.reset();
+        let mut tick = every(WATCH_TICK);
+        let mut refresh = every(self.refresh);
         loop {
             tokio::select! {
                 event = events.next() => match event {
@@ -139,8 +138,7 @@ impl Session {
                     }
                     if next.swarm.refresh != self.refresh {
                         self.refresh = next.swarm.refresh;
-                        refresh = tokio::time::interval(self.refresh);
-                        refresh.reset();
+                        refresh = every(self.refresh);
                     }
                 }
             }
@@ -334,8 +332,7 @@ impl Session {
         match event.typ {
             Some(EventMessageTypeEnum::SERVICE) => {
                 count("service", &action);
-                self.watch(&id, at);
-                self.reread_watched().await?;
+                self.watch(&id, at).await?;
             }
             Some(EventMessageTypeEnum::NODE) => {
                 count("node", &action);
@@ -365,22 +362,27 @@ impl Session {
                         self.send(Input::Event { update, at }).await;
                     }
                 }
-                self.watch(service, at);
-                self.reread_watched().await?;
+                self.watch(service, at).await?;
             }
             _ => {}
         }
         Ok(())
     }
 
-    /// Re-read `service` from now on, every tick, until it converges.
-    fn watch(&mut self, service: &str, at: SystemTime) {
+    /// Re-reads `service` now, and then every tick until it converges.
+    async fn watch(&mut self, service: &str, at: SystemTime) -> Result<(), DockerError> {
         if service.is_empty() {
-            return;
+            return Ok(());
         }
-        self.watching
-            .insert(service.to_owned(), Instant::now() + WATCH_FOR);
         self.cause.entry(service.to_owned()).or_insert(at);
+        if self.reread(service).await? {
+            self.watching.remove(service);
+            self.cause.remove(service);
+        } else {
+            self.watching
+                .insert(service.to_owned(), Instant::now() + WATCH_FOR);
+        }
+        Ok(())
     }
 
     fn reject(&self, service: &ServiceFacts, reason: String) {
@@ -427,6 +429,13 @@ impl Session {
         // A closed channel means berth is stopping; `run` notices and returns.
         let _ = self.tx.send(input).await;
     }
+}
+
+/// Ticks every `period`, the first a period from now; a late tick is not made up for.
+fn every(period: Duration) -> tokio::time::Interval {
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval
 }
 
 /// An update and the moment its cause happened, when known.
