@@ -12,6 +12,8 @@ fn absent_sections_get_the_design_defaults() {
     assert_eq!(c.admin.address.to_string(), "127.0.0.1:9900");
     assert!(c.docker.enabled && !c.docker.exposed_by_default);
     assert_eq!(c.docker.label_prefix, "berth");
+    assert!(!c.swarm.engine.enabled, "Swarm is opt-in");
+    assert_eq!(c.swarm.refresh.as_secs(), 10);
     assert_eq!(c.defaults.retries, 2);
     assert_eq!(c.defaults.timeouts.request.as_secs(), 60);
     assert!(c.workers >= 1);
@@ -274,4 +276,30 @@ fn services_override_the_resilience_defaults() {
         (p.path.as_str(), p.line),
         ("services.a.outlier.max_ejected_percent", Some(3))
     );
+}
+
+#[test]
+fn the_swarm_section_is_checked_like_docker_and_names_its_own_fields() {
+    let c = parse(
+        "swarm: { enabled: true, endpoint: \"tcp://10.0.0.1:2375\", label_prefix: sw, refresh: 3s }\n",
+        "t.yaml",
+    )
+    .unwrap();
+    assert!(c.swarm.engine.enabled && c.docker.enabled);
+    assert_eq!(c.swarm.engine.endpoint.as_deref(), Some("tcp://10.0.0.1:2375"));
+    assert_eq!(c.swarm.engine.label_prefix, "sw");
+    assert_eq!(c.swarm.refresh.as_secs(), 3);
+    let src = "swarm: { endpoint: \"ftp://x\", label_prefix: \"Bad.\", network: \" \", refresh: 0s }\n";
+    let got: Vec<String> = problems(src).into_iter().map(|p| p.path).collect();
+    assert_eq!(
+        got,
+        [
+            "swarm.endpoint",
+            "swarm.label_prefix",
+            "swarm.network",
+            "swarm.refresh"
+        ]
+    );
+    let typo = problems("swarm: { refesh: 3s }\n");
+    assert!(typo[0].message.contains("refresh"), "{}", typo[0].message);
 }
