@@ -286,10 +286,14 @@ fn the_swarm_section_is_checked_like_docker_and_names_its_own_fields() {
     )
     .unwrap();
     assert!(c.swarm.engine.enabled && c.docker.enabled);
-    assert_eq!(c.swarm.engine.endpoint.as_deref(), Some("tcp://10.0.0.1:2375"));
+    assert_eq!(
+        c.swarm.engine.endpoint.as_deref(),
+        Some("tcp://10.0.0.1:2375")
+    );
     assert_eq!(c.swarm.engine.label_prefix, "sw");
     assert_eq!(c.swarm.refresh.as_secs(), 3);
-    let src = "swarm: { endpoint: \"ftp://x\", label_prefix: \"Bad.\", network: \" \", refresh: 0s }\n";
+    let src =
+        "swarm: { endpoint: \"ftp://x\", label_prefix: \"Bad.\", network: \" \", refresh: 0s }\n";
     let got: Vec<String> = problems(src).into_iter().map(|p| p.path).collect();
     assert_eq!(
         got,

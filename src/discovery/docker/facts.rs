@@ -23,6 +23,29 @@ pub struct ContainerFacts {
     pub networks: BTreeMap<String, Option<IpAddr>>,
     /// The image or container defines a `HEALTHCHECK` (so Docker reports health).
     pub has_healthcheck: bool,
+    /// What these facts describe, as problems name it.
+    pub subject: Subject,
+}
+
+/// A container, or a Swarm service's task standing in for one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Subject {
+    /// `exposed_ports` are its image's and its own `EXPOSE`d ports.
+    #[default]
+    Container,
+    /// `exposed_ports` are the service's published target ports (the engine does not
+    /// report a task's exposed ports).
+    SwarmTask,
+}
+
+impl Subject {
+    /// How a problem says where the ports were looked for.
+    pub fn ports_source(self) -> &'static str {
+        match self {
+            Subject::Container => "the container exposes",
+            Subject::SwarmTask => "the service publishes",
+        }
+    }
 }
 
 /// The TCP ports among `Config.ExposedPorts` keys (`"80/tcp"`, `"53/udp"`, `"8080"`), sorted

@@ -69,6 +69,7 @@ impl Inspected {
                 ),
                 networks,
                 has_healthcheck,
+                subject: Default::default(),
             },
             running: state.running.unwrap_or(false) && !state.restarting.unwrap_or(false),
             availability: Availability {

@@ -205,7 +205,7 @@ fn build(
     labels: &mut Labels<'_>,
 ) -> Option<Accepted> {
     let name = service_name(labels, facts);
-    let port = container_port(labels, &facts.exposed_ports);
+    let port = container_port(labels, facts);
     let weight = labels.parse("weight", int_in(1, 1000));
     let service = service_spec(labels, settings, name);
     let health = health::parse(labels);
@@ -339,16 +339,17 @@ fn service_name(labels: &mut Labels<'_>, facts: &ContainerFacts) -> Option<Strin
 }
 
 /// `<prefix>.port`, else the sole exposed TCP port.
-fn container_port(labels: &mut Labels<'_>, exposed: &[u16]) -> Option<u16> {
+fn container_port(labels: &mut Labels<'_>, facts: &ContainerFacts) -> Option<u16> {
     if labels.has("port") {
         return labels.parse("port", port);
     }
     let key = labels.key("port");
-    match exposed {
+    let source = facts.subject.ports_source();
+    match facts.exposed_ports.as_slice() {
         [only] => Some(*only),
         [] => {
             labels.problem(format!(
-                "no label {key} and the container exposes no TCP port: \
+                "no label {key} and {source} no TCP port: \
                  set {key} to the port the service listens on"
             ));
             None
@@ -356,7 +357,7 @@ fn container_port(labels: &mut Labels<'_>, exposed: &[u16]) -> Option<u16> {
         several => {
             let list: Vec<String> = several.iter().map(u16::to_string).collect();
             labels.problem(format!(
-                "no label {key} and the container exposes several TCP ports ({}): \
+                "no label {key} and {source} several TCP ports ({}): \
                  set {key} to choose one",
                 list.join(", ")
             ));

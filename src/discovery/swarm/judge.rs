@@ -22,7 +22,7 @@ use bollard::models::ServiceUpdateStatusStateEnum as UpdateState;
 use bollard::models::{EndpointPortConfigProtocolEnum, EndpointSpecModeEnum, Service};
 
 use super::tasks::Task;
-use crate::discovery::docker::facts::ContainerFacts;
+use crate::discovery::docker::facts::{ContainerFacts, Subject};
 use crate::discovery::docker::labels::{self, LabelSettings, Verdict};
 use crate::model::EndpointSpec;
 
@@ -314,6 +314,7 @@ fn facts(
         exposed_ports: service.target_ports.clone(),
         networks,
         has_healthcheck: false,
+        subject: Subject::SwarmTask,
     }
 }
 

@@ -58,8 +58,6 @@ pub struct Session {
     own_networks: std::collections::BTreeSet<String>,
     /// Services being re-read every tick, until converged or the deadline.
     watching: HashMap<String, Instant>,
-    /// When the engine says the event behind a watch happened (for the convergence metric).
-    cause: HashMap<String, SystemTime>,
     refresh: Duration,
     established: bool,
 }
@@ -80,7 +78,6 @@ impl EngineSession for Session {
             tasks: None,
             own_networks: Default::default(),
             watching: HashMap::new(),
-            cause: HashMap::new(),
             refresh: Duration::from_secs(10),
             established: false,
         }
@@ -241,27 +238,26 @@ impl Session {
         self.watching.retain(|_, until| *until > now);
         let ids: Vec<String> = self.watching.keys().cloned().collect();
         for id in ids {
-            if self.reread(&id).await? {
+            if self.reread(&id, None).await? {
                 self.watching.remove(&id);
-                self.cause.remove(&id);
             }
         }
         Ok(())
     }
 
-    /// Re-reads one service and its tasks; true once it has converged (or is gone).
-    async fn reread(&mut self, id: &str) -> Result<bool, DockerError> {
+    /// Re-reads one service and its tasks, because of an engine event at `cause` if any;
+    /// true once it has converged (or is gone).
+    async fn reread(&mut self, id: &str, cause: Option<SystemTime>) -> Result<bool, DockerError> {
         metrics::counter!(m::SWARM_READS_TOTAL, "scope" => "service").increment(1);
         let Some(service) = self.inspect(id).await? else {
             let updates = self.view.service(id, Vec::new());
             let updates = updates.into_iter().map(untimed).collect();
             self.unreject(id);
-            self.send_all(updates, None).await;
+            self.send_all(updates, cause).await;
             return Ok(true);
         };
         let tasks = self.reader()?.of_service(id).await?;
         let updates = self.apply(&service, &tasks);
-        let cause = self.cause.get(id).copied();
         self.send_all(updates, cause).await;
         Ok(judge::converged(&service, &tasks))
     }
@@ -374,10 +370,8 @@ impl Session {
         if service.is_empty() {
             return Ok(());
         }
-        self.cause.entry(service.to_owned()).or_insert(at);
-        if self.reread(service).await? {
+        if self.reread(service, Some(at)).await? {
             self.watching.remove(service);
-            self.cause.remove(service);
         } else {
             self.watching
                 .insert(service.to_owned(), Instant::now() + WATCH_FOR);

@@ -32,6 +32,7 @@ fn container() -> Container {
         exposed_ports: vec![80],
         networks: BTreeMap::from([("app".into(), Some(app_ip()))]),
         has_healthcheck: false,
+        subject: Default::default(),
     })
 }
 

@@ -169,7 +169,13 @@ fn a_service_with_no_task_yet_is_still_judged() {
 fn without_a_port_label_the_published_target_port_serves() {
     let mut s = service(&[("berth.enable", "true")]);
     let tasks = [task("t1", 1, "running", "running", "10.0.1.5")];
-    assert!(matches!(judged(&s, &tasks), Judged::Rejected(r) if r.contains("berth.port")));
+    let Judged::Rejected(reason) = judged(&s, &tasks) else {
+        panic!("accepted without a port");
+    };
+    assert!(
+        reason.contains("no label berth.port and the service publishes no TCP port"),
+        "{reason}"
+    );
     s.target_ports = vec![3000];
     let wanted = routed(judged(&s, &tasks));
     assert_eq!(wanted[0].spec.key.addr.port(), 3000);
