@@ -60,6 +60,40 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse(&source, &file)
 }
 
+/// Loads `path` as a reload of `current`: besides any validation problem, refused when the
+/// file holds nothing but comments (a save caught half-way, a truncation) or when it would
+/// remove every service of `current` without an explicit `services: {}` (a file cut short).
+/// Either way the caller keeps `current`.
+pub fn reload(path: &Path, current: &Config) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        file: file.clone(),
+        source,
+    })?;
+    let refuse = |path: &str, message: &str| ConfigError::Invalid {
+        file: file.clone(),
+        problems: vec![Problem::new(path, message)],
+    };
+    let blank = |l: &str| l.trim().is_empty() || l.trim_start().starts_with('#');
+    if source.lines().all(blank) {
+        return Err(refuse(
+            "",
+            "the file is empty (a save caught half-way?); to run on the defaults, say so \
+             with at least one key, e.g. `services: {}`",
+        ));
+    }
+    let next = parse(&source, &file)?;
+    let explicit = parse::parse_raw(&source).is_ok_and(|raw| raw.services.is_some());
+    if next.services.is_empty() && !current.services.is_empty() && !explicit {
+        return Err(refuse(
+            "services",
+            "this reload would remove every static service and the file has no `services:` \
+             section (cut short?); write `services: {}` to remove them all",
+        ));
+    }
+    Ok(next)
+}
+
 /// Validates configuration text; `file_name` is only used in error messages.
 pub fn parse(source: &str, file_name: &str) -> Result<Config, ConfigError> {
     let invalid = |problems| ConfigError::Invalid {
@@ -262,6 +296,37 @@ pub struct Log {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `text` written to a fresh file, reloaded over a config with one service.
+    fn reloaded(name: &str, text: &str) -> Result<Config, ConfigError> {
+        let one = "services: { s: { backends: [\"127.0.0.1:9001\"] } }\n";
+        let current = parse(one, "t.yaml").expect("valid");
+        let path =
+            std::env::temp_dir().join(format!("berth-reload-{}-{name}.yaml", std::process::id()));
+        std::fs::write(&path, text).expect("write");
+        let result = reload(&path, &current);
+        let _ = std::fs::remove_file(&path);
+        result
+    }
+
+    #[test]
+    fn a_reload_of_an_empty_file_is_refused() {
+        for (name, text) in [("zero", ""), ("blank", "\n  \n"), ("comments", "# only\n")] {
+            let err = reloaded(name, text).expect_err("refused");
+            assert!(err.to_string().contains("the file is empty"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_reload_that_drops_every_service_must_say_so() {
+        let err = reloaded("cut", "log: { level: info }\n").expect_err("refused");
+        assert_eq!(err.problems()[0].path, "services");
+        assert!(err.to_string().contains("services: {}"), "{err}");
+        let meant = reloaded("meant", "services: {}\n").expect("explicit");
+        assert!(meant.services.is_empty());
+        let other = "services: { t: { backends: [\"127.0.0.1:9002\"] } }\n";
+        assert_eq!(reloaded("other", other).expect("valid").services.len(), 1);
+    }
 
     #[test]
     fn embedded_default_is_valid() {

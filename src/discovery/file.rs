@@ -1,8 +1,11 @@
 //! The file provider (control plane): static services from the config file.
 //!
 //! Turns the `services:` section into one [`Update::Reset`] for [`ProviderId::File`], and
-//! watches the file: an edit (or `SIGHUP`) reloads it. A reload that fails validation is
-//! refused — the error is logged and counted, and the last good config keeps serving.
+//! watches the file: an edit reloads it once the file has been quiet for [`SETTLE`] (a file
+//! written in several steps is read whole), `SIGHUP` at once. A reload that fails
+//! validation, finds the file empty, or would remove every service without saying so
+//! (`config::reload`) is refused — the error is logged and counted, and the last good
+//! config keeps serving.
 //! A valid reload goes to the reconciler (`Input::Config`, then this provider's `Reset`) and
 //! then into the config `watch` the Docker provider follows.
 //! Invariant: the reconciler and the Docker provider only ever see a config that validated.
@@ -20,8 +23,11 @@ use crate::config::{self, Config, StaticService};
 use crate::metrics as m;
 use crate::model::{Availability, EndpointKey, EndpointSpec, ProviderId, Update};
 
-/// Quiet period after a file event before reloading (editors write in several steps).
-const DEBOUNCE: Duration = Duration::from_millis(100);
+/// The file must be quiet this long after a change before it is read (an editor or a tool
+/// may write it in several steps); an atomic rename is read at once after it.
+const SETTLE: Duration = Duration::from_secs(1);
+/// The longest a stream of changes delays a reload.
+const MAX_SETTLE: Duration = Duration::from_secs(5);
 
 /// The file provider's complete view of `config`.
 pub fn reset(config: &Config) -> Update {
@@ -66,10 +72,7 @@ pub async fn watch(path: PathBuf, config: watch::Sender<Arc<Config>>, tx: mpsc::
     let mut current = Arc::clone(&config.borrow());
     loop {
         tokio::select! {
-            Some(()) = events.recv() => {
-                tokio::time::sleep(DEBOUNCE).await;
-                while events.try_recv().is_ok() {}
-            }
+            Some(()) = events.recv() => settle(&mut events).await,
             Some(()) = recv_hup(&mut hup) => info!("SIGHUP: reloading config"),
             else => return,
         }
@@ -96,8 +99,21 @@ enum Reload {
     Changed(Arc<Config>),
 }
 
+/// Waits until no change has come for [`SETTLE`] (at most [`MAX_SETTLE`]).
+async fn settle(events: &mut mpsc::Receiver<()>) {
+    let deadline = tokio::time::Instant::now() + MAX_SETTLE;
+    loop {
+        let quiet = tokio::time::sleep(SETTLE);
+        tokio::select! {
+            () = quiet => return,
+            () = tokio::time::sleep_until(deadline) => return,
+            more = events.recv() => if more.is_none() { return },
+        }
+    }
+}
+
 fn reload(path: &Path, current: &Config) -> Reload {
-    match config::load(path) {
+    match config::reload(path, current) {
         Err(e) => {
             error!("config reload refused, the last good config keeps serving:\n{e}");
             metrics::counter!(m::CONFIG_RELOADS_TOTAL, "result" => "error").increment(1);

@@ -119,3 +119,65 @@ async fn edits_apply_under_load_without_a_failed_request() {
     server.shutdown();
     let _ = std::fs::remove_dir_all(path.parent().expect("temp dir"));
 }
+
+/// A file truncated to nothing, or cut short before its services, is refused: the services
+/// keep answering and the refusal is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_or_cut_short_file_is_refused() {
+    let a = backend("trunc-a").await;
+    let text = yaml(&format!("  trunc: {{ listener: web, backends: [\"{}\"] }}\n", a.addr));
+    let path = temp_config("truncate", &text);
+    let config = berth::config::load(&path).expect("valid config");
+    let server = berth::server::Server::start(config, Some(path.clone())).expect("start");
+    let url = format!("http://{}/", server.listener("web").expect("web"));
+    let admin = format!("http://{}", server.admin);
+    let refused = || common::metric(&admin, "berth_config_reloads_total{result=\"error\"}");
+    let http = client();
+    let cut_short = text.split("services:").next().expect("a head").to_owned();
+    for (what, written) in [("empty", String::new()), ("cut short", cut_short)] {
+        let before = refused().await;
+        // Written in place, as `> file` or a crashed writer leaves it.
+        std::fs::write(&path, &written).expect("rewrite");
+        wait_until(TIMEOUT, &format!("the {what} file to be refused"), || async {
+            refused().await > before
+        })
+        .await;
+        let status = http.get(&url).send().await.expect("answer").status();
+        assert_eq!(status, 200, "after the {what} file, the last good config serves");
+    }
+}
+
+/// A file written in two parts, half a second apart, is applied once, whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_written_in_two_steps_is_applied_once_whole() {
+    let (a, b) = (backend("two-a").await, backend("two-b").await);
+    let service = |name: &str, addr: std::net::SocketAddr| {
+        format!("  {name}: {{ listener: web, path: /{name}, backends: [\"{addr}\"] }}\n")
+    };
+    let path = temp_config("two-steps", &yaml(&service("zero", a.addr)));
+    let config = berth::config::load(&path).expect("valid config");
+    let server = berth::server::Server::start(config, Some(path.clone())).expect("start");
+    let admin = format!("http://{}", server.admin);
+    let applied = || common::metric(&admin, "berth_config_reloads_total{result=\"ok\"}");
+    let before = applied().await;
+    let whole = yaml(&format!("{}{}", service("first", a.addr), service("second", b.addr)));
+    // The first part is a valid config on its own, and a change (every service but the last).
+    let cut = whole.len() - service("second", b.addr).len();
+    std::fs::write(&path, &whole[..cut]).expect("first part");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().append(true).open(&path).expect("open");
+        file.write_all(whole[cut..].as_bytes()).expect("second part");
+    }
+    let web = server.listener("web").expect("web");
+    let http = client();
+    wait_until(TIMEOUT, "the second service to answer", || async {
+        let r = http.get(format!("http://{web}/second")).send().await;
+        r.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    // A second reload would have come within a settle period of the first.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(applied().await, before + 1, "one reload, of the whole file");
+}
