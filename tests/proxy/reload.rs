@@ -168,7 +168,7 @@ async fn a_file_written_in_two_steps_is_applied_once_whole() {
     {
         use std::io::Write;
         let mut file = std::fs::OpenOptions::new().append(true).open(&path).expect("open");
-        file.write_all(whole[cut..].as_bytes()).expect("second part");
+        file.write_all(&whole.as_bytes()[cut..]).expect("second part");
     }
     let web = server.listener("web").expect("web");
     let http = client();
