@@ -45,6 +45,7 @@ pub const TCP_CONNECTIONS_TOTAL: &str = "berth_tcp_connections_total";
 pub const TCP_BYTES_TOTAL: &str = "berth_tcp_bytes_total";
 pub const PROXY_PROTOCOL_ERRORS_TOTAL: &str = "berth_proxy_protocol_errors_total";
 pub const CLIENT_BODY_ERRORS_TOTAL: &str = "berth_client_body_errors_total";
+pub const BAD_REQUESTS_TOTAL: &str = "berth_bad_requests_total";
 
 /// `result` values of [`TCP_CONNECTIONS_TOTAL`] for a routed connection, in
 /// [`TcpCounters::outcomes`] order; an unrouted one is `no_route` with no service (the

@@ -38,5 +38,6 @@ pub mod proxy_protocol;
 pub mod redirect;
 pub mod replay;
 pub mod sni;
+pub mod target;
 pub mod tcp;
 pub mod uri;

@@ -11,6 +11,7 @@ use http_body_util::{Either, Full};
 
 use crate::endpoint::queue::Refusal;
 use crate::proxy::body::UpstreamBody;
+use crate::proxy::target::BadTarget;
 
 /// The body of every response berth sends: streamed from upstream, or generated here.
 pub type ProxyBody = Either<UpstreamBody, Full<Bytes>>;
@@ -33,6 +34,9 @@ pub enum ProxyError {
     ClientBody,
     /// The client's request body was still arriving when the request timed out (408).
     ClientBodyTimeout,
+    /// The request's target is refused: several, invalid or conflicting hosts, or a path
+    /// that cannot be normalised (400).
+    BadTarget(BadTarget),
 }
 
 impl ProxyError {
@@ -42,7 +46,7 @@ impl ProxyError {
             Self::NoHealthyEndpoint(_) | Self::OverLimit(..) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream => StatusCode::BAD_GATEWAY,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::ClientBody => StatusCode::BAD_REQUEST,
+            Self::ClientBody | Self::BadTarget(_) => StatusCode::BAD_REQUEST,
             Self::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
@@ -57,6 +61,7 @@ impl ProxyError {
             Self::Timeout => Bytes::from_static(b"upstream timeout\n"),
             Self::ClientBody => Bytes::from_static(b"invalid request body\n"),
             Self::ClientBodyTimeout => Bytes::from_static(b"request body timeout\n"),
+            Self::BadTarget(why) => Bytes::from(format!("{why}\n")),
             Self::OverLimit(name, why) => Bytes::from(format!(
                 "service {name} is over its limits ({})\n",
                 why.as_str()

@@ -1,8 +1,10 @@
 //! Header rewriting for proxied requests and responses (data plane).
 //!
 //! Edits headers in place: hop-by-hop headers (RFC 9110 §7.6.1, plus those named in
-//! `Connection`) are removed both ways; `X-Forwarded-For/-Proto/-Host` are set from what berth
-//! saw, and what the client sent in them is dropped unless the peer is trusted. `Upgrade`
+//! `Connection`) are removed both ways — except the end-to-end headers berth and backends
+//! depend on ([`PROTECTED`]), which `Connection` can never make disappear;
+//! `X-Forwarded-For/-Proto/-Host` and `X-Real-IP` are set from what berth saw, and what the
+//! client sent in them, and any `Forwarded`, is dropped unless the peer is trusted. `Upgrade`
 //! requests keep `Connection: upgrade` and `Upgrade` so the upstream can switch protocols.
 
 use std::net::IpAddr;
@@ -13,6 +15,7 @@ use ipnet::IpNet;
 pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
@@ -26,6 +29,20 @@ static HOP_BY_HOP: [&HeaderName; 8] = [
     &header::TE,
     &header::TRAILER,
     &header::TRANSFER_ENCODING,
+];
+
+/// End-to-end headers a `Connection` list cannot remove: routing, authentication, framing
+/// and what berth itself sets for the backend.
+static PROTECTED: [&HeaderName; 9] = [
+    &header::HOST,
+    &header::AUTHORIZATION,
+    &header::COOKIE,
+    &header::CONTENT_LENGTH,
+    &header::CONTENT_TYPE,
+    &X_FORWARDED_FOR,
+    &X_FORWARDED_PROTO,
+    &X_FORWARDED_HOST,
+    &X_REAL_IP,
 ];
 
 /// True when the request asks to switch protocols (`Connection: upgrade` + `Upgrade`).
@@ -79,7 +96,7 @@ fn remove_connection_listed(headers: &mut HeaderMap) {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|s| s.split(','))
         .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .filter(|n| n != header::UPGRADE)
+        .filter(|n| n != header::UPGRADE && !PROTECTED.contains(&n))
         .collect();
     for name in listed {
         headers.remove(name);
@@ -105,8 +122,15 @@ pub struct Forwarded<'a> {
     pub trusted: bool,
 }
 
-/// Sets `X-Forwarded-For/-Proto/-Host` from `fwd`; `host` is the request's host.
+/// Sets `X-Forwarded-For/-Proto/-Host` and `X-Real-IP` from `fwd`, and drops `Forwarded`
+/// from an untrusted peer; `host` is the request's host.
 pub fn set_forwarded(headers: &mut HeaderMap, fwd: &Forwarded<'_>, host: Option<HeaderValue>) {
+    if !fwd.trusted {
+        headers.remove(header::FORWARDED);
+    }
+    if !(fwd.trusted && headers.contains_key(&X_REAL_IP)) {
+        headers.insert(X_REAL_IP.clone(), fwd.client.clone());
+    }
     let prior = if fwd.trusted {
         headers.get(&X_FORWARDED_FOR).cloned()
     } else {
@@ -168,6 +192,51 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 1, "{h:?}");
         assert!(h.contains_key("x-keep"));
+    }
+
+    #[test]
+    fn connection_cannot_remove_end_to_end_headers() {
+        let mut h = map(&[
+            (
+                "connection",
+                "Host, Authorization, Cookie, X-Real-IP, x-gone",
+            ),
+            ("host", "api.test"),
+            ("authorization", "Bearer t"),
+            ("cookie", "a=1"),
+            ("x-gone", "1"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h["host"], "api.test");
+        assert_eq!(h["authorization"], "Bearer t");
+        assert_eq!(h["cookie"], "a=1");
+        assert!(!h.contains_key("x-gone") && !h.contains_key("connection"));
+    }
+
+    #[test]
+    fn forwarded_and_real_ip_are_berths_unless_the_peer_is_trusted() {
+        let client = HeaderValue::from_static("192.0.2.7");
+        let sent = [("forwarded", "for=1.2.3.4"), ("x-real-ip", "1.2.3.4")];
+        for trusted in [false, true] {
+            let mut h = map(&sent);
+            let fwd = Forwarded {
+                client: &client,
+                proto: "http",
+                trusted,
+            };
+            set_forwarded(&mut h, &fwd, None);
+            let real = h["x-real-ip"].to_str().expect("ascii");
+            match trusted {
+                false => {
+                    assert!(!h.contains_key("forwarded"));
+                    assert_eq!(real, "192.0.2.7");
+                }
+                true => {
+                    assert_eq!(h["forwarded"], "for=1.2.3.4");
+                    assert_eq!(real, "1.2.3.4");
+                }
+            }
+        }
     }
 
     #[test]

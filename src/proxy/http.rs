@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::header::{HeaderValue, HOST};
+use http::header::HeaderValue;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tracing::debug;
@@ -24,6 +24,7 @@ use crate::proxy::conn::Activity;
 use crate::proxy::error::{ProxyBody, ProxyError};
 use crate::proxy::headers;
 use crate::proxy::pool;
+use crate::proxy::target::{self, BadTarget};
 
 /// What an HTTP client connection knows for all of its requests.
 #[derive(Debug)]
@@ -60,23 +61,34 @@ fn peer_value(peer: SocketAddr) -> HeaderValue {
 /// docs/ARCHITECTURE.md, "Errors a client sees".
 pub async fn handle(
     cx: Arc<ConnContext>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let start = Instant::now();
     let _serving = Serving::new(&cx.activity);
     let snapshot = cx.client.snapshots.load_full();
     pool::sweep(snapshot.generation);
     let listener = &snapshot.listeners[cx.client.listener];
-    let found = listener
-        .routes
-        .find(request_host(&req), req.uri().path())
-        .map(|m| (m.target, m.prefix_len));
     let logged = access_log::enabled().then(|| {
         (
             req.method().clone(),
             access_log::loggable_path(req.uri().path()),
         )
     });
+    let checked = match target::normalize(&mut req) {
+        true => target::host(&req),
+        false => Err(BadTarget::InvalidPath),
+    };
+    let found = match checked {
+        Ok(host) => listener
+            .routes
+            .find(host, req.uri().path())
+            .map(|m| (m.target, m.prefix_len)),
+        Err(bad) => {
+            let response = refuse(&listener.name, bad);
+            log_access(&cx, &listener.name, None, logged, response.status(), start);
+            return Ok(response);
+        }
+    };
     let Some((route, prefix_len)) = found else {
         listener.no_route.increment(1);
         let response = ProxyError::NoRoute.into_response();
@@ -154,12 +166,15 @@ impl Drop for Serving<'_> {
     }
 }
 
-/// The request's host: the URI's authority (HTTP/2, absolute form) or the `Host` header.
-fn request_host<B>(req: &Request<B>) -> Option<&str> {
-    req.uri()
-        .authority()
-        .map(|a| a.as_str())
-        .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()))
+/// The 400 for a refused target, counted (a cold path: the counter is looked up here).
+#[cold]
+fn refuse(listener: &Arc<str>, bad: BadTarget) -> Response<ProxyBody> {
+    let labels = [
+        ("listener", listener.to_string()),
+        ("reason", bad.reason().to_owned()),
+    ];
+    metrics::counter!(crate::metrics::BAD_REQUESTS_TOTAL, &labels).increment(1);
+    ProxyError::BadTarget(bad).into_response()
 }
 
 mod forward;

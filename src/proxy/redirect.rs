@@ -5,16 +5,19 @@
 //! methods (which keeps the method and body, where a 301 may turn a POST into a GET), as
 //! Traefik's `redirectScheme` does. `Location` keeps the host (without its port), the path
 //! and the query, and names the https port unless it is 443. A request without a host gets
-//! 400: there is nowhere to send it.
+//! 400: there is nowhere to send it; so does one whose host `target::host` refuses (several,
+//! invalid such as `a@evil.com`, or conflicting), so `Location` never names a host berth
+//! did not validate.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE, HOST, LOCATION};
+use http::header::{HeaderValue, CONTENT_TYPE, LOCATION};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{Either, Full};
 use metrics::Counter;
 
 use crate::metrics as m;
-use crate::proxy::error::ProxyBody;
+use crate::proxy::error::{ProxyBody, ProxyError};
+use crate::proxy::target;
 
 /// Where one listener redirects to.
 #[derive(Debug)]
@@ -39,7 +42,12 @@ impl Redirect {
 
     /// The redirect for `req`.
     pub fn respond<B>(&self, req: &Request<B>) -> Response<ProxyBody> {
-        let Some(location) = self.location(req) else {
+        let host = match target::host(req) {
+            Ok(Some(host)) => strip_port(host),
+            Ok(None) => return plain(StatusCode::BAD_REQUEST, "no host to redirect to\n"),
+            Err(bad) => return ProxyError::BadTarget(bad).into_response(),
+        };
+        let Some(location) = self.location(req, host) else {
             return plain(StatusCode::BAD_REQUEST, "no host to redirect to\n");
         };
         self.redirects.increment(1);
@@ -52,13 +60,8 @@ impl Redirect {
         response
     }
 
-    fn location<B>(&self, req: &Request<B>) -> Option<HeaderValue> {
-        let host = req
-            .uri()
-            .authority()
-            .map(|a| a.host())
-            .or_else(|| req.headers().get(HOST)?.to_str().ok().map(strip_port))
-            .filter(|h| !h.is_empty())?;
+    /// `https://<host><port suffix><path and query>`; `host` was checked (`target::host`).
+    fn location<B>(&self, req: &Request<B>, host: &str) -> Option<HeaderValue> {
         let target = req
             .uri()
             .path_and_query()
@@ -93,6 +96,7 @@ fn plain(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::HOST;
 
     fn request(method: Method, uri: &str, host: Option<&str>) -> Request<()> {
         let mut b = Request::builder().method(method).uri(uri);
@@ -110,6 +114,15 @@ mod tests {
             .map(|l| l.to_str().expect("ascii").to_owned())
             .unwrap_or_default();
         (resp.status().as_u16(), location)
+    }
+
+    #[test]
+    fn a_host_berth_cannot_vouch_for_is_not_redirected_to() {
+        let r = Redirect::new("web", 443);
+        for host in ["a@evil.com", "evil.com/x?"] {
+            let (status, location) = answer(&r, &request(Method::GET, "/", Some(host)));
+            assert_eq!((status, location.as_str()), (400, ""), "{host}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod client_faults;
 mod config_errors;
 mod grpc;
 mod health;
+mod hostile_targets;
 mod hsts;
 mod limits;
 mod outlier;

@@ -125,7 +125,10 @@ async fn edits_apply_under_load_without_a_failed_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_or_cut_short_file_is_refused() {
     let a = backend("trunc-a").await;
-    let text = yaml(&format!("  trunc: {{ listener: web, backends: [\"{}\"] }}\n", a.addr));
+    let text = yaml(&format!(
+        "  trunc: {{ listener: web, backends: [\"{}\"] }}\n",
+        a.addr
+    ));
     let path = temp_config("truncate", &text);
     let config = berth::config::load(&path).expect("valid config");
     let server = berth::server::Server::start(config, Some(path.clone())).expect("start");
@@ -138,12 +141,17 @@ async fn an_empty_or_cut_short_file_is_refused() {
         let before = refused().await;
         // Written in place, as `> file` or a crashed writer leaves it.
         std::fs::write(&path, &written).expect("rewrite");
-        wait_until(TIMEOUT, &format!("the {what} file to be refused"), || async {
-            refused().await > before
-        })
+        wait_until(
+            TIMEOUT,
+            &format!("the {what} file to be refused"),
+            || async { refused().await > before },
+        )
         .await;
         let status = http.get(&url).send().await.expect("answer").status();
-        assert_eq!(status, 200, "after the {what} file, the last good config serves");
+        assert_eq!(
+            status, 200,
+            "after the {what} file, the last good config serves"
+        );
     }
 }
 
@@ -160,15 +168,23 @@ async fn a_file_written_in_two_steps_is_applied_once_whole() {
     let admin = format!("http://{}", server.admin);
     let applied = || common::metric(&admin, "berth_config_reloads_total{result=\"ok\"}");
     let before = applied().await;
-    let whole = yaml(&format!("{}{}", service("first", a.addr), service("second", b.addr)));
+    let whole = yaml(&format!(
+        "{}{}",
+        service("first", a.addr),
+        service("second", b.addr)
+    ));
     // The first part is a valid config on its own, and a change (every service but the last).
     let cut = whole.len() - service("second", b.addr).len();
     std::fs::write(&path, &whole[..cut]).expect("first part");
     tokio::time::sleep(Duration::from_millis(500)).await;
     {
         use std::io::Write;
-        let mut file = std::fs::OpenOptions::new().append(true).open(&path).expect("open");
-        file.write_all(&whole.as_bytes()[cut..]).expect("second part");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        file.write_all(&whole.as_bytes()[cut..])
+            .expect("second part");
     }
     let web = server.listener("web").expect("web");
     let http = client();

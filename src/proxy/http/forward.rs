@@ -37,7 +37,8 @@ use crate::proxy::replay::Replay;
 use crate::proxy::uri;
 use crate::state::snapshot::Service;
 
-use super::{request_host, ConnContext};
+use super::ConnContext;
+use crate::proxy::target;
 
 /// Most endpoints one request may try (first attempt + the 5 retries labels allow).
 const MAX_TRIES: usize = 6;
@@ -290,7 +291,8 @@ impl Plan<'_> {
         let tls = upstream.tls.as_ref();
         let host = tls
             .filter(|t| t.server_name.is_none())
-            .and_then(|_| req.and_then(request_host))
+            // Checked before routing: `Ok` here.
+            .and_then(|_| req.and_then(|r| target::host(r).ok().flatten()))
             .map(connect::host_only);
         if !on.upgrade {
             if let Some(s) = pool::checkout(endpoint, self.idle_timeout, protocol, host).await {
