@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use berth::config::{self, BindSite, Config, LogFormat};
 use berth::server::{Server, StartError};
@@ -99,10 +101,13 @@ fn start(config: Config, path: Option<PathBuf>) -> anyhow::Result<Server> {
 fn init_tracing(config: &Config) {
     let filter = EnvFilter::try_from_env("BERTH_LOG")
         .unwrap_or_else(|_| EnvFilter::new(config.log.level.as_str()));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Warnings and errors are rate-limited per log statement (`berth_log_suppressed_total`).
+    let limit = berth::metrics::log_limit::WarnLimit::default;
+    let fmt = tracing_subscriber::fmt::layer();
+    let registry = tracing_subscriber::registry().with(filter);
     match config.log.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Json => registry.with(fmt.json().with_filter(limit())).init(),
+        LogFormat::Text => registry.with(fmt.with_filter(limit())).init(),
     }
 }
 

@@ -5,6 +5,8 @@
 //! service and endpoint ([`StatusCounters`]), and requests only bump them. Label values are
 //! bounded (listener, service, endpoint address, status code): never a raw path or client.
 
+pub mod log_limit;
+
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -46,6 +48,7 @@ pub const TCP_BYTES_TOTAL: &str = "berth_tcp_bytes_total";
 pub const PROXY_PROTOCOL_ERRORS_TOTAL: &str = "berth_proxy_protocol_errors_total";
 pub const CLIENT_BODY_ERRORS_TOTAL: &str = "berth_client_body_errors_total";
 pub const BAD_REQUESTS_TOTAL: &str = "berth_bad_requests_total";
+pub const LOG_SUPPRESSED_TOTAL: &str = "berth_log_suppressed_total";
 
 /// `result` values of [`TCP_CONNECTIONS_TOTAL`] for a routed connection, in
 /// [`TcpCounters::outcomes`] order; an unrouted one is `no_route` with no service (the
