@@ -16,20 +16,25 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::discovery::Input;
 use crate::discovery::Rejections;
+use crate::proxy::listener::gate::{AcceptBackoff, Slots};
 use crate::state::snapshot::Snapshot;
 
 mod api;
 
 /// How often histogram samples are folded for rendering.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+/// Admin connections open at once at most; more are closed at accept.
+const MAX_CONNECTIONS: usize = 64;
+/// An admin client's request head (or next request) must arrive within this.
+const HEADER_READ: Duration = Duration::from_secs(10);
 
 /// What the admin endpoints read.
 #[derive(Clone, Debug)]
@@ -52,17 +57,35 @@ impl Admin {
                 upkeep.run_upkeep();
             }
         });
+        // Out of descriptors: pause instead of spinning; a bounded number of connections, so
+        // scrapes and probes keep being answered whatever else is open.
+        let mut backoff = AcceptBackoff::default();
+        let slots = Slots::new(MAX_CONNECTIONS);
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    let pause = backoff.failed();
+                    warn!("admin accept failed: {e}; retrying in {pause:?}");
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+            };
+            backoff.succeeded();
+            let Some(slot) = slots.take() else {
                 continue;
             };
             let admin = self.clone();
             tokio::spawn(async move {
+                let _slot = slot;
                 let service = service_fn(move |req| {
                     let admin = admin.clone();
                     async move { Ok::<_, Infallible>(admin.route(&req)) }
                 });
+                // A client must send each request head within HEADER_READ, idle ones too.
                 let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ)
                     .serve_connection(TokioIo::new(stream), service);
                 if let Err(e) = conn.await {
                     debug!("admin connection: {e}");

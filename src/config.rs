@@ -171,6 +171,8 @@ pub struct Config {
     pub docker: Engine,
     /// The Swarm provider (off by default).
     pub swarm: Swarm,
+    /// Limits on client connections over every listener.
+    pub connections: Connections,
     pub defaults: Defaults,
     /// Static services (the file provider), by name.
     pub services: BTreeMap<String, StaticService>,
@@ -221,6 +223,8 @@ pub struct Listener {
     pub tls: Option<Tls>,
     /// An `http` listener that answers every request with a redirect to an `https` one.
     pub redirect: Option<Redirect>,
+    /// Open client connections at most on this listener; `None`: only the global limit.
+    pub max_connections: Option<usize>,
 }
 
 /// An `https` listener's `tls:` block; every file was read and checked at load time.
@@ -254,6 +258,16 @@ pub struct Engine {
     pub exposed_by_default: bool,
     pub network: Option<String>,
     pub label_prefix: String,
+}
+
+/// `connections:`: how many client connections berth holds open at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Connections {
+    /// Over every listener; `None`: derived from the open-file limit at start
+    /// (`proxy::listener::default_max_connections`).
+    pub max: Option<usize>,
+    /// From one client IP (the TCP peer), over every listener; `None`: no such limit.
+    pub per_client: Option<usize>,
 }
 
 /// `swarm:`: an [`Engine`] that is a Swarm manager.

@@ -49,6 +49,8 @@ pub const PROXY_PROTOCOL_ERRORS_TOTAL: &str = "berth_proxy_protocol_errors_total
 pub const CLIENT_BODY_ERRORS_TOTAL: &str = "berth_client_body_errors_total";
 pub const BAD_REQUESTS_TOTAL: &str = "berth_bad_requests_total";
 pub const LOG_SUPPRESSED_TOTAL: &str = "berth_log_suppressed_total";
+pub const CONNECTIONS_REFUSED_TOTAL: &str = "berth_connections_refused_total";
+pub const ACCEPT_ERRORS_TOTAL: &str = "berth_accept_errors_total";
 
 /// `result` values of [`TCP_CONNECTIONS_TOTAL`] for a routed connection, in
 /// [`TcpCounters::outcomes`] order; an unrouted one is `no_route` with no service (the

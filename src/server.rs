@@ -73,7 +73,12 @@ impl Server {
 
         let terminators = tls::terminators(&config)?;
         let specs = listener_specs(&config, &terminators);
-        let workers = Workers::start(&specs, config.workers, Arc::clone(&snapshots))?;
+        let workers = Workers::start(
+            &specs,
+            config.workers,
+            config.connections,
+            Arc::clone(&snapshots),
+        )?;
         let listeners = specs
             .iter()
             .zip(&workers.addresses)
@@ -174,6 +179,7 @@ fn listener_specs(config: &Config, terminators: &[Arc<Terminator>]) -> Vec<Liste
                 accept_proxy: l
                     .proxy_protocol
                     .then(|| Arc::from(l.trusted_ips.as_slice())),
+                max_connections: l.max_connections,
             })
         })
         .collect()

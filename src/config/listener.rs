@@ -32,6 +32,7 @@ pub(super) fn listeners(
             proxy_protocol: false,
             tls: None,
             redirect: None,
+            max_connections: None,
         };
         return BTreeMap::from([(web.name.clone(), web)]);
     };
@@ -72,6 +73,7 @@ pub(super) fn listeners(
             proxy_protocol,
             tls,
             redirect,
+            max_connections: l.max_connections.map(|c| c.0 as usize),
         };
         out.insert(name, listener);
     }

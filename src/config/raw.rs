@@ -24,6 +24,7 @@ pub struct Config {
     pub admin: Option<Admin>,
     pub docker: Option<Docker>,
     pub swarm: Option<Swarm>,
+    pub connections: Option<Connections>,
     pub defaults: Option<Defaults>,
     pub services: Option<UniqueMap<Service>>,
     pub log: Option<Log>,
@@ -42,6 +43,8 @@ pub struct Listener {
     pub tls: Option<Tls>,
     /// `http` listeners only.
     pub redirect: Option<Redirect>,
+    /// Open client connections at most, on this listener.
+    pub max_connections: Option<Count>,
 }
 
 /// An `https` listener's `tls:` block.
@@ -84,6 +87,14 @@ pub struct Docker {
     pub exposed_by_default: Option<bool>,
     pub network: Option<String>,
     pub label_prefix: Option<String>,
+}
+
+/// `connections:`: limits over every listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connections {
+    pub max: Option<Count>,
+    pub per_client: Option<Count>,
 }
 
 /// `swarm:`: the engine fields of `docker:`, and how often everything is read again.

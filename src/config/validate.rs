@@ -17,7 +17,7 @@ use super::health::health;
 use super::listener::listeners;
 use super::raw;
 use super::service::{check_route_clashes, services};
-use super::{Admin, Config, Defaults, Engine, Listener, Log, LogFormat, Swarm};
+use super::{Admin, Config, Connections, Defaults, Engine, Listener, Log, LogFormat, Swarm};
 use crate::model::{BudgetSettings, Limits, Outlier, Resilience, Timeouts};
 
 /// Most worker threads a file may ask for.
@@ -37,6 +37,12 @@ pub fn validate(raw: raw::Config, base: &Path) -> Result<Config, Vec<Problem>> {
     check_address_clashes(&mut p, &listeners, &admin);
     let docker = engine(&mut p, "docker", raw.docker, true);
     let swarm = swarm(&mut p, raw.swarm);
+    let connections = raw
+        .connections
+        .map_or_else(Default::default, |c| Connections {
+            max: c.max.map(|m| m.0 as usize),
+            per_client: c.per_client.map(|m| m.0 as usize),
+        });
     let defaults = defaults(&mut p, raw.defaults);
     let services = services(&mut p, raw.services, &listeners, &defaults, base);
     check_route_clashes(&mut p, &services, &listeners);
@@ -50,6 +56,7 @@ pub fn validate(raw: raw::Config, base: &Path) -> Result<Config, Vec<Problem>> {
         admin,
         docker,
         swarm,
+        connections,
         defaults,
         services,
         log,

@@ -137,10 +137,17 @@ fn warn_restart_only(current: &Config, next: &Config) {
             .iter()
             .zip(&next.listeners)
             .any(|((a, la), (b, lb))| {
-                a != b || la.address != lb.address || la.protocol != lb.protocol
+                a != b
+                    || la.address != lb.address
+                    || la.protocol != lb.protocol
+                    || la.max_connections != lb.max_connections
             });
-    if listeners_changed || current.admin != next.admin || current.workers != next.workers {
-        warn!("listener, admin and workers changes take effect at the next restart");
+    let restart_only = listeners_changed
+        || current.admin != next.admin
+        || current.workers != next.workers
+        || current.connections != next.connections;
+    if restart_only {
+        warn!("listener, admin, connections and workers changes take effect at the next restart");
     }
 }
 

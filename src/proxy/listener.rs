@@ -26,8 +26,9 @@ use ipnet::IpNet;
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
-use tracing::{debug, error, info};
+use tracing::{error, info, warn};
 
+use crate::config::Connections;
 use crate::metrics as m;
 use crate::proxy::client::ClientConn;
 use crate::proxy::redirect::Redirect;
@@ -51,6 +52,8 @@ pub struct ListenerSpec {
     /// `proxy_protocol: true`: the peers allowed to send the header every connection starts
     /// with (`trusted_ips`).
     pub accept_proxy: Option<Arc<[IpNet]>>,
+    /// Open client connections at most on this listener (besides `connections.max`).
+    pub max_connections: Option<usize>,
 }
 
 /// What a listener's connections get before (or instead of) proxying.
@@ -136,10 +139,12 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Binds every listener `workers` times and starts the worker threads.
+    /// Binds every listener `workers` times and starts the worker threads, which admit
+    /// connections within `limits`.
     pub fn start(
         specs: &[ListenerSpec],
         workers: usize,
+        limits: Connections,
         snapshots: Arc<ArcSwap<Snapshot>>,
     ) -> Result<Self, BindError> {
         let workers = workers.max(1);
@@ -148,12 +153,19 @@ impl Workers {
             .iter()
             .map(|s| Mode::of(s, specs, &addresses))
             .collect();
+        let gates = gates(specs, limits);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut threads = Vec::with_capacity(workers);
         for (n, per_worker) in sockets.into_iter().enumerate() {
             let snapshots = Arc::clone(&snapshots);
             let rx = shutdown_rx.clone();
-            let listeners = specs.iter().cloned().zip(modes.iter().cloned()).collect();
+            let listeners = specs
+                .iter()
+                .cloned()
+                .zip(modes.iter().cloned())
+                .zip(gates.iter().cloned())
+                .map(|((spec, mode), gate)| Served { spec, mode, gate })
+                .collect();
             let thread = std::thread::Builder::new()
                 .name(format!("berth-worker-{n}"))
                 .spawn(move || run_worker(listeners, per_worker, snapshots, rx))
@@ -205,8 +217,35 @@ fn bind_all(
     Ok((sockets, addresses))
 }
 
+/// The limits of each listener, sharing the total and the per-client counts.
+fn gates(specs: &[ListenerSpec], limits: Connections) -> Vec<Gate> {
+    let total = Slots::new(limits.max.unwrap_or_else(gate::default_max_connections));
+    let per_client = limits.per_client.map(PerClient::new);
+    info!(
+        max_connections = total.max(),
+        per_client = ?limits.per_client,
+        "client connection limits"
+    );
+    specs
+        .iter()
+        .map(|spec| Gate {
+            total: Arc::clone(&total),
+            listener: spec.max_connections.map(Slots::new),
+            per_client: per_client.clone(),
+        })
+        .collect()
+}
+
+/// One listener as a worker serves it.
+#[derive(Clone)]
+struct Served {
+    spec: ListenerSpec,
+    mode: Mode,
+    gate: Gate,
+}
+
 fn run_worker(
-    specs: Vec<(ListenerSpec, Mode)>,
+    specs: Vec<Served>,
     sockets: Vec<std::net::TcpListener>,
     snapshots: Arc<ArcSwap<Snapshot>>,
     shutdown: watch::Receiver<bool>,
@@ -232,14 +271,15 @@ struct Tracker {
 }
 
 async fn serve(
-    specs: Vec<(ListenerSpec, Mode)>,
+    specs: Vec<Served>,
     sockets: Vec<std::net::TcpListener>,
     snapshots: Arc<ArcSwap<Snapshot>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let tracker = Arc::new(Tracker::default());
     let mut accepters = Vec::new();
-    for ((spec, mode), socket) in specs.into_iter().zip(sockets) {
+    for (served, socket) in specs.into_iter().zip(sockets) {
+        let spec = &served.spec;
         let listener = match TcpListener::from_std(socket) {
             Ok(l) => l,
             Err(e) => {
@@ -248,8 +288,7 @@ async fn serve(
             }
         };
         accepters.push(tokio::spawn(accept_loop(
-            spec,
-            mode,
+            served,
             listener,
             Arc::clone(&snapshots),
             Arc::clone(&tracker),
@@ -286,22 +325,38 @@ async fn sweep_loop(snapshots: Arc<ArcSwap<Snapshot>>) {
 }
 
 async fn accept_loop(
-    spec: ListenerSpec,
-    mode: Mode,
+    served: Served,
     listener: TcpListener,
     snapshots: Arc<ArcSwap<Snapshot>>,
     tracker: Arc<Tracker>,
     shutdown: watch::Receiver<bool>,
 ) {
+    let Served { spec, mode, gate } = served;
     let builder = Arc::new(server_builder());
-    let active = metrics::gauge!(m::CONNECTIONS_ACTIVE, "listener" => spec.name.to_string());
+    let name = spec.name.to_string();
+    let active = metrics::gauge!(m::CONNECTIONS_ACTIVE, "listener" => name.clone());
+    let refused = Refused::ALL.map(|r| {
+        metrics::counter!(m::CONNECTIONS_REFUSED_TOTAL, "listener" => name.clone(), "reason" => r.reason())
+    });
+    let errors = metrics::counter!(m::ACCEPT_ERRORS_TOTAL, "listener" => name);
+    let mut backoff = AcceptBackoff::default();
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
-                // EMFILE and friends: back off briefly instead of spinning.
-                debug!(listener = %spec.name, "accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                errors.increment(1);
+                let pause = backoff.failed();
+                warn!(listener = %spec.name, "accept failed: {e}; retrying in {pause:?}");
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+        };
+        backoff.succeeded();
+        let admitted = match gate.admit(peer.ip()) {
+            Ok(admitted) => admitted,
+            Err(why) => {
+                // Closed at once (dropped): the client learns now, not at a timeout.
+                refused[why as usize].increment(1);
                 continue;
             }
         };
@@ -314,6 +369,7 @@ async fn accept_loop(
         tracker.live.fetch_add(1, Ordering::AcqRel);
         active.increment(1.0);
         let conn = Connection {
+            _admitted: admitted,
             builder: Arc::clone(&builder),
             tracker: Arc::clone(&tracker),
             active: active.clone(),
@@ -331,5 +387,7 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 }
 
 mod connection;
+pub mod gate;
 
 use connection::{server_builder, Connection};
+use gate::{AcceptBackoff, Gate, PerClient, Refused, Slots};

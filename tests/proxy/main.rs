@@ -17,6 +17,7 @@ mod admin_drain;
 mod cli;
 mod client_faults;
 mod config_errors;
+mod connection_limits;
 mod grpc;
 mod health;
 mod hostile_targets;

@@ -56,6 +56,8 @@ type Destination = Option<SocketAddr>;
 
 /// One accepted client connection.
 pub(super) struct Connection {
+    /// Its slots under the connection limits, given back when it ends.
+    pub(super) _admitted: super::gate::Admitted,
     pub(super) builder: Arc<auto::Builder<TokioExecutor>>,
     pub(super) tracker: Arc<Tracker>,
     pub(super) active: metrics::Gauge,
