@@ -53,6 +53,10 @@ struct ServiceDoc<'a> {
     retry_budget: BudgetDoc,
     /// How long a new or recovered endpoint takes to reach its full share; 0: off.
     slow_start_ms: u128,
+    /// A discovered service whose last endpoint is gone, kept (answering 503) since then
+    /// (RFC 3339); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    no_endpoints_since: Option<String>,
     endpoints: Vec<EndpointDoc<'a>>,
     warnings: &'a [String],
 }
@@ -265,6 +269,9 @@ fn service<'a>(snapshot: &'a Snapshot, s: &'a Service) -> ServiceDoc<'a> {
             }
         },
         slow_start_ms: u128::from(s.slow_start_ns / 1_000_000),
+        no_endpoints_since: s
+            .vacant_since
+            .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
         endpoints: s
             .endpoints
             .iter()

@@ -121,6 +121,7 @@ pub struct Defaults {
     pub retry_budget: Option<RetryBudget>,
     pub limits: Option<Limits>,
     pub slow_start: Option<Span>,
+    pub keep_route: Option<Span>,
 }
 
 /// `limits:` (defaults or a service): circuit breaking.

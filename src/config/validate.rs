@@ -231,6 +231,7 @@ fn defaults(p: &mut Problems, raw: Option<raw::Defaults>) -> Defaults {
         retry_budget: retry_budget(p, raw.retry_budget),
         limits: limits(raw.limits, &d.limits),
         slow_start: raw.slow_start.map_or(d.slow_start, |s| s.0),
+        keep_route: raw.keep_route.map_or(d.keep_route, |s| s.0),
     }
 }
 

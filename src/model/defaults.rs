@@ -77,7 +77,14 @@ pub struct Defaults {
     pub limits: Limits,
     /// `defaults.slow_start`: how long a new endpoint takes to reach its full weight.
     pub slow_start: Duration,
+    /// `defaults.keep_route`: how long a discovered service's route stays after its last
+    /// endpoint is gone (answering 503, not 404).
+    pub keep_route: Duration,
 }
+
+/// `defaults.keep_route` when the file sets none: long enough for a redeploy (`down` then
+/// `up`), short enough that a service really removed soon stops being routed.
+pub const DEFAULT_KEEP_ROUTE: Duration = Duration::from_secs(300);
 
 impl Default for Defaults {
     fn default() -> Self {
@@ -91,6 +98,7 @@ impl Default for Defaults {
             retry_budget: BudgetSettings::default(),
             limits: Limits::default(),
             slow_start: DEFAULT_SLOW_START,
+            keep_route: DEFAULT_KEEP_ROUTE,
         }
     }
 }
@@ -116,6 +124,7 @@ impl Defaults {
             upstream: Upstream::default(),
             proxy_protocol: None,
             tcp_idle: self.timeouts.tcp_idle,
+            keep_route: self.keep_route,
         }
     }
 

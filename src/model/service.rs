@@ -76,6 +76,9 @@ pub struct ServiceSpec {
     pub proxy_protocol: Option<ProxyVersion>,
     /// L4 services: a connection idle this long is closed.
     pub tcp_idle: Duration,
+    /// A discovered service whose last endpoint is gone keeps its route this long, answering
+    /// 503 with `Retry-After` (a redeploy is not a removal); zero: the route goes at once.
+    pub keep_route: Duration,
 }
 
 /// A container's own health check state, as the engine reports it.

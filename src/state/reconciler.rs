@@ -69,6 +69,8 @@ pub struct Reconciler {
     health_rx: Option<mpsc::Receiver<()>>,
     /// Services in panic mode, to log and count each transition once.
     panicking: HashSet<Arc<str>>,
+    /// Discovered services kept without endpoints for their `keep_route`.
+    vacancies: Vacancies,
 }
 
 impl Reconciler {
@@ -91,6 +93,7 @@ impl Reconciler {
             health_tx,
             health_rx: Some(health_rx),
             panicking: HashSet::new(),
+            vacancies: Vacancies::default(),
         };
         this.publish();
         this
@@ -124,7 +127,9 @@ impl Reconciler {
                     // returns refresh the gauges and panic flags.
                     let returned = self.published.load().sweep_outliers();
                     let now = outlier::ejections();
-                    if returned || now != ejections {
+                    if self.vacancies.expired(Instant::now()) {
+                        self.publish();
+                    } else if returned || now != ejections {
                         ejections = now;
                         self.refresh();
                     }
@@ -231,7 +236,11 @@ impl Reconciler {
     pub fn publish(&mut self) {
         self.sync_live();
         self.generation += 1;
-        let snapshot = self.build();
+        let groups = group::services(&self.views, &self.live);
+        let present = groups.iter().map(|g| &*g.spec.name).collect();
+        self.vacancies
+            .track(&self.views, &present, (Instant::now(), SystemTime::now()));
+        let snapshot = self.build(groups);
         self.refresh_panic(&snapshot);
         self.set_gauges(&snapshot);
         self.published.store(Arc::new(snapshot));
@@ -344,8 +353,7 @@ impl Reconciler {
         self.panicking = now;
     }
 
-    fn build(&self) -> Snapshot {
-        let groups = group::services(&self.views, &self.live);
+    fn build(&self, groups: Vec<Grouped>) -> Snapshot {
         let mut builders: Vec<RouteTableBuilder<Arc<ServiceRoute>>> = (0..self.listeners.len())
             .map(|_| RouteTableBuilder::new())
             .collect();
@@ -373,6 +381,17 @@ impl Reconciler {
             if !problems.is_empty() {
                 warnings.insert(Arc::clone(&service.spec.name), problems);
             }
+            services.push(service);
+        }
+        for vacant in self.vacancies.kept() {
+            let state = shared.remove(&vacant.spec.name).unwrap_or_default();
+            kept.insert(Arc::clone(&vacant.spec.name), Arc::clone(&state));
+            let service = Service::new(Arc::clone(&vacant.spec), Vec::new(), &mut counters)
+                .with_shared(state, self.config.defaults.retry_budget)
+                .vacant_since(vacant.since);
+            let service = Arc::new(service);
+            // A live service that took its route meanwhile keeps it.
+            let _ = self.add_routes(&mut builders, &service, &mut counters);
             services.push(service);
         }
         counters.sweep();
@@ -469,7 +488,9 @@ mod group;
 mod listeners;
 #[cfg(test)]
 mod tests;
+mod vacant;
 
 use group::Grouped;
 pub use listeners::ListenerSet;
 use listeners::{empty_snapshot, listener_routes};
+use vacant::Vacancies;

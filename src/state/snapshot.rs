@@ -97,6 +97,8 @@ pub struct Service {
     pub budget: BudgetSettings,
     /// State that outlives this snapshot (the reconciler keeps it by service name).
     pub shared: Arc<ServiceShared>,
+    /// A discovered service kept without endpoints since then (its `keep_route`).
+    pub vacant_since: Option<std::time::SystemTime>,
 }
 
 /// Per-service state that outlives snapshots, like an `Arc<Endpoint>` does per endpoint.
@@ -148,7 +150,14 @@ impl Service {
             slow_start_ns,
             budget: BudgetSettings::default(),
             shared: Arc::default(),
+            vacant_since: None,
         }
+    }
+
+    /// The same service, kept without endpoints since `since`.
+    pub fn vacant_since(mut self, since: std::time::SystemTime) -> Self {
+        self.vacant_since = Some(since);
+        self
     }
 
     /// The same service sharing `shared` (its state from earlier snapshots) and counting

@@ -414,6 +414,69 @@ async fn two_services_on_hosts_and_paths() {
     assert_eq!(r.status(), 404);
 }
 
+/// A redeploy is not a removal: while no container of a service runs, its route answers
+/// 503 with `Retry-After` (not 404) and `/api/services` says since when; the next container
+/// of the service is routed as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_service_with_every_container_stopped_answers_503_until_one_returns() {
+    if !require_engine() {
+        return;
+    }
+    let run = RunId::new();
+    let _cleanup = run.cleanup();
+    let image = TestImage::build_plain(&run);
+    let net = Network::create(&run, "net");
+    let b = Berth::start(&run, "unix:///var/run/docker.sock", None);
+    let service = format!("{}-redeploy", run.as_str());
+    let replica = |name: &str| {
+        ContainerBuilder::new(&run, &image)
+            .name(name)
+            .env("NAME", name)
+            .label(&b.label("enable"), "true")
+            .label(&b.label("service"), &service)
+            .label(&b.label("http.hosts"), "redeploy.test")
+            .network(&net)
+            .start()
+    };
+    let first = replica("old");
+    wait_until(CONVERGE, "the first container routed", || async {
+        b.routable(&service).await.len() == 1
+    })
+    .await;
+    first.stop(Duration::from_secs(5));
+    let vacant = || async {
+        let doc = b.api("/api/services").await;
+        doc["services"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|s| s["name"] == service.as_str() && s["no_endpoints_since"].is_string())
+    };
+    wait_until(CONVERGE, "the service kept without endpoints", vacant).await;
+    let http = client();
+    let r = http
+        .get(b.url("/"))
+        .header("host", "redeploy.test")
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(r.status(), 503, "not 404: the service is coming back");
+    assert!(r.headers().contains_key("retry-after"));
+    let second = replica("new");
+    wait_until(CONVERGE, "the new container routed", || async {
+        b.routable(&service).await.len() == 1
+    })
+    .await;
+    listening(&second).await;
+    let r = http
+        .get(b.url("/"))
+        .header("host", "redeploy.test")
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(r.text().await.expect("body"), "new");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cut_event_stream_keeps_routes_and_resyncs_on_return() {
     if !require_engine() {

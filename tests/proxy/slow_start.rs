@@ -37,6 +37,7 @@ fn service(balance: Balance) -> Service {
         upstream: Default::default(),
         proxy_protocol: None,
         tcp_idle: std::time::Duration::from_secs(3600),
+        keep_route: Duration::from_secs(300),
     });
     let endpoints = (1..=2)
         .map(|i| {

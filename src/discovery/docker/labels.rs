@@ -58,7 +58,7 @@ pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const DEFAULT_WEIGHT: u32 = 1;
 
 /// Every label suffix berth knows, grouped in the order docs/ARCHITECTURE.md, "Labels" gives.
-pub const KNOWN: [&str; 38] = [
+pub const KNOWN: [&str; 39] = [
     "enable",
     "service",
     "port",
@@ -86,6 +86,7 @@ pub const KNOWN: [&str; 38] = [
     "retries",
     "timeout.request",
     "drain",
+    "keep_route",
     resilience::SUFFIXES[0],
     resilience::SUFFIXES[1],
     resilience::SUFFIXES[2],
@@ -278,6 +279,9 @@ fn service_spec(
     }
     if let Some(d) = labels.parse("drain", duration) {
         spec.drain = d;
+    }
+    if let Some(k) = labels.parse("keep_route", duration) {
+        spec.keep_route = k;
     }
     spec.resilience = resilience::parse(labels, &spec.resilience);
     spec.upstream = upstream::parse(labels);

@@ -220,3 +220,86 @@ fn endpoints_of_the_other_layer_are_left_out_with_a_warning() {
         "{warnings:?}"
     );
 }
+
+fn service_names(r: &Reconciler) -> Vec<(String, bool)> {
+    let snap = r.published().load_full();
+    snap.services
+        .iter()
+        .map(|s| (s.spec.name.to_string(), s.vacant_since.is_some()))
+        .collect()
+}
+
+fn with_keep_route(mut s: EndpointSpec, keep: Duration) -> EndpointSpec {
+    let mut service = (*s.service).clone();
+    service.keep_route = keep;
+    s.service = Arc::new(service);
+    s
+}
+
+#[test]
+fn a_discovered_service_without_endpoints_keeps_its_route_for_keep_route() {
+    let mut r = Reconciler::new(config());
+    upsert(
+        &mut r,
+        with_keep_route(spec("api", "a", 1, "/api"), Duration::from_millis(80)),
+    );
+    upsert(
+        &mut r,
+        with_keep_route(spec("now", "b", 2, "/now"), Duration::ZERO),
+    );
+    r.publish();
+    for key in ["a", "b"] {
+        let port = if key == "a" { 1 } else { 2 };
+        r.apply(Input::Update(Update::Remove(EndpointKey {
+            source: key.into(),
+            addr: format!("10.0.0.1:{port}").parse().expect("addr"),
+        })));
+    }
+    r.publish();
+    assert_eq!(
+        service_names(&r),
+        [("api".to_owned(), true)],
+        "kept, and only it"
+    );
+    let snap = r.published().load_full();
+    let route = snap.listeners[0].routes.find(Some("h"), "/api/x");
+    assert!(
+        route.is_some(),
+        "its route still answers (503: no endpoint)"
+    );
+    assert!(!r.vacancies.expired(Instant::now()));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(r.vacancies.expired(Instant::now()));
+    r.publish();
+    assert!(service_names(&r).is_empty(), "dropped once its time is up");
+}
+
+#[test]
+fn a_vacant_service_is_live_again_with_its_next_endpoint() {
+    let mut r = Reconciler::new(config());
+    upsert(&mut r, spec("api", "a", 1, "/"));
+    r.publish();
+    r.apply(Input::Update(Update::Remove(spec("api", "a", 1, "/").key)));
+    r.publish();
+    assert_eq!(service_names(&r), [("api".to_owned(), true)]);
+    upsert(&mut r, spec("api", "c", 3, "/"));
+    r.publish();
+    assert_eq!(service_names(&r), [("api".to_owned(), false)]);
+    assert_eq!(endpoints(&r, "api").len(), 1);
+}
+
+#[test]
+fn a_static_service_removed_from_the_file_goes_at_once() {
+    let mut r = Reconciler::new(config());
+    let reset = |endpoints| {
+        Input::Update(Update::Reset {
+            provider: ProviderId::File,
+            endpoints,
+        })
+    };
+    r.apply(reset(vec![spec("legacy", "static:legacy", 1, "/")]));
+    r.publish();
+    r.apply(reset(Vec::new()));
+    r.publish();
+    assert!(service_names(&r).is_empty());
+}

@@ -30,6 +30,7 @@ fn minimal_container_gets_every_default() {
         upstream: Default::default(),
         proxy_protocol: None,
         tcp_idle: std::time::Duration::from_secs(3600),
+        keep_route: secs(300),
     };
     assert_eq!(*a.endpoint.service, want);
     assert_eq!(&*a.endpoint.key.source, ID);

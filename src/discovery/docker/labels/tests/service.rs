@@ -251,6 +251,20 @@ fn drain() {
     );
 }
 
+#[test]
+fn keep_route() {
+    assert_eq!(service(container()).keep_route, secs(300), "the default");
+    assert_eq!(
+        service(container().label("berth.keep_route", "30s")).keep_route,
+        secs(30)
+    );
+    assert_eq!(
+        service(container().label("berth.keep_route", "0s")).keep_route,
+        Duration::ZERO
+    );
+    assert!(rejected(container().label("berth.keep_route", "a while")).contains("berth.keep_route"));
+}
+
 // ---- outlier.*, limits.*, slow_start ----
 
 #[test]
