@@ -14,4 +14,5 @@ mod docker_failure;
 mod docker_harness;
 mod docker_reload;
 mod docker_self;
+mod docker_socket_proxy;
 mod docker_tcp;

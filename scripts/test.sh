@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The test command README gives: installs what the tests need and is missing (the Docker
+# engine, docker-compose, HAProxy, curl, openssl), starts the engine if it is not running
+# (docs/ARCHITECTURE.md "Against a real Docker engine"), then runs `cargo test --locked`.
+# Extra arguments go to cargo test (`bash scripts/test.sh --test proxy`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
+
+engine_up() { docker info >/dev/null 2>&1; }
+
+if ! engine_up; then
+  if ! command -v dockerd >/dev/null 2>&1; then
+    echo "test: installing docker.io" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+  fi
+  if ! engine_up; then
+    echo "test: starting dockerd" >&2
+    (dockerd >/tmp/berth-test-dockerd.log 2>&1 &)
+    for _ in $(seq 1 60); do engine_up && break; sleep 1; done
+  fi
+fi
+engine_up && echo "test: docker engine reachable" >&2 || echo "test: docker engine NOT reachable" >&2
+
+# tests/docker/docker_compose.rs brings up examples/compose.yaml with the Compose tool;
+# tests/docker/docker_socket_proxy.rs puts HAProxy in front of the engine's socket;
+# tests/proxy/tls.rs talks to berth with the real curl and openssl clients.
+export PATH=$PATH:/usr/sbin:/sbin
+need docker-compose docker-compose
+need haproxy haproxy
+need curl curl
+need openssl openssl
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test: installing ${missing[*]}" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+cargo test --locked "$@"
