@@ -207,7 +207,9 @@ impl Reconciler {
             }
             Update::Remove(key) => {
                 for view in self.views.values_mut() {
-                    view.remove(&key);
+                    if let Some(gone) = view.remove(&key) {
+                        self.vacancies.removed(&gone.spec.service.name);
+                    }
                 }
                 self.checkers.remove(&key);
                 if let Some(endpoint) = self.live.remove(&key) {

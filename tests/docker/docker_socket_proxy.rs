@@ -80,7 +80,11 @@ async fn berth_works_through_a_read_only_socket_proxy() {
     let proxy = SocketProxy::start(&run);
     let addr = format!("127.0.0.1:{}", proxy.port).parse().expect("addr");
     let write = http_request(addr, "POST", "/containers/create", Duration::from_secs(5));
-    assert_eq!(write.map(|a| a.status).ok(), Some(403), "the proxy refuses writes");
+    assert_eq!(
+        write.map(|a| a.status).ok(),
+        Some(403),
+        "the proxy refuses writes"
+    );
 
     let image = TestImage::build_plain(&run);
     let net = Network::create(&run, "net");
@@ -95,9 +99,11 @@ async fn berth_works_through_a_read_only_socket_proxy() {
         .network(&net)
         .start();
     let http = client();
-    wait_until(CONVERGE, "the container routed through the proxy", || async {
-        b.routable(&http, &service).await.len() == 1
-    })
+    wait_until(
+        CONVERGE,
+        "the container routed through the proxy",
+        || async { b.routable(&http, &service).await.len() == 1 },
+    )
     .await;
     wait_until(CONVERGE, "an answer through berth", || async {
         match http.get(b.url("/")).send().await {
@@ -107,8 +113,10 @@ async fn berth_works_through_a_read_only_socket_proxy() {
     })
     .await;
     replica.stop(Duration::from_secs(5));
-    wait_until(CONVERGE, "the stopped container no longer routed", || async {
-        b.routable(&http, &service).await.is_empty()
-    })
+    wait_until(
+        CONVERGE,
+        "the stopped container no longer routed",
+        || async { b.routable(&http, &service).await.is_empty() },
+    )
     .await;
 }

@@ -289,6 +289,22 @@ fn a_vacant_service_is_live_again_with_its_next_endpoint() {
 }
 
 #[test]
+fn a_service_a_reset_drops_goes_at_once() {
+    let mut r = Reconciler::new(config());
+    upsert(&mut r, spec("api", "a", 1, "/"));
+    r.publish();
+    r.apply(Input::Update(Update::Reset {
+        provider: ProviderId::Docker,
+        endpoints: Vec::new(),
+    }));
+    r.publish();
+    assert!(
+        service_names(&r).is_empty(),
+        "a withdrawal is an edit, not a redeploy"
+    );
+}
+
+#[test]
 fn a_static_service_removed_from_the_file_goes_at_once() {
     let mut r = Reconciler::new(config());
     let reset = |endpoints| {

@@ -3,10 +3,12 @@
 //!
 //! A redeploy (`docker compose down` then `up`, every container stopped and started) is not
 //! a removal: clients and caches that get 404 treat the service as gone. So a service that
-//! came from the Docker or Swarm provider and has lost its last endpoint stays in the
-//! snapshot, with no endpoints, for its `keep_route` (503 with `Retry-After`, "no endpoints
-//! since …" in `/api/services`), then goes. A static service removed from the file goes at
-//! once: that is an edit, not a redeploy.
+//! came from the Docker or Swarm provider and lost its last endpoint to a `Remove` (its
+//! container or task stopped) stays in the snapshot, with no endpoints, for its
+//! `keep_route` (503 with `Retry-After`, "no endpoints since …" in `/api/services`), then
+//! goes. What a `Reset` drops goes at once — a static service removed from the file, a
+//! container a reload no longer exposes, a disabled provider's: those are edits, not
+//! redeploys.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -29,11 +31,19 @@ pub(super) struct Vacant {
 pub(super) struct Vacancies {
     kept: BTreeMap<Arc<str>, Vacant>,
     discovered: HashMap<Arc<str>, Arc<ServiceSpec>>,
+    /// Services that lost an endpoint to a `Remove` since the last build.
+    removed: HashSet<Arc<str>>,
 }
 
 impl Vacancies {
-    /// Before a build: services discovered last time and missing from `present` (the names
-    /// this build has endpoints for) become vacant; present or expired ones stop being.
+    /// A `Remove` took an endpoint of `service`.
+    pub fn removed(&mut self, service: &Arc<str>) {
+        self.removed.insert(Arc::clone(service));
+    }
+
+    /// Before a build: services discovered last time, missing from `present` (the names
+    /// this build has endpoints for) and emptied by a `Remove` become vacant; present or
+    /// expired ones stop being.
     pub fn track(
         &mut self,
         views: &BTreeMap<ProviderId, HashMap<EndpointKey, Desired>>,
@@ -42,7 +52,9 @@ impl Vacancies {
     ) {
         let discovered = discovered(views);
         for (name, spec) in self.discovered.drain() {
-            let gone = !present.contains(&*name) && !self.kept.contains_key(&name);
+            let gone = !present.contains(&*name)
+                && !self.kept.contains_key(&name)
+                && self.removed.contains(&name);
             if gone && !spec.keep_route.is_zero() {
                 let until = now.0 + spec.keep_route;
                 let vacant = Vacant {
@@ -56,6 +68,7 @@ impl Vacancies {
         self.kept
             .retain(|name, v| !present.contains(&**name) && v.until > now.0);
         self.discovered = discovered;
+        self.removed.clear();
     }
 
     /// The services kept, by name.
