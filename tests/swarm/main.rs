@@ -18,5 +18,5 @@ mod harness;
 
 // mod example;
 // mod labels;
-// mod lifecycle;
+mod lifecycle;
 mod scale;

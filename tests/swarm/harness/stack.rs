@@ -202,37 +202,51 @@ impl Task {
 
 /// Every task the engine still lists for `service` (its history included).
 pub fn tasks(service: &str) -> Vec<Task> {
-    let ids = docker_ok(&["service", "ps", "--no-trunc", "-q", service]);
-    let ids: Vec<&str> = ids.lines().filter(|l| !l.is_empty()).collect();
-    if ids.is_empty() {
-        return Vec::new();
+    // A task may be removed between listing and inspecting it; then both are done again.
+    let mut last_error = String::new();
+    for _ in 0..5 {
+        let ids = docker_ok(&["service", "ps", "--no-trunc", "-q", service]);
+        let ids: Vec<&str> = ids.lines().filter(|l| !l.is_empty()).collect();
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let mut args = vec!["inspect", "--type", "task"];
+        args.extend(ids.iter().copied());
+        match docker(&args) {
+            Ok(text) => {
+                let docs: Vec<Value> =
+                    serde_json::from_str(&text).expect("docker inspect prints JSON");
+                return docs.iter().map(|d| Task::parse(d, service)).collect();
+            }
+            Err(e) => last_error = e,
+        }
     }
-    let mut args = vec!["inspect", "--type", "task"];
-    args.extend(ids.iter().copied());
-    // A task may be gone between the two calls; then read again.
-    let Ok(text) = docker(&args) else {
-        return tasks(service);
-    };
-    let docs: Vec<Value> = serde_json::from_str(&text).expect("docker inspect prints JSON");
-    docs.iter().map(|d| Task::parse(d, service)).collect()
+    panic!("could not read the tasks of {service}: {last_error}")
 }
 
 /// Waits until `service` has exactly `replicas` serving tasks and no other task still
 /// running (none left draining); returns the serving ones, sorted by slot.
 pub fn wait_converged(service: &str, replicas: usize) -> Vec<Task> {
+    wait_replaced(service, replicas, &[])
+}
+
+/// [`wait_converged`], where none of the serving tasks may be one of `old` (tasks that were
+/// killed or updated away, and may still look serving until the engine notices).
+pub fn wait_replaced(service: &str, replicas: usize, old: &[Task]) -> Vec<Task> {
     let deadline = Instant::now() + SWARM_CONVERGE;
     loop {
         let all = tasks(service);
         let mut serving: Vec<Task> = all.iter().filter(|t| t.serving()).cloned().collect();
         let leftover = all.iter().any(|t| t.state == "running" && !t.serving());
-        if serving.len() == replicas && !leftover {
+        let stale = serving.iter().any(|t| old.iter().any(|o| o.id == t.id));
+        if serving.len() == replicas && !leftover && !stale {
             serving.sort_by_key(|t| t.slot);
             return serving;
         }
         assert!(
             Instant::now() < deadline,
-            "{service} never converged to {replicas} running task(s) in {SWARM_CONVERGE:?}; \
-             tasks: {all:#?}"
+            "{service} never converged to {replicas} new running task(s) in \
+             {SWARM_CONVERGE:?}; tasks: {all:#?}"
         );
         // The poll interval of a wait bounded by SWARM_CONVERGE.
         std::thread::sleep(Duration::from_millis(200));
