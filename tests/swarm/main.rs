@@ -17,6 +17,6 @@ mod docker_common;
 mod harness;
 
 // mod example;
-// mod labels;
+mod labels;
 mod lifecycle;
 mod scale;
