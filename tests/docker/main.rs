@@ -1,6 +1,7 @@
 //! The tests against a real Docker engine, linked as one binary: discovery from container
-//! labels, failure response, config reloads, berth in a container, L4 services, and the
-//! harness itself (`docker_common`, shared with the Docker benches). Each suite is a module;
+//! labels, failure response, config reloads, berth in a container, L4 services,
+//! `examples/compose.yaml` brought up with Compose, and the harness itself (`docker_common`,
+//! shared with the Docker benches and the Swarm tests). Each suite is a module;
 //! `cargo test --test docker docker_failure::` runs one.
 //!
 //! Each test runs its own berth in-process with a label prefix unique to the test, so tests
@@ -9,6 +10,7 @@
 
 mod docker_common;
 
+mod docker_compose;
 mod docker_discovery;
 mod docker_failure;
 mod docker_harness;

@@ -13,7 +13,7 @@
 //! Engine calls go through the `docker` CLI (blocking: call them through
 //! [`crate::docker_common::blocking`] while a load runs).
 
-mod berth;
+pub mod berth;
 mod guard;
 pub mod stack;
 

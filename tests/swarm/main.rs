@@ -16,7 +16,7 @@
 mod docker_common;
 mod harness;
 
-// mod example;
+mod example;
 mod labels;
 mod lifecycle;
 mod scale;

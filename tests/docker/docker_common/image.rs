@@ -96,12 +96,18 @@ impl TestImage {
     /// With `HEALTHCHECK --interval=1s --timeout=2s --retries=1 CMD ["/replica","probe"]`:
     /// a container becomes `healthy` about a second after it starts.
     pub fn build(run: &RunId) -> TestImage {
-        Self::build_variant(run, "healthcheck", true)
+        Self::build_variant(run, "healthcheck", true, REPLICA_PORT)
     }
 
     /// Without HEALTHCHECK: routable as soon as it runs.
     pub fn build_plain(run: &RunId) -> TestImage {
-        Self::build_variant(run, "plain", false)
+        Self::build_variant(run, "plain", false, REPLICA_PORT)
+    }
+
+    /// Without HEALTHCHECK, listening on port 80 (`ENV PORT=80`): a stand-in for the
+    /// application image the examples name (`traefik/whoami`, which listens on 80).
+    pub fn build_app(run: &RunId) -> TestImage {
+        Self::build_variant(run, "app", false, 80)
     }
 
     /// berth itself, static, running `run --config /berth.yaml` with `config` as that file.
@@ -118,8 +124,11 @@ impl TestImage {
         )
     }
 
-    fn build_variant(run: &RunId, variant: &str, healthcheck: bool) -> TestImage {
-        let mut dockerfile = String::from("FROM scratch\nCOPY replica /replica\nEXPOSE 8080\n");
+    fn build_variant(run: &RunId, variant: &str, healthcheck: bool, port: u16) -> TestImage {
+        let mut dockerfile = format!("FROM scratch\nCOPY replica /replica\nEXPOSE {port}\n");
+        if port != REPLICA_PORT {
+            dockerfile.push_str(&format!("ENV PORT={port}\n"));
+        }
         if healthcheck {
             // Engine 20.10 rejects `--start-period=0s`; 0 is its default anyway.
             dockerfile.push_str(

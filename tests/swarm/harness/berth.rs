@@ -225,28 +225,37 @@ impl BerthService {
     }
 
     /// [`BerthService::wait_for`] with its own deadline.
-    pub async fn wait_for_within<T, F, Fut>(&self, timeout: Duration, what: &str, mut check: F) -> T
+    pub async fn wait_for_within<T, F, Fut>(&self, timeout: Duration, what: &str, check: F) -> T
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, String>>,
     {
-        let started = Instant::now();
-        loop {
-            let seen = match check().await {
-                Ok(done) => return done,
-                Err(seen) => seen,
-            };
-            if started.elapsed() >= timeout {
-                panic!(
-                    "timed out after {timeout:?} waiting for {what}; last seen: {seen}\n\
-                     berth's logs ({}):\n{}",
-                    self.name,
-                    self.logs()
-                );
-            }
-            // The poll interval of this wait (its deadline and message are above).
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        wait_logged(&self.name, timeout, what, check).await
+    }
+}
+
+/// Checks `check` until it returns `Ok`, and returns that value. Panics after `timeout`,
+/// naming `what`, what `check` last said and the logs of the berth service `service`.
+pub async fn wait_logged<T, F, Fut>(service: &str, timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let started = Instant::now();
+    loop {
+        let seen = match check().await {
+            Ok(done) => return done,
+            Err(seen) => seen,
+        };
+        if started.elapsed() >= timeout {
+            panic!(
+                "timed out after {timeout:?} waiting for {what}; last seen: {seen}\n\
+                 berth's logs ({service}):\n{}",
+                service_logs(service)
+            );
         }
+        // The poll interval of this wait (its deadline and message are above).
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
