@@ -38,14 +38,18 @@ pub struct BerthService {
 impl BerthService {
     /// The config: the `web` listener on 8080, the admin API on 9900 (both on every
     /// interface of the container), the Swarm provider on the mounted socket with `prefix`,
-    /// the Docker provider off, one worker.
+    /// the Docker provider off, one worker; log level `info`, or `BERTH_TEST_LOG` (e.g.
+    /// `info,berth::proxy=debug`: then the logs in a failure message say more).
     pub fn config(prefix: &str) -> String {
+        let log = std::env::var("BERTH_TEST_LOG").unwrap_or_else(|_| "info".to_owned());
+        let log = serde_json::Value::from(log);
         format!(
             "listeners:\n  web: {{ address: \"0.0.0.0:8080\" }}\n\
              admin: {{ address: \"0.0.0.0:9900\" }}\n\
              docker: {{ enabled: false }}\n\
              swarm:\n  enabled: true\n  endpoint: \"unix:///var/run/docker.sock\"\n\
              \x20 label_prefix: {prefix}\n  exposed_by_default: false\n  refresh: 10s\n\
+             log: {{ level: {log} }}\n\
              workers: 1\n"
         )
     }
