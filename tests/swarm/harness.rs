@@ -18,7 +18,7 @@ mod guard;
 pub mod stack;
 
 pub use berth::BerthService;
-pub use guard::SwarmGuard;
+pub use guard::{SwarmGuard, SwarmLock};
 #[allow(unused_imports)]
 pub use stack::{Backend, Stack, Task};
 

@@ -16,6 +16,7 @@
 mod docker_common;
 mod harness;
 
+mod cleanup;
 mod example;
 mod labels;
 mod lifecycle;

@@ -41,7 +41,41 @@ pub struct SwarmGuard {
     dir: PathBuf,
     cleanup: Option<Cleanup>,
     /// Dropped last, after `drop` has removed everything: the lock is held until then.
-    _lock: File,
+    _lock: SwarmLock,
+}
+
+/// The exclusive lock on [`LOCK_PATH`], held until dropped (with every [`SwarmLock::share`]
+/// of it).
+pub struct SwarmLock(File);
+
+impl SwarmLock {
+    /// Opens [`LOCK_PATH`] and locks it exclusively, waiting at most 15 minutes.
+    pub fn take() -> SwarmLock {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(LOCK_PATH)
+            .or_else(|_| File::open(LOCK_PATH))
+            .unwrap_or_else(|e| panic!("open {LOCK_PATH}: {e}"));
+        if !flock(&file, &["--nonblock"]) {
+            eprintln!(
+                "swarm guard: waiting for {LOCK_PATH} (another swarm test or experiment has it)"
+            );
+            assert!(
+                flock(&file, &["--wait", "900"]),
+                "{LOCK_PATH} stayed locked for 15 minutes"
+            );
+        }
+        SwarmLock(file)
+    }
+
+    /// The same lock (a duplicate descriptor of the locked file): it stays held until this
+    /// and the original are both dropped.
+    pub fn share(&self) -> SwarmLock {
+        SwarmLock(self.0.try_clone().expect("duplicate the lock's descriptor"))
+    }
 }
 
 impl SwarmGuard {
@@ -51,14 +85,19 @@ impl SwarmGuard {
         if !require_engine() {
             return None;
         }
-        let lock = lock();
+        Some(Self::acquire_with(SwarmLock::take()))
+    }
+
+    /// [`SwarmGuard::acquire`] under a lock the caller has taken (and may keep after the
+    /// guard is dropped, to look at what it left).
+    pub fn acquire_with(lock: SwarmLock) -> SwarmGuard {
         let run = RunId::new();
         let cleanup = run.cleanup();
         let gwbridge_before = docker(&["network", "inspect", GWBRIDGE]).is_ok();
         let joined = join();
         let dir = std::env::temp_dir().join(run.name("swarm"));
         std::fs::create_dir_all(&dir).expect("create the run's directory");
-        Some(SwarmGuard {
+        SwarmGuard {
             run,
             joined,
             gwbridge_before,
@@ -66,7 +105,7 @@ impl SwarmGuard {
             dir,
             cleanup: Some(cleanup),
             _lock: lock,
-        })
+        }
     }
 
     pub fn run(&self) -> &RunId {
@@ -164,26 +203,6 @@ impl Drop for SwarmGuard {
         self.leave();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// Opens [`LOCK_PATH`] and locks it exclusively, waiting at most 15 minutes.
-fn lock() -> File {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(LOCK_PATH)
-        .or_else(|_| File::open(LOCK_PATH))
-        .unwrap_or_else(|e| panic!("open {LOCK_PATH}: {e}"));
-    if !flock(&file, &["--nonblock"]) {
-        eprintln!("swarm guard: waiting for {LOCK_PATH} (another swarm test or experiment has it)");
-        assert!(
-            flock(&file, &["--wait", "900"]),
-            "{LOCK_PATH} stayed locked for 15 minutes"
-        );
-    }
-    file
 }
 
 /// `flock --exclusive ARGS 0` with `file` as its standard input. The lock belongs to the
