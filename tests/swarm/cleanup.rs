@@ -5,6 +5,7 @@
 use std::sync::mpsc;
 
 use crate::docker_common::{docker, docker_ok, require_engine, RunId, TestImage};
+use crate::harness::guard::leave_abandoned;
 use crate::harness::stack::wait_converged;
 use crate::harness::{Backend, Stack, SwarmGuard, SwarmLock};
 
@@ -44,6 +45,8 @@ fn a_test_that_fails_with_a_swarm_leaves_the_engine_as_found() {
     }
     // Held across the failing test, so the state is compared with nobody else in between.
     let lock = SwarmLock::take();
+    // A swarm a killed test left is not what this test should find: it would leave it.
+    leave_abandoned();
     let before = EngineState::read();
     let (tx, rx) = mpsc::channel();
     let shared = lock.share();

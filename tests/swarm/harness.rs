@@ -14,7 +14,7 @@
 //! [`crate::docker_common::blocking`] while a load runs).
 
 pub mod berth;
-mod guard;
+pub mod guard;
 pub mod stack;
 
 pub use berth::BerthService;

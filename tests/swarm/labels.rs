@@ -63,7 +63,8 @@ async fn a_service_with_wrong_labels_is_rejected_and_the_others_serve() {
         eprintln!("rejected {service}: {reason}");
         assert!(
             reason.contains(label.as_str()),
-            "{service}: {reason:?} names no {label}"
+            "{service}: {reason:?} names no {label}\nberth's logs:\n{}",
+            berth.logs()
         );
         assert_eq!(entry["provider"], "swarm", "{entry}");
         let id = docker_ok(&["service", "inspect", "--format", "{{.ID}}", &service]);

@@ -40,8 +40,11 @@ async fn scaling_1_5_2_routes_exactly_the_running_tasks() {
         let answered: BTreeSet<String> = berth.answers("/", 200).await.into_iter().collect();
         let running: BTreeSet<String> = tasks.iter().map(|t| t.name()).collect();
         assert_eq!(
-            answered, running,
-            "at {replicas} replica(s), the answers came from other than the running tasks"
+            answered,
+            running,
+            "at {replicas} replica(s), the answers came from other than the running tasks\n\
+             berth's logs:\n{}",
+            berth.logs()
         );
     }
 }

@@ -4,7 +4,8 @@
 //! The Swarm is engine-wide, so a guard first takes an exclusive `flock` on [`LOCK_PATH`]
 //! (blocking while another test, or someone's `flock /tmp/berth-swarm.lock ...`, has it). If
 //! the engine is in no swarm it runs `docker swarm init --advertise-addr 127.0.0.1`; if it is
-//! already a manager it uses that swarm and will not leave it. Dropping the guard — also while
+//! already a manager it uses that swarm and will not leave it (unless a test created it and
+//! was killed before leaving: [`OWNER_PATH`] names such a swarm). Dropping the guard — also while
 //! a failed test unwinds — removes the run's services and stacks, waits until their containers
 //! are gone, removes the run's networks, configs, containers and images, then leaves the swarm
 //! if it joined one (removing `docker_gwbridge` too when the init created it), and only then
@@ -20,6 +21,10 @@ use crate::docker_common::{docker, docker_ok, require_engine, Cleanup, RunId};
 
 /// The lock every user of the engine's Swarm holds while it has one.
 pub const LOCK_PATH: &str = "/tmp/berth-swarm.lock";
+
+/// Holds the node id of a swarm a guard created, until it leaves it: a guard that finds the
+/// engine in that swarm knows a test left it (its process was killed), and leaves it too.
+const OWNER_PATH: &str = "/tmp/berth-swarm.owner";
 
 /// The bridge Swarm creates for its overlays' outside traffic; `swarm leave` keeps it.
 const GWBRIDGE: &str = "docker_gwbridge";
@@ -185,8 +190,11 @@ impl SwarmGuard {
         if !self.joined {
             return;
         }
-        if let Err(e) = docker(&["swarm", "leave", "--force"]) {
-            eprintln!("swarm guard: {e}");
+        match docker(&["swarm", "leave", "--force"]) {
+            Ok(_) => {
+                let _ = std::fs::remove_file(OWNER_PATH);
+            }
+            Err(e) => eprintln!("swarm guard: {e}"),
         }
         if !self.gwbridge_before {
             let _ = docker(&["network", "rm", GWBRIDGE]);
@@ -224,12 +232,15 @@ fn flock(file: &File, args: &[&str]) -> bool {
         .success()
 }
 
-/// Makes sure the engine manages a swarm; true when this call created it.
+/// Makes sure the engine manages a swarm; true when this guard is to leave it: it created
+/// it, or a test that never got to leave did (a killed test process; [`OWNER_PATH`] says).
 fn join() -> bool {
     let state = docker_ok(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
     match state.as_str() {
         "inactive" => {
             docker_ok(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+            let node = docker_ok(&["info", "--format", "{{.Swarm.NodeID}}"]);
+            let _ = std::fs::write(OWNER_PATH, node);
             true
         }
         "active" => {
@@ -238,11 +249,30 @@ fn join() -> bool {
                 manager, "true",
                 "the engine is a swarm worker; the swarm tests need a manager (or no swarm)"
             );
-            false
+            let abandoned = abandoned();
+            if abandoned {
+                eprintln!("swarm guard: the swarm was left by a test that was killed; leaving it");
+            }
+            abandoned
         }
         other => {
             panic!("the engine's swarm is {other:?}; the swarm tests need it active or inactive")
         }
+    }
+}
+
+/// True when the engine is in a swarm a test created and never left ([`OWNER_PATH`]).
+fn abandoned() -> bool {
+    let node = docker(&["info", "--format", "{{.Swarm.NodeID}}"]).unwrap_or_default();
+    let owner = std::fs::read_to_string(OWNER_PATH).unwrap_or_default();
+    !node.is_empty() && owner.trim() == node
+}
+
+/// Leaves the swarm if a test created it and was killed before leaving it (call under the
+/// lock): the engine goes back to the state that test found.
+pub fn leave_abandoned() {
+    if abandoned() && docker(&["swarm", "leave", "--force"]).is_ok() {
+        let _ = std::fs::remove_file(OWNER_PATH);
     }
 }
 
