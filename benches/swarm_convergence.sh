@@ -406,10 +406,12 @@ for r in $(seq "$ROUNDS"); do
     done <<<"$out"
     log "$line"
     if [ "$r" = 1 ]; then
-        # Routing, not just the API: how many distinct tasks answer 4*SCALE requests.
-        SPREAD=$(python3 "$POLL" spread scale.bench $((4 * SCALE)) \
+        # Routing, not just the API: how many distinct tasks answer 8*SCALE requests (berth's
+        # default balance picks the less loaded of two random endpoints, so fewer requests
+        # may miss one by chance; Traefik's round robin does not).
+        SPREAD=$(python3 "$POLL" spread scale.bench $((8 * SCALE)) \
             "berth=$BERTH_WEB" "traefik=$TRAEFIK_WEB")
-        log "distinct tasks answering $((4 * SCALE)) requests (proxy, distinct, non-200):" \
+        log "distinct tasks answering $((8 * SCALE)) requests (proxy, distinct, non-200):" \
             "$(tr '\n' ';' <<<"$SPREAD")"
     fi
 
@@ -467,7 +469,7 @@ echo
 echo "- $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) CPUs, Docker $(docker version --format '{{.Server.Version}}')"
 echo "- uptime before: $(sed 's/^ *//' <<<"$UPTIME_BEFORE")"
 echo "- uptime after:  $(sed 's/^ *//' <<<"$UPTIME_AFTER")"
-echo "- Traefik: Swarm provider, refreshSeconds ${TRAEFIK_ARGS:+$TRAEFIK_ARGS, else }default (15 s); berth: swarm.refresh default (10 s), workers: 1"
+echo "- Traefik: Swarm provider, ${TRAEFIK_ARGS:-defaults (refreshSeconds 15 s)}; berth: swarm.refresh default (10 s), workers: 1$([ "$KEEP_TRIALS" = 1 ] && echo "; trial services kept" || true)"
 echo "- $TRIALS trials (task created -> running: median $(fmt "$(medf "$WORK/start.lat")" '%.2f s')); $ROUNDS scale rounds of $SCALE tasks; random pause 0..${JITTER} s before each step"
 echo
 echo "| measure | berth | Traefik | Traefik / berth |"
@@ -489,7 +491,7 @@ echo "Engine alone: scale command -> last of $SCALE tasks running, median $(fmt 
 echo "Per round, command -> all routed: berth $(tr '\n' ' ' <"$WORK/up_berth" | sed 's/ *$//');" \
     "Traefik $(tr '\n' ' ' <"$WORK/up_traefik" | sed 's/ *$//')."
 if [ -n "$SPREAD" ]; then
-    echo "Round 1, $((4 * SCALE)) requests: distinct tasks answering (non-200s):" \
+    echo "Round 1, $((8 * SCALE)) requests: distinct tasks answering (non-200s):" \
         "$(awk '{ printf "%s%s %s (%s)", (NR > 1 ? ", " : ""), $1, $2, $3 }' <<<"$SPREAD")."
 fi
 if [ -s "$WORK/odd" ]; then
