@@ -154,7 +154,11 @@ fn decode_dots(path: &str) -> String {
     while let Some(i) = rest.find('%') {
         out.push_str(&rest[..i]);
         let tail = &rest[i..];
-        if tail.as_bytes().get(1..3).is_some_and(|b| b.eq_ignore_ascii_case(b"2e")) {
+        if tail
+            .as_bytes()
+            .get(1..3)
+            .is_some_and(|b| b.eq_ignore_ascii_case(b"2e"))
+        {
             out.push('.');
             rest = &tail[3..];
         } else {
