@@ -65,6 +65,57 @@ pub struct RejectedContainer {
 /// Containers currently rejected, by id; shared with the admin API.
 pub type RejectedList = Arc<Mutex<BTreeMap<String, RejectedContainer>>>;
 
+/// One provider's rejections: the list `/api/rejected` reads, kept with its gauge, each new
+/// or changed rejection warned about and counted once.
+#[derive(Clone, Debug)]
+pub struct Rejects {
+    list: RejectedList,
+    source: Source,
+}
+
+impl Rejects {
+    pub fn new(list: RejectedList, source: Source) -> Self {
+        Self { list, source }
+    }
+
+    /// Records `entry` (replacing that id's); a rejection that stays the same is not warned
+    /// about or counted again.
+    pub fn record(&self, entry: RejectedContainer) {
+        let mut list = self.lock();
+        if list.get(&entry.id) != Some(&entry) {
+            let what = self.source.subject();
+            warn!(name = %entry.name, id = %entry.id, "{what} rejected: {}", entry.reason);
+            metrics::counter!(self.source.rejected_total()).increment(1);
+        }
+        list.insert(entry.id.clone(), entry);
+        self.gauge(list.len());
+    }
+
+    /// Forgets the rejection of `id`, if any.
+    pub fn clear(&self, id: &str) {
+        let mut list = self.lock();
+        if list.remove(id).is_some() {
+            self.gauge(list.len());
+        }
+    }
+
+    /// Keeps only the rejections whose id `listed` accepts.
+    pub fn keep(&self, listed: impl Fn(&str) -> bool) {
+        let mut list = self.lock();
+        list.retain(|id, _| listed(id));
+        self.gauge(list.len());
+    }
+
+    fn gauge(&self, len: usize) {
+        metrics::gauge!(self.source.rejected_gauge()).set(len as f64);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, RejectedContainer>> {
+        // A poisoned lock only means a panic elsewhere mid-update; the map is still usable.
+        self.list.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Why the engine could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
@@ -114,6 +165,22 @@ impl Source {
         match self {
             Source::Docker => m::DOCKER_REJECTED,
             Source::Swarm => m::SWARM_REJECTED,
+        }
+    }
+
+    /// The counter of its rejections.
+    pub fn rejected_total(self) -> &'static str {
+        match self {
+            Source::Docker => m::DOCKER_REJECTED_TOTAL,
+            Source::Swarm => m::SWARM_REJECTED_TOTAL,
+        }
+    }
+
+    /// What it rejects, as logs say it.
+    pub fn subject(self) -> &'static str {
+        match self {
+            Source::Docker => "container",
+            Source::Swarm => "swarm service",
         }
     }
 }
@@ -320,9 +387,7 @@ async fn withdraw(source: Source, tx: &mpsc::Sender<Input>, rejected: &RejectedL
     };
     // A closed channel means berth is stopping; nothing is left to withdraw from.
     let _ = tx.send(Input::Update(reset)).await;
-    // A poisoned lock only means a panic elsewhere mid-update; the map is still usable.
-    rejected.lock().unwrap_or_else(|p| p.into_inner()).clear();
-    metrics::gauge!(source.rejected_gauge()).set(0.0);
+    Rejects::new(Arc::clone(rejected), source).keep(|_| false);
 }
 
 #[cfg(test)]

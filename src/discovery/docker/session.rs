@@ -18,14 +18,13 @@ use bollard::query_parameters::{EventsOptions, InspectContainerOptions, ListCont
 use bollard::Docker;
 use futures_util::{stream, StreamExt};
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
-use super::facts::ContainerFacts;
 use super::inspect::{is_stopping_signal, Inspected};
 use super::labels::{self, LabelSettings, Verdict};
 use super::own;
 use super::{
-    next_config, ConfigWatch, DockerError, EngineSession, RejectedContainer, RejectedList,
+    next_config, ConfigWatch, DockerError, EngineSession, RejectedContainer, RejectedList, Rejects,
     Settings, Source,
 };
 use crate::discovery::Input;
@@ -58,7 +57,7 @@ pub struct Session {
     client: Docker,
     settings: Settings,
     tx: mpsc::Sender<Input>,
-    rejected: RejectedList,
+    rejected: Rejects,
     known: HashMap<String, Known>,
     /// The networks of berth's own container (empty when it runs on the host).
     own_networks: BTreeSet<String>,
@@ -76,7 +75,7 @@ impl EngineSession for Session {
             client,
             settings,
             tx,
-            rejected,
+            rejected: Rejects::new(rejected, Source::Docker),
             known: HashMap::new(),
             own_networks: BTreeSet::new(),
             established: false,
@@ -168,7 +167,9 @@ impl Session {
                 endpoints.push(spec);
             }
         }
-        self.keep_rejected(running.iter().map(|c| c.facts.id.as_str()).collect());
+        // Those a resync no longer lists go; the others were judged again just now.
+        let listed: HashSet<&str> = running.iter().map(|c| c.facts.id.as_str()).collect();
+        self.rejected.keep(|id| listed.contains(id));
         self.send(Input::Update(Update::Reset {
             provider: ProviderId::Docker,
             endpoints,
@@ -268,15 +269,19 @@ impl Session {
         let id = c.facts.id.clone();
         match verdict {
             Verdict::Ignored => {
-                self.lock_rejected().remove(&id);
+                self.rejected.clear(&id);
                 None
             }
             Verdict::Rejected(rejection) => {
-                self.reject(&c.facts, rejection.reason);
+                self.rejected.record(RejectedContainer {
+                    id,
+                    name: c.facts.name.clone(),
+                    reason: rejection.reason,
+                });
                 None
             }
             Verdict::Accepted(accepted) => {
-                self.lock_rejected().remove(&id);
+                self.rejected.clear(&id);
                 let mut spec = accepted.endpoint;
                 spec.availability = c.availability;
                 spec.origin = format!(
@@ -296,36 +301,6 @@ impl Session {
         }
     }
 
-    fn reject(&self, facts: &ContainerFacts, reason: String) {
-        let mut rejected = self.lock_rejected();
-        let entry = RejectedContainer {
-            id: facts.id.clone(),
-            name: facts.name.clone(),
-            reason,
-        };
-        if rejected.get(&facts.id) != Some(&entry) {
-            warn!(container = %entry.name, id = %entry.id, "container rejected: {}", entry.reason);
-            metrics::counter!(m::DOCKER_REJECTED_TOTAL).increment(1);
-        }
-        rejected.insert(facts.id.clone(), entry);
-        metrics::gauge!(m::DOCKER_REJECTED).set(rejected.len() as f64);
-    }
-
-    /// Drops the rejections of containers a resync no longer lists (the others were judged
-    /// again: a rejection that stays the same is not warned about or counted twice).
-    fn keep_rejected(&self, listed: HashSet<&str>) {
-        let mut rejected = self.lock_rejected();
-        rejected.retain(|id, _| listed.contains(id.as_str()));
-        metrics::gauge!(m::DOCKER_REJECTED).set(rejected.len() as f64);
-    }
-
-    fn lock_rejected(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, RejectedContainer>> {
-        // A poisoned lock only means a panic elsewhere mid-update; the map is still usable.
-        self.rejected.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     async fn drain(&mut self, id: &str, at: Option<SystemTime>) {
         if let Some(key) = self.known.get(id).and_then(|k| k.key.clone()) {
             self.send_timed(Update::Drain(key), at).await;
@@ -336,10 +311,7 @@ impl Session {
         if let Some(key) = self.known.remove(id).and_then(|k| k.key) {
             self.send_timed(Update::Remove(key), at).await;
         }
-        let mut rejected = self.lock_rejected();
-        if rejected.remove(id).is_some() {
-            metrics::gauge!(m::DOCKER_REJECTED).set(rejected.len() as f64);
-        }
+        self.rejected.clear(id);
     }
 
     /// Sends `update`; with the engine event's time `at`, its delay to publication is
@@ -413,6 +385,7 @@ pub fn event_time(event: &EventMessage) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::discovery::docker::facts::ContainerFacts;
 
     fn container(id: &str, started_s: Option<u64>, running: bool) -> Option<Inspected> {
         Some(Inspected {

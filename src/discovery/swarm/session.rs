@@ -20,7 +20,7 @@ use bollard::query_parameters::{EventsOptions, InspectServiceOptions, ListServic
 use bollard::Docker;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::judge::{self, Judged, ServiceFacts};
 use super::tasks::{Task, TaskReader};
@@ -29,7 +29,7 @@ use crate::config::Config;
 use crate::discovery::docker::labels::LabelSettings;
 use crate::discovery::docker::{
     engine_endpoint, event_time, is_stopping_signal, next_config, own, ConfigWatch, DockerError,
-    EngineSession, Exit, RejectedContainer, RejectedList, Settings, Source,
+    EngineSession, Exit, RejectedContainer, RejectedList, Rejects, Settings, Source,
 };
 use crate::discovery::Input;
 use crate::metrics as m;
@@ -51,7 +51,7 @@ pub struct Session {
     client: Docker,
     settings: Settings,
     tx: mpsc::Sender<Input>,
-    rejected: RejectedList,
+    rejected: Rejects,
     view: View,
     /// Read at the session's start; `None` before.
     tasks: Option<TaskReader>,
@@ -73,7 +73,7 @@ impl EngineSession for Session {
             client,
             settings,
             tx,
-            rejected,
+            rejected: Rejects::new(rejected, Source::Swarm),
             view: View::default(),
             tasks: None,
             own_networks: Default::default(),
@@ -218,7 +218,7 @@ impl Session {
         }
         let alive: HashSet<&str> = facts.iter().map(|s| s.id.as_str()).collect();
         updates.extend(self.view.keep_services(&alive).into_iter().map(untimed));
-        self.keep_rejected(&alive);
+        self.rejected.keep(|id| alive.contains(id));
         if reset {
             let endpoints = self.view.endpoints();
             self.send(Input::Update(Update::Reset {
@@ -252,7 +252,7 @@ impl Session {
         let Some(service) = self.inspect(id).await? else {
             let updates = self.view.service(id, Vec::new());
             let updates = updates.into_iter().map(untimed).collect();
-            self.unreject(id);
+            self.rejected.clear(id);
             self.send_all(updates, cause).await;
             return Ok(true);
         };
@@ -290,15 +290,19 @@ impl Session {
         };
         let wanted = match judge::judge(service, tasks, &settings) {
             Judged::Ignored => {
-                self.unreject(&service.id);
+                self.rejected.clear(&service.id);
                 Vec::new()
             }
             Judged::Rejected(reason) => {
-                self.reject(service, reason);
+                self.rejected.record(RejectedContainer {
+                    id: service.id.clone(),
+                    name: service.name.clone(),
+                    reason,
+                });
                 Vec::new()
             }
             Judged::Routed(wanted) => {
-                self.unreject(&service.id);
+                self.rejected.clear(&service.id);
                 wanted
             }
         };
@@ -379,34 +383,6 @@ impl Session {
         Ok(())
     }
 
-    fn reject(&self, service: &ServiceFacts, reason: String) {
-        let mut rejected = lock(&self.rejected);
-        let entry = RejectedContainer {
-            id: service.id.clone(),
-            name: service.name.clone(),
-            reason,
-        };
-        if rejected.get(&service.id) != Some(&entry) {
-            warn!(service = %entry.name, id = %entry.id, "swarm service rejected: {}", entry.reason);
-            metrics::counter!(m::SWARM_REJECTED_TOTAL).increment(1);
-        }
-        rejected.insert(service.id.clone(), entry);
-        metrics::gauge!(m::SWARM_REJECTED).set(rejected.len() as f64);
-    }
-
-    fn unreject(&self, id: &str) {
-        let mut rejected = lock(&self.rejected);
-        if rejected.remove(id).is_some() {
-            metrics::gauge!(m::SWARM_REJECTED).set(rejected.len() as f64);
-        }
-    }
-
-    fn keep_rejected(&self, alive: &HashSet<&str>) {
-        let mut rejected = lock(&self.rejected);
-        rejected.retain(|id, _| alive.contains(id.as_str()));
-        metrics::gauge!(m::SWARM_REJECTED).set(rejected.len() as f64);
-    }
-
     /// Sends `updates`, each timed from its own moment (a task's start), else from the
     /// engine event at `cause` that led to it, else untimed (`berth_discovery_convergence_seconds`).
     async fn send_all(&self, updates: Vec<Timed>, cause: Option<SystemTime>) {
@@ -437,13 +413,6 @@ type Timed = (Update, Option<SystemTime>);
 
 fn untimed(update: Update) -> Timed {
     (update, None)
-}
-
-fn lock(
-    list: &RejectedList,
-) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, RejectedContainer>> {
-    // A poisoned lock only means a panic elsewhere mid-update; the map is still usable.
-    list.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn count(kind: &str, action: &str) {
