@@ -32,6 +32,22 @@ pub struct EndpointView {
 }
 
 impl EndpointView {
+    /// The endpoints of one service object of `/api/services`.
+    pub fn of_service(service: &Value) -> Vec<EndpointView> {
+        service["endpoints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| EndpointView {
+                address: e["address"].as_str().unwrap_or_default().to_owned(),
+                source: e["source"].as_str().unwrap_or_default().to_owned(),
+                state: e["state"].as_str().unwrap_or_default().to_owned(),
+                reason: e["reason"].as_str().map(str::to_owned),
+                doc: e.clone(),
+            })
+            .collect()
+    }
+
     pub fn routable(&self) -> bool {
         self.state == "routable"
     }
@@ -211,19 +227,7 @@ impl Berth {
 
     /// The endpoints of service `name`.
     pub async fn endpoints(&self, http: &reqwest::Client, name: &str) -> Vec<EndpointView> {
-        let service = self.service(http, name).await;
-        service["endpoints"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|e| EndpointView {
-                address: e["address"].as_str().unwrap_or_default().to_owned(),
-                source: e["source"].as_str().unwrap_or_default().to_owned(),
-                state: e["state"].as_str().unwrap_or_default().to_owned(),
-                reason: e["reason"].as_str().map(str::to_owned),
-                doc: e.clone(),
-            })
-            .collect()
+        EndpointView::of_service(&self.service(http, name).await)
     }
 
     /// Container ids of the routable endpoints of service `name`, sorted.

@@ -154,18 +154,7 @@ impl BerthService {
             .find(|s| s["name"] == name)
             .cloned()
             .unwrap_or_default();
-        service["endpoints"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|e| EndpointView {
-                address: e["address"].as_str().unwrap_or_default().to_owned(),
-                source: e["source"].as_str().unwrap_or_default().to_owned(),
-                state: e["state"].as_str().unwrap_or_default().to_owned(),
-                reason: e["reason"].as_str().map(str::to_owned),
-                doc: e.clone(),
-            })
-            .collect()
+        EndpointView::of_service(&service)
     }
 
     /// The entries of `/api/rejected`.
