@@ -9,45 +9,14 @@
 #![no_main]
 
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
 
 use berth::model::ProxyVersion;
 use berth::proxy::proxy_protocol::{encode, read_header, Header, ProxyProtocolError, MAX_V1, MAX_V2_PAYLOAD};
 use libfuzzer_sys::fuzz_target;
-use tokio::io::{AsyncRead, ReadBuf};
 
-/// Serves `data` in reads whose sizes cycle through `sizes`, then EOF.
-struct Chunked<'a> {
-    data: &'a [u8],
-    sizes: Vec<usize>,
-    next: usize,
-}
-
-impl AsyncRead for Chunked<'_> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let size = self.sizes[self.next % self.sizes.len()];
-        self.next += 1;
-        let n = size.min(buf.remaining()).min(self.data.len());
-        let (head, rest) = self.data.split_at(n);
-        buf.put_slice(head);
-        self.data = rest;
-        Poll::Ready(Ok(()))
-    }
-}
-
-/// Polls a future that never waits (its reader is always ready).
-fn now<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("a future over an always-ready reader is pending"),
-    }
-}
+#[path = "common/chunked.rs"]
+mod chunked;
+use chunked::{now, Chunked};
 
 /// The header read from `data` in reads of `sizes`, and how many bytes it left unread.
 fn decode(data: &[u8], sizes: Vec<usize>) -> (Result<Header, ProxyProtocolError>, usize) {

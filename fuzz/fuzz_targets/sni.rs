@@ -8,44 +8,13 @@
 //! sizes agrees with `parse_sni` on the whole buffer.
 #![no_main]
 
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
 
 use berth::proxy::sni::{parse_sni, read_client_hello, Peek, SniError, MAX_HELLO};
 use libfuzzer_sys::fuzz_target;
-use tokio::io::{AsyncRead, ReadBuf};
 
-/// Serves `data` in reads whose sizes cycle through `sizes`, then EOF.
-struct Chunked<'a> {
-    data: &'a [u8],
-    sizes: Vec<usize>,
-    next: usize,
-}
-
-impl AsyncRead for Chunked<'_> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let size = self.sizes[self.next % self.sizes.len()];
-        self.next += 1;
-        let n = size.min(buf.remaining()).min(self.data.len());
-        let (head, rest) = self.data.split_at(n);
-        buf.put_slice(head);
-        self.data = rest;
-        Poll::Ready(Ok(()))
-    }
-}
-
-/// Polls a future that never waits (its reader is always ready).
-fn now<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("a future over an always-ready reader is pending"),
-    }
-}
+#[path = "common/chunked.rs"]
+mod chunked;
+use chunked::{now, Chunked};
 
 fn check_name(peek: &Peek) {
     if let Peek::Sni(name) = peek {
