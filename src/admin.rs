@@ -26,6 +26,7 @@ use crate::discovery::Input;
 use crate::discovery::Rejections;
 use crate::proxy::listener::gate::{AcceptBackoff, Slots};
 use crate::state::snapshot::Snapshot;
+use crate::tls::Terminator;
 
 mod api;
 
@@ -44,6 +45,10 @@ pub struct Admin {
     pub rejected: Rejections,
     /// Into the reconciler: an admin drain asks for a republish.
     pub inputs: mpsc::Sender<Input>,
+    /// ACME's certificate state, with an `acme:` section.
+    pub acme: Option<crate::acme::Status>,
+    /// The `https` listeners, for their certificate files.
+    pub terminators: Vec<Arc<Terminator>>,
 }
 
 impl Admin {
@@ -107,6 +112,10 @@ impl Admin {
             "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n".to_owned()),
             "/api/services" => {
                 let body = api::services(&self.snapshots.load());
+                reply(StatusCode::OK, "application/json", body)
+            }
+            "/api/certificates" => {
+                let body = api::certificates(self.acme.as_ref(), &self.terminators);
                 reply(StatusCode::OK, "application/json", body)
             }
             "/api/rejected" => {

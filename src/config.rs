@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +27,7 @@ use ipnet::IpNet;
 
 use crate::model::{CertificateFiles, Defaults, ServiceSpec};
 
+mod acme;
 mod error;
 mod health;
 mod listener;
@@ -171,6 +172,8 @@ pub struct Config {
     pub docker: Engine,
     /// The Swarm provider (off by default).
     pub swarm: Swarm,
+    /// Automatic HTTPS; `None`: no `acme:` section, no certificate is ordered.
+    pub acme: Option<Acme>,
     /// Limits on client connections over every listener.
     pub connections: Connections,
     pub defaults: Defaults,
@@ -225,6 +228,75 @@ pub struct Listener {
     pub redirect: Option<Redirect>,
     /// Open client connections at most on this listener; `None`: only the global limit.
     pub max_connections: Option<usize>,
+    /// `https` listeners with an `acme:` section: which hosts routed here get certificates.
+    pub acme: AcmeScope,
+}
+
+/// `acme:` of an `https` listener.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AcmeScope {
+    /// The hosts of services labelled `tls.acme=true` (YAML `tls: { acme: true }`).
+    #[default]
+    Labelled,
+    /// Every host routed on the listener.
+    All,
+}
+
+/// The ACME challenge berth answers to prove it controls a name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+pub enum Challenge {
+    /// A token over plain HTTP on port 80 (an `http` listener).
+    #[serde(rename = "http-01")]
+    Http01,
+    /// A special certificate in a TLS handshake on port 443 (an `https` listener).
+    #[serde(rename = "tls-alpn-01")]
+    TlsAlpn01,
+}
+
+impl Challenge {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http01 => "http-01",
+            Self::TlsAlpn01 => "tls-alpn-01",
+        }
+    }
+}
+
+/// `acme:`: certificates ordered from an ACME CA (RFC 8555) for the names berth serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acme {
+    /// The account's contact (`mailto:`); `None`: an account without contact.
+    pub email: Option<String>,
+    /// The CA's directory URL (default: Let's Encrypt's production directory).
+    pub directory: String,
+    /// Account key and certificates live here; several berths may share it.
+    pub storage: PathBuf,
+    /// A PEM file of CAs to trust for the ACME server instead of the built-in roots.
+    pub ca: Option<PathBuf>,
+    pub challenge: Challenge,
+    /// Names ordered whatever the routes say.
+    pub names: Vec<String>,
+    /// External account binding, for CAs that require one.
+    pub eab: Option<Eab>,
+    /// Wait after a failed order, doubled after each further failure (up to a day).
+    pub backoff: Duration,
+}
+
+/// `acme.eab`: the key identifier and HMAC key the CA gave.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Eab {
+    pub kid: String,
+    /// The decoded HMAC key.
+    pub hmac_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Eab {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Eab")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An `https` listener's `tls:` block; every file was read and checked at load time.

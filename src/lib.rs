@@ -8,18 +8,20 @@
 //!    the value parsers the file and the labels share. Imports nothing else of berth.
 //! 2. [`metrics`]: metric names and the Prometheus recorder.
 //! 3. [`config`]: the YAML file, raw serde layer then typed and validated.
-//! 4. [`tls`]: TLS termination of `https` listeners (certificates by SNI, reloads) and the
-//!    upstream TLS handshake.
+//! 4. [`tls`]: TLS termination of `https` listeners (certificates by SNI, reloads, ACME
+//!    certificates and challenge answers) and the upstream TLS handshake.
 //! 5. [`discovery`]: providers (static services, Docker) sending `Update`s to the reconciler.
 //! 6. [`endpoint`]: per-endpoint live state that outlives snapshots: counters, in-flight
 //!    limits and queue, outlier state.
 //! 7. [`health`]: active health checks: probes and per-endpoint checker tasks.
 //! 8. [`balance`]: one selector per algorithm, lock-free and allocation-free per pick.
 //! 9. [`state`]: route tables, snapshots, retry budgets and the reconciler that builds them.
-//! 10. [`proxy`]: the data plane: workers, HTTP proxying, upstream pools, L4 (TCP, TLS
+//! 10. [`acme`]: automatic HTTPS: certificates ordered, stored and renewed for the names
+//!     served; issued certificates and challenge answers go to `tls::acme`.
+//! 11. [`proxy`]: the data plane: workers, HTTP proxying, upstream pools, L4 (TCP, TLS
 //!     passthrough, PROXY protocol), the https redirect.
-//! 11. [`admin`]: `/metrics`, `/healthz`, `/api/services`.
-//! 12. [`server`]: starting and stopping a whole instance.
+//! 12. [`admin`]: `/metrics`, `/healthz`, `/api/services`, `/api/certificates`.
+//! 13. [`server`]: starting and stopping a whole instance.
 #![forbid(unsafe_code)]
 
 pub mod model;
@@ -39,6 +41,8 @@ pub mod health;
 pub mod balance;
 
 pub mod state;
+
+pub mod acme;
 
 pub mod proxy;
 

@@ -54,7 +54,12 @@ fn main() -> ExitCode {
 
 fn check(path: &std::path::Path) -> anyhow::Result<()> {
     let config = config::load(path)?;
-    let text = format!("{} is valid\n{}\n", path.display(), config.summary());
+    let text = format!(
+        "{} is valid\n{}{}\n",
+        path.display(),
+        config.summary(),
+        berth::acme::summary(&config)
+    );
     // A closed pipe (`berth check ... | head`) is the reader's choice, not an error.
     match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),

@@ -51,6 +51,18 @@ pub const BAD_REQUESTS_TOTAL: &str = "berth_bad_requests_total";
 pub const LOG_SUPPRESSED_TOTAL: &str = "berth_log_suppressed_total";
 pub const CONNECTIONS_REFUSED_TOTAL: &str = "berth_connections_refused_total";
 pub const ACCEPT_ERRORS_TOTAL: &str = "berth_accept_errors_total";
+pub const ACME_ORDERS_TOTAL: &str = "berth_acme_orders_total";
+pub const CERTIFICATE_EXPIRY_SECONDS: &str = "berth_certificate_expiry_seconds";
+
+/// Records when the certificate serving `name` expires (Unix seconds); `source` is `file`
+/// or `acme`.
+pub fn certificate_expiry(name: &str, source: &'static str, not_after: std::time::SystemTime) {
+    let secs = not_after
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    metrics::gauge!(CERTIFICATE_EXPIRY_SECONDS, "name" => name.to_owned(), "source" => source)
+        .set(secs);
+}
 
 /// `result` values of [`TCP_CONNECTIONS_TOTAL`] for a routed connection, in
 /// [`TcpCounters::outcomes`] order; an unrouted one is `no_route` with no service (the

@@ -13,9 +13,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info};
 
+use crate::acme::Manager;
 use crate::admin::Admin;
 use crate::config::{Config, Protocol};
 use crate::discovery::docker;
@@ -24,6 +26,7 @@ use crate::discovery::Input;
 use crate::discovery::{swarm, Rejections};
 use crate::proxy::listener::{BindError, Front, ListenerSpec, Workers};
 use crate::state::reconciler::Reconciler;
+use crate::state::snapshot::Snapshot;
 use crate::tls::{self, Terminator, TlsError};
 
 /// Inputs buffered between providers and the reconciler.
@@ -71,8 +74,12 @@ impl Server {
         reconciler.publish();
         let snapshots = reconciler.published();
 
-        let terminators = tls::terminators(&config)?;
-        let specs = listener_specs(&config, &terminators);
+        let acme = config
+            .acme
+            .as_ref()
+            .map(|_| Arc::new(tls::acme::Acme::default()));
+        let terminators = tls::terminators(&config, acme.as_ref())?;
+        let specs = listener_specs(&config, &terminators, acme.as_ref());
         let workers = Workers::start(
             &specs,
             config.workers,
@@ -100,8 +107,11 @@ impl Server {
         let rejected = Rejections::default();
         let (stop_control, stopped) = oneshot::channel();
         let (inputs, rx) = mpsc::channel(INPUT_QUEUE);
+        let acme_status = acme.as_ref().map(|_| crate::acme::Status::default());
         let admin = Admin {
-            snapshots,
+            snapshots: Arc::clone(&snapshots),
+            acme: acme_status.clone(),
+            terminators: terminators.clone(),
             prometheus,
             rejected: rejected.clone(),
             inputs: inputs.clone(),
@@ -116,6 +126,9 @@ impl Server {
             config_path,
             rejected,
             terminators,
+            acme: acme
+                .zip(acme_status)
+                .map(|(shared, status)| (snapshots, shared, status)),
         };
         let control = std::thread::Builder::new()
             .name("berth-control".into())
@@ -152,7 +165,11 @@ impl Server {
 }
 
 /// The listeners the data plane serves, each with its front.
-fn listener_specs(config: &Config, terminators: &[Arc<Terminator>]) -> Vec<ListenerSpec> {
+fn listener_specs(
+    config: &Config,
+    terminators: &[Arc<Terminator>],
+    acme: Option<&Arc<tls::acme::Acme>>,
+) -> Vec<ListenerSpec> {
     let front = |l: &crate::config::Listener| match (l.protocol, &l.redirect) {
         (Protocol::Https, _) => terminators
             .iter()
@@ -180,6 +197,7 @@ fn listener_specs(config: &Config, terminators: &[Arc<Terminator>]) -> Vec<Liste
                     .proxy_protocol
                     .then(|| Arc::from(l.trusted_ips.as_slice())),
                 max_connections: l.max_connections,
+                acme: acme.filter(|_| l.protocol == Protocol::Http).cloned(),
             })
         })
         .collect()
@@ -197,6 +215,12 @@ struct ControlPlane {
     rejected: Rejections,
     /// TLS of the `https` listeners, whose certificates the control plane reloads.
     terminators: Vec<Arc<Terminator>>,
+    /// With an `acme:` section: what the ACME manager reads and writes.
+    acme: Option<(
+        Arc<ArcSwap<Snapshot>>,
+        Arc<tls::acme::Acme>,
+        crate::acme::Status,
+    )>,
 }
 
 impl ControlPlane {
@@ -222,7 +246,14 @@ impl ControlPlane {
                 self.rejected.docker,
             ));
             // The Swarm provider idles the same way while `swarm.enabled` is false (the default).
-            tokio::spawn(swarm::run(config_rx, self.tx.clone(), self.rejected.swarm));
+            tokio::spawn(swarm::run(
+                config_rx.clone(),
+                self.tx.clone(),
+                self.rejected.swarm,
+            ));
+            if let Some((snapshots, shared, status)) = self.acme {
+                tokio::spawn(Manager::new(config_rx, snapshots, shared, status).run());
+            }
             if !self.terminators.is_empty() {
                 tokio::spawn(tls::reload::watch(
                     self.terminators,

@@ -8,6 +8,7 @@
 //!
 //! # Layout
 //! - [`resolver`]: the SNI → certificate choice, lock-free, swappable.
+//! - [`acme`]: certificates issued by ACME and challenge answers, shared by every listener.
 //! - [`handshake`]: handshake failure reasons and counters.
 //! - [`reload`]: the control-plane task that re-reads certificate files on change or `SIGHUP`.
 //! - [`stream`]: a client connection, plain or TLS, as the one type the HTTP server serves.
@@ -28,6 +29,7 @@ use crate::config::{Config, Protocol};
 
 use crate::model::CertificateFiles;
 
+pub mod acme;
 pub mod handshake;
 pub mod reload;
 pub mod resolver;
@@ -35,10 +37,12 @@ pub mod stream;
 pub mod upstream;
 
 use crate::model::certs::{self, CertError};
+use acme::{Acme, ACME_TLS_ALPN};
 use handshake::{Counters, Failure};
 use resolver::{CertResolver, CertSet};
 
-/// ALPN protocols offered, in preference order.
+/// ALPN protocols offered, in preference order (with ACME on, `acme-tls/1` last: only a
+/// validation offers it, and alone).
 const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
 /// Why TLS could not be set up for a listener at start.
@@ -54,6 +58,8 @@ pub enum TlsError {
     },
     #[error("listener `{listener}` has no certificate")]
     NoCertificate { listener: String },
+    #[error("listener `{listener}`: cannot make the default certificate: {detail}")]
+    Default { listener: String, detail: String },
     #[error("listener `{listener}`: TLS set-up failed: {source}")]
     Rustls {
         listener: String,
@@ -70,6 +76,9 @@ pub struct Terminator {
     counters: Counters,
     /// The certificate files now served and their bytes (control plane only: reloads).
     served: Mutex<reload::Served>,
+    /// A listener that lists no file (ACME on) serves this self-signed certificate to names
+    /// without an issued one.
+    fallback: Option<certs::Loaded>,
 }
 
 impl std::fmt::Debug for Terminator {
@@ -81,28 +90,45 @@ impl std::fmt::Debug for Terminator {
 }
 
 impl Terminator {
-    /// Loads the certificates of `listener` and builds its TLS configuration.
-    pub fn new(listener: &str, files: &[CertificateFiles]) -> Result<Self, TlsError> {
+    /// Loads the certificates of `listener` and builds its TLS configuration; with `acme`,
+    /// issued certificates serve too, and a listener without files gets a self-signed
+    /// default.
+    pub fn new(
+        listener: &str,
+        files: &[CertificateFiles],
+        acme: Option<Arc<Acme>>,
+    ) -> Result<Self, TlsError> {
         let (serving, loaded) =
             load_all(files).map_err(|(index, source)| TlsError::Certificate {
                 listener: listener.to_owned(),
                 index,
                 source,
             })?;
-        let set = CertSet::new(&loaded).ok_or_else(|| TlsError::NoCertificate {
+        let fallback = match (&acme, files.is_empty()) {
+            (Some(_), true) => Some(self_signed().map_err(|detail| TlsError::Default {
+                listener: listener.to_owned(),
+                detail,
+            })?),
+            _ => None,
+        };
+        record_expiry(&loaded);
+        let set = set_of(loaded, fallback.as_ref()).ok_or_else(|| TlsError::NoCertificate {
             listener: listener.to_owned(),
         })?;
-        let resolver = Arc::new(CertResolver::new(set));
-        let config = server_config(Arc::clone(&resolver)).map_err(|source| TlsError::Rustls {
-            listener: listener.to_owned(),
-            source,
-        })?;
+        let alpn = acme.is_some();
+        let resolver = Arc::new(CertResolver::new(set, acme));
+        let config =
+            server_config(Arc::clone(&resolver), alpn).map_err(|source| TlsError::Rustls {
+                listener: listener.to_owned(),
+                source,
+            })?;
         Ok(Self {
             name: listener.into(),
             acceptor: TlsAcceptor::from(config),
             resolver,
             counters: Counters::new(listener),
             served: Mutex::new(reload::Served::new(serving)),
+            fallback,
         })
     }
 
@@ -124,6 +150,11 @@ impl Terminator {
         }
         result
     }
+
+    /// A TLS-ALPN-01 validation: its handshake was all it wanted; no HTTP follows.
+    pub fn is_challenge(tls: &TlsStream<TcpStream>) -> bool {
+        tls.get_ref().1.alpn_protocol() == Some(ACME_TLS_ALPN)
+    }
 }
 
 /// Reads and checks every entry: the files with their bytes, and the certificates.
@@ -141,26 +172,101 @@ fn load_all(
     Ok((serving, loaded))
 }
 
-fn server_config(resolver: Arc<CertResolver>) -> Result<Arc<ServerConfig>, rustls::Error> {
+/// `berth_certificate_expiry_seconds` of every name a file certificate serves.
+fn record_expiry(loaded: &[certs::Loaded]) {
+    for cert in loaded {
+        for name in &cert.names {
+            crate::metrics::certificate_expiry(name, "file", cert.validity.1);
+        }
+    }
+}
+
+/// A certificate file a listener serves, for the admin API.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FileView {
+    pub listener: String,
+    pub cert: String,
+    pub names: Vec<String>,
+    /// Unix seconds.
+    pub not_after: u64,
+}
+
+impl Terminator {
+    /// The certificate files served now, with their names and expiry.
+    pub fn certificate_files(&self) -> Vec<FileView> {
+        let served = reload::lock(&self.served);
+        served
+            .pems()
+            .filter_map(|(files, pem)| {
+                let loaded = pem.parse().ok()?;
+                let not_after = loaded.validity.1.duration_since(std::time::UNIX_EPOCH);
+                Some(FileView {
+                    listener: self.name.to_string(),
+                    cert: files.cert.display().to_string(),
+                    names: loaded.names,
+                    not_after: not_after.map_or(0, |d| d.as_secs()),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The set serving `loaded`, or only `fallback` when nothing is loaded.
+fn set_of(mut loaded: Vec<certs::Loaded>, fallback: Option<&certs::Loaded>) -> Option<CertSet> {
+    if loaded.is_empty() {
+        loaded.extend(fallback.cloned());
+    }
+    CertSet::new(&loaded)
+}
+
+/// A self-signed certificate naming no host: what an ACME-only listener serves until a
+/// name's certificate is issued (clients see an untrusted certificate, not a closed port).
+fn self_signed() -> Result<certs::Loaded, String> {
+    let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    let mut params =
+        rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "berth default certificate");
+    let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
+    let pem = certs::Pem::in_memory(
+        "(generated)".into(),
+        cert.pem().into_bytes(),
+        key.serialize_pem().into_bytes(),
+    );
+    pem.parse().map_err(|e| e.to_string())
+}
+
+fn server_config(
+    resolver: Arc<CertResolver>,
+    acme: bool,
+) -> Result<Arc<ServerConfig>, rustls::Error> {
     let versions = [&rustls::version::TLS13, &rustls::version::TLS12];
     let mut config = ServerConfig::builder_with_provider(crate::model::certs::provider())
         .with_protocol_versions(&versions)?
         .with_no_client_auth()
         .with_cert_resolver(resolver);
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    if acme {
+        config.alpn_protocols.push(ACME_TLS_ALPN.to_vec());
+    }
     config.ticketer = rustls::crypto::ring::Ticketer::new()?;
     Ok(Arc::new(config))
 }
 
-/// A [`Terminator`] for every `https` listener of `config`, by listener name.
-pub fn terminators(config: &Config) -> Result<Vec<Arc<Terminator>>, TlsError> {
+/// A [`Terminator`] for every `https` listener of `config`, by listener name; `acme` when
+/// the config has an `acme:` section.
+pub fn terminators(
+    config: &Config,
+    acme: Option<&Arc<Acme>>,
+) -> Result<Vec<Arc<Terminator>>, TlsError> {
     config
         .listeners
         .values()
         .filter(|l| l.protocol == Protocol::Https)
         .map(|l| {
             let files = l.tls.as_ref().map_or(&[][..], |t| &t.certificates[..]);
-            Terminator::new(&l.name, files).map(Arc::new)
+            Terminator::new(&l.name, files, acme.cloned()).map(Arc::new)
         })
         .collect()
 }

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Lowest first, as in `src/lib.rs`'s `# Layout`.
-const LAYERS: [&str; 12] = [
+const LAYERS: [&str; 13] = [
     "model",
     "metrics",
     "config",
@@ -18,6 +18,7 @@ const LAYERS: [&str; 12] = [
     "health",
     "balance",
     "state",
+    "acme",
     "proxy",
     "admin",
     "server",

@@ -13,10 +13,14 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::discovery::docker::{RejectedContainer, RejectedList};
+use std::sync::Arc;
+
+use crate::acme::{Status, View};
 use crate::discovery::Rejections;
 use crate::endpoint::{now_ns, Endpoint, EJECTED_REASON};
 use crate::model::HealthStatus;
 use crate::state::snapshot::{Service, Snapshot};
+use crate::tls::Terminator;
 
 #[derive(Serialize)]
 struct ServicesDoc<'a> {
@@ -145,6 +149,26 @@ fn ejection(e: &Endpoint) -> Option<EjectionDoc> {
         until_unix_ms: unix_ms.saturating_add(remaining_ms),
         remaining_ms,
     })
+}
+
+/// The `/api/certificates` document: ACME names with their state (and hosts that cannot be
+/// ordered, with why), and the certificate files each `https` listener serves.
+pub fn certificates(acme: Option<&Status>, terminators: &[Arc<Terminator>]) -> String {
+    let acme = acme.map(|s| {
+        let View { names, refused } = s.view();
+        let refused: Vec<_> = refused
+            .into_iter()
+            .map(|(host, reason)| serde_json::json!({ "host": host, "reason": reason }))
+            .collect();
+        serde_json::json!({ "names": names, "refused": refused })
+    });
+    let files: Vec<_> = terminators
+        .iter()
+        .flat_map(|t| t.certificate_files())
+        .collect();
+    // Invariant: plain strings and numbers; serializing cannot fail.
+    serde_json::to_string_pretty(&serde_json::json!({ "acme": acme, "files": files }))
+        .expect("serializable document")
 }
 
 /// The `/api/rejected` document: containers and Swarm services refused, each with its

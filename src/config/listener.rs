@@ -5,7 +5,8 @@
 //! `http` ones. The certificate files are read and checked here (PEM, leaf parses, key
 //! matches), so `berth check` and a reload refuse a bad certificate the way they refuse a
 //! bad value, at the line of the entry. Invariant: a returned `https` listener has at least
-//! one certificate whose files were readable and consistent when the config was loaded.
+//! one certificate whose files were readable and consistent when the config was loaded, or
+//! the config has an `acme:` section (berth then makes a default certificate itself).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,15 +14,17 @@ use std::path::Path;
 
 use super::raw;
 use super::validate::Problems;
-use super::{CertificateFiles, Listener, Protocol, Redirect, Tls};
+use super::{AcmeScope, CertificateFiles, Listener, Protocol, Redirect, Tls};
 use crate::model::certs::{self, CertError, Field};
 use crate::model::rules::{check_name, suggest};
 
-/// Checks every listener; `base` is the directory relative certificate paths start from.
+/// Checks every listener; `base` is the directory relative certificate paths start from;
+/// with `acme` (a top-level `acme:` section) an `https` listener may list no certificate.
 pub(super) fn listeners(
     p: &mut Problems,
     raw: Option<raw::UniqueMap<raw::Listener>>,
     base: &Path,
+    acme: bool,
 ) -> BTreeMap<String, Listener> {
     let Some(raw) = raw else {
         let web = Listener {
@@ -33,6 +36,7 @@ pub(super) fn listeners(
             tls: None,
             redirect: None,
             max_connections: None,
+            acme: AcmeScope::Labelled,
         };
         return BTreeMap::from([(web.name.clone(), web)]);
     };
@@ -45,7 +49,10 @@ pub(super) fn listeners(
         let protocol = l.protocol.unwrap_or(Protocol::Http);
         let (tls, redirect) = match protocol {
             Protocol::Http => (None, http_only(p, &path, l.tls, l.redirect)),
-            Protocol::Https => (Some(https_only(p, &path, l.tls, l.redirect, base)), None),
+            Protocol::Https => {
+                let tls = https_only(p, &path, l.tls, l.redirect, base, acme);
+                (Some(tls), None)
+            }
             Protocol::Tcp | Protocol::TlsPassthrough => {
                 l4_only(p, &path, protocol, l.tls, l.redirect);
                 (None, None)
@@ -58,6 +65,7 @@ pub(super) fn listeners(
             .map(|n| n.0)
             .collect();
         let proxy_protocol = l.proxy_protocol.unwrap_or(false);
+        let scope = acme_scope(p, &path, l.acme, protocol, acme);
         if proxy_protocol && trusted_ips.is_empty() {
             p.add(
                 format!("{path}.trusted_ips"),
@@ -74,11 +82,38 @@ pub(super) fn listeners(
             tls,
             redirect,
             max_connections: l.max_connections.map(|c| c.0 as usize),
+            acme: scope,
         };
         out.insert(name, listener);
     }
     check_redirect_targets(p, &out);
     out
+}
+
+/// `acme:` of a listener: `https` only, with a top-level `acme:` section; `labelled` when absent.
+fn acme_scope(
+    p: &mut Problems,
+    path: &str,
+    scope: Option<AcmeScope>,
+    protocol: Protocol,
+    acme: bool,
+) -> AcmeScope {
+    let Some(scope) = scope else {
+        return AcmeScope::Labelled;
+    };
+    if protocol != Protocol::Https {
+        p.add(
+            format!("{path}.acme"),
+            "`acme` is for `https` listeners (the ones that serve the certificates); remove it",
+        );
+    } else if !acme {
+        p.add(
+            format!("{path}.acme"),
+            "`acme` needs a top-level `acme:` section (at least `agree_tos: true`); add it or \
+             remove this",
+        );
+    }
+    scope
 }
 
 /// An `http` listener: no `tls`, an optional `redirect`.
@@ -142,6 +177,7 @@ fn https_only(
     tls: Option<raw::Tls>,
     redirect: Option<raw::Redirect>,
     base: &Path,
+    acme: bool,
 ) -> Tls {
     if redirect.is_some() {
         p.add(
@@ -149,11 +185,18 @@ fn https_only(
             "`redirect` is for `http` listeners (to send clients to this one); remove it here",
         );
     }
+    let empty = tls.as_ref().map_or(true, |t| t.certificates.is_empty());
+    if empty && acme {
+        return Tls {
+            certificates: Vec::new(),
+        };
+    }
     let Some(tls) = tls else {
         p.add(
             path,
             "an https listener needs certificates: add \
-             `tls: { certificates: [ { cert: FILE.pem, key: FILE.key } ] }`",
+             `tls: { certificates: [ { cert: FILE.pem, key: FILE.key } ] }`, or a top-level \
+             `acme:` section to get them automatically",
         );
         return Tls {
             certificates: Vec::new(),

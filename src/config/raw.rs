@@ -24,6 +24,7 @@ pub struct Config {
     pub admin: Option<Admin>,
     pub docker: Option<Docker>,
     pub swarm: Option<Swarm>,
+    pub acme: Option<Acme>,
     pub connections: Option<Connections>,
     pub defaults: Option<Defaults>,
     pub services: Option<UniqueMap<Service>>,
@@ -45,6 +46,33 @@ pub struct Listener {
     pub redirect: Option<Redirect>,
     /// Open client connections at most, on this listener.
     pub max_connections: Option<Count>,
+    /// `https` listeners only: which hosts get ACME certificates.
+    pub acme: Option<super::AcmeScope>,
+}
+
+/// `acme:`: automatic HTTPS.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Acme {
+    pub email: Option<String>,
+    pub agree_tos: Option<bool>,
+    pub directory: Option<String>,
+    pub storage: Option<String>,
+    /// PEM file of the CAs the ACME server's own certificate is checked against.
+    pub ca: Option<String>,
+    pub challenge: Option<super::Challenge>,
+    pub names: Option<Vec<String>>,
+    pub eab: Option<Eab>,
+    /// Wait after the first failed order; doubles on each failure.
+    pub backoff: Option<Span>,
+}
+
+/// `acme.eab`: external account binding.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Eab {
+    pub kid: String,
+    pub hmac_key: String,
 }
 
 /// An `https` listener's `tls:` block.
@@ -242,6 +270,8 @@ pub struct UpstreamTls {
     pub ca: Option<String>,
     /// The name to send as SNI and verify instead of the request's host.
     pub server_name: Option<String>,
+    /// Get certificates for the service's hosts by ACME (not about the backends).
+    pub acme: Option<bool>,
 }
 
 /// A service's `hsts:` block: `max_age` turns the header on.

@@ -79,6 +79,7 @@ fn service(
         upstream,
         proxy_protocol: proxy_protocol(p, &path, s.proxy_protocol.as_deref(), layer),
         tcp_idle: idle_timeout(p, &path, s.idle_timeout, layer, d.tcp_idle),
+        acme: s.tls.as_ref().and_then(|t| t.acme).unwrap_or(d.acme),
         ..d
     };
     StaticService {
@@ -100,12 +101,17 @@ fn upstream(p: &mut Problems, path: &str, s: &raw::Service, base: &Path) -> Upst
              scheme; split them into two services",
         );
     }
-    let tls = match (https != 0, &s.tls) {
+    let upstream_tls = s
+        .tls
+        .as_ref()
+        .filter(|t| t.ca.is_some() || t.server_name.is_some());
+    let tls = match (https != 0, upstream_tls) {
         (false, None) => None,
         (false, Some(_)) => {
             p.add(
                 format!("{path}.tls"),
-                "`tls` applies to https backends: write them as \"https://IP:PORT\" or remove it",
+                "`tls.ca` and `tls.server_name` apply to https backends: write them as \
+                 \"https://IP:PORT\" or remove them",
             );
             None
         }

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use super::acme::acme;
 use super::error::Problem;
 use super::health::health;
 use super::listener::listeners;
@@ -27,7 +28,7 @@ const MAX_WORKERS: usize = 1024;
 /// certificate and CA paths are resolved against `base`, the config file's directory.
 pub fn validate(raw: raw::Config, base: &Path) -> Result<Config, Vec<Problem>> {
     let mut p = Problems::default();
-    let listeners = listeners(&mut p, raw.listeners, base);
+    let listeners = listeners(&mut p, raw.listeners, base, raw.acme.is_some());
     let admin = Admin {
         address: raw
             .admin
@@ -48,6 +49,7 @@ pub fn validate(raw: raw::Config, base: &Path) -> Result<Config, Vec<Problem>> {
     check_route_clashes(&mut p, &services, &listeners);
     let log = log(raw.log);
     let workers = workers(&mut p, raw.workers);
+    let acme = raw.acme.map(|a| acme(&mut p, a, &listeners, base));
     if !p.0.is_empty() {
         return Err(p.0);
     }
@@ -56,6 +58,7 @@ pub fn validate(raw: raw::Config, base: &Path) -> Result<Config, Vec<Problem>> {
         admin,
         docker,
         swarm,
+        acme,
         connections,
         defaults,
         services,

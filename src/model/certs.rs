@@ -9,6 +9,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
@@ -94,6 +95,8 @@ pub struct Loaded {
     pub key: Arc<CertifiedKey>,
     /// Lowercase, `*.` wildcards kept, in certificate order.
     pub names: Vec<String>,
+    /// The leaf's validity period: not before, not after.
+    pub validity: (SystemTime, SystemTime),
 }
 
 /// Reads and checks one entry's files.
@@ -119,14 +122,26 @@ pub fn read(files: &CertificateFiles) -> Result<Pem, CertError> {
 }
 
 impl Pem {
+    /// Bytes read elsewhere (both from `path`, e.g. a stored ACME certificate).
+    pub fn in_memory(path: PathBuf, cert: Vec<u8>, key: Vec<u8>) -> Self {
+        Self {
+            cert_path: path.clone(),
+            key_path: path,
+            cert,
+            key,
+        }
+    }
+
     /// Parses the chain and the key and checks that they belong together.
     pub fn parse(&self) -> Result<Loaded, CertError> {
         let chain = self.chain()?;
         let key = self.private_key()?;
-        let names = leaf_names(&chain[0]).map_err(|detail| CertError::BadCertificate {
+        let bad = |detail| CertError::BadCertificate {
             path: self.cert_path.clone(),
             detail,
-        })?;
+        };
+        let names = leaf_names(&chain[0]).map_err(bad)?;
+        let validity = validity(&chain[0]).map_err(bad)?;
         let certified = CertifiedKey::from_der(chain, key, &provider()).map_err(|e| match e {
             rustls::Error::InconsistentKeys(_) => CertError::Mismatch {
                 cert: self.cert_path.clone(),
@@ -140,6 +155,7 @@ impl Pem {
         Ok(Loaded {
             key: Arc::new(certified),
             names,
+            validity,
         })
     }
 
@@ -213,6 +229,20 @@ fn is_key(kind: SectionKind) -> bool {
         kind,
         SectionKind::PrivateKey | SectionKind::RsaPrivateKey | SectionKind::EcPrivateKey
     )
+}
+
+/// The leaf's notBefore and notAfter.
+fn validity(leaf: &CertificateDer<'_>) -> Result<(SystemTime, SystemTime), String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf).map_err(|e| e.to_string())?;
+    let at = |t: x509_parser::time::ASN1Time| {
+        let secs = t.timestamp();
+        match u64::try_from(secs) {
+            Ok(s) => UNIX_EPOCH + Duration::from_secs(s),
+            Err(_) => UNIX_EPOCH,
+        }
+    };
+    let v = cert.validity();
+    Ok((at(v.not_before), at(v.not_after)))
 }
 
 /// The leaf's SAN DNS names, lowercase; an error when it is not a certificate.

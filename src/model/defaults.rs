@@ -125,6 +125,7 @@ impl Defaults {
             proxy_protocol: None,
             tcp_idle: self.timeouts.tcp_idle,
             keep_route: self.keep_route,
+            acme: false,
         }
     }
 

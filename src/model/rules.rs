@@ -57,6 +57,30 @@ pub fn check_host(host: &str) -> Result<String, String> {
     Ok(h)
 }
 
+/// `Ok` with the name (lowercase, no trailing dot) if a certificate can be ordered for `name`
+/// by ACME with the challenges berth answers (HTTP-01, TLS-ALPN-01), else why not.
+pub fn acme_name(name: &str) -> Result<String, String> {
+    let h = check_host(name)?;
+    let h = h.trim_end_matches('.').to_owned();
+    if h.starts_with("*.") {
+        return Err(format!(
+            "`{name}` is a wildcard: a wildcard certificate needs the DNS-01 challenge, which \
+             berth does not answer; list the names, or give a certificate file"
+        ));
+    }
+    if h.parse::<std::net::IpAddr>().is_ok()
+        || h.split('.').all(|l| l.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(format!("`{name}` is an IP address, not a DNS name"));
+    }
+    if !h.contains('.') || h.contains('_') {
+        return Err(format!(
+            "`{name}` is not a public DNS name (one label, or an `_`): a CA cannot check it"
+        ));
+    }
+    Ok(h)
+}
+
 /// `None` if `path` is a valid path prefix, else why not.
 pub fn check_path(path: &str) -> Option<String> {
     if !path.starts_with('/') {

@@ -79,6 +79,9 @@ pub struct ServiceSpec {
     /// A discovered service whose last endpoint is gone keeps its route this long, answering
     /// 503 with `Retry-After` (a redeploy is not a removal); zero: the route goes at once.
     pub keep_route: Duration,
+    /// Its hosts get certificates by ACME on `https` listeners (label `tls.acme`, YAML
+    /// `tls: { acme: true }`); listeners with `acme: all` request every host regardless.
+    pub acme: bool,
 }
 
 /// A container's own health check state, as the engine reports it.

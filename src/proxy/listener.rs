@@ -11,7 +11,7 @@
 //! included), or, for an `http` listener with `redirect:`, a redirect answer to every request
 //! instead of proxying; on a `tcp` listener, the connection is forwarded as bytes
 //! (`proxy::tcp`), and on a `tls-passthrough` one after its ClientHello's SNI chose the
-//! service. A listener with `proxy_protocol: true` first reads the PROXY header
+//! service. With ACME on, an `http` listener answers HTTP-01 challenges first. A listener with `proxy_protocol: true` first reads the PROXY header
 //! (`proxy::inbound`). Each connection's task: `connection`.
 
 use std::io;
@@ -33,6 +33,7 @@ use crate::metrics as m;
 use crate::proxy::client::ClientConn;
 use crate::proxy::redirect::Redirect;
 use crate::state::snapshot::Snapshot;
+use crate::tls::acme::Acme;
 use crate::tls::Terminator;
 
 /// Pending connections queued by the kernel per socket.
@@ -54,6 +55,9 @@ pub struct ListenerSpec {
     pub accept_proxy: Option<Arc<[IpNet]>>,
     /// Open client connections at most on this listener (besides `connections.max`).
     pub max_connections: Option<usize>,
+    /// `http` listeners with ACME on: HTTP-01 challenges are answered before routing and
+    /// before a redirect.
+    pub acme: Option<Arc<Acme>>,
 }
 
 /// What a listener's connections get before (or instead of) proxying.
@@ -376,6 +380,7 @@ async fn accept_loop(
             shutdown: shutdown.clone(),
             listener: Arc::clone(&spec.name),
             accept_proxy: spec.accept_proxy.clone(),
+            acme: spec.acme.clone(),
         };
         conn.spawn(&mode, stream, client);
     }

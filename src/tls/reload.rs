@@ -20,7 +20,6 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
-use super::resolver::CertSet;
 use super::Terminator;
 use crate::config::{self, Config};
 use crate::metrics as m;
@@ -57,6 +56,11 @@ impl Served {
             files,
             refused: None,
         }
+    }
+
+    /// Each entry served and its bytes.
+    pub(super) fn pems(&self) -> impl Iterator<Item = &(CertificateFiles, certs::Pem)> {
+        self.files.iter()
     }
 }
 
@@ -96,8 +100,10 @@ impl Terminator {
             Some(why) => Err(why),
             None => parse_all(&pems),
         };
-        let set =
-            loaded.and_then(|l| CertSet::new(&l).ok_or_else(|| "no certificates listed".into()));
+        let set = loaded.and_then(|l| {
+            super::record_expiry(&l);
+            super::set_of(l, self.fallback.as_ref()).ok_or_else(|| "no certificates listed".into())
+        });
         match set {
             Ok(set) => {
                 self.resolver.store(set);
@@ -151,7 +157,7 @@ fn parse_all(pems: &[certs::Pem]) -> Result<Vec<certs::Loaded>, String> {
 
 /// The lock is only taken by reloads on the control plane; a panic while holding it cannot
 /// leave the data half-written (it is replaced whole), so a poisoned lock is used as is.
-fn lock<T>(m: &std::sync::Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &std::sync::Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -304,7 +310,7 @@ mod tests {
             key: key.clone(),
             names: Vec::new(),
         }];
-        let t = Terminator::new("unit", &files).expect("terminator");
+        let t = Terminator::new("unit", &files, None).expect("terminator");
         assert_eq!(t.reload(None), Outcome::Unchanged);
         put("b.pem", "a.key");
         assert!(matches!(t.reload(None), Outcome::Refused(why) if why.contains("does not match")));

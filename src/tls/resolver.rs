@@ -5,7 +5,8 @@
 //! (the default, also for clients that send no SNI). The [`CertResolver`] holds the current
 //! set in an `ArcSwap`: a handshake does one lock-free load, and a reload stores a whole new
 //! set, so a handshake sees either the old set or the new one, never a mix. Invariant: a set
-//! always has a default certificate, so every handshake gets one.
+//! always has a default certificate, so every handshake gets one. With ACME on, a name no
+//! file certificate serves gets its issued certificate (`tls::acme`), files winning.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use arc_swap::ArcSwap;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+use super::acme::{Acme, ACME_TLS_ALPN};
 use crate::model::certs::Loaded;
 
 /// The certificates of one listener, indexed by the names they serve.
@@ -51,15 +53,18 @@ impl CertSet {
 
     /// The certificate for `sni` (already lowercase, as rustls hands it over).
     pub fn pick(&self, sni: Option<&str>) -> &Arc<CertifiedKey> {
-        let Some(name) = sni.map(|n| n.trim_end_matches('.')) else {
-            return &self.default;
-        };
+        sni.and_then(|n| self.find(n)).unwrap_or(&self.default)
+    }
+
+    /// The certificate that serves `name` by exact name, then by wildcard; `None`: only the
+    /// default would.
+    fn find(&self, name: &str) -> Option<&Arc<CertifiedKey>> {
+        let name = name.trim_end_matches('.');
         if let Some(key) = self.exact.get(name) {
-            return key;
+            return Some(key);
         }
         name.split_once('.')
             .and_then(|(_, suffix)| self.wildcard.get(suffix))
-            .unwrap_or(&self.default)
     }
 }
 
@@ -67,13 +72,37 @@ impl CertSet {
 #[derive(Debug)]
 pub struct CertResolver {
     current: ArcSwap<CertSet>,
+    /// With ACME on: issued certificates (after the files' names) and challenge answers.
+    acme: Option<Arc<Acme>>,
 }
 
 impl CertResolver {
-    pub fn new(set: CertSet) -> Self {
+    pub fn new(set: CertSet, acme: Option<Arc<Acme>>) -> Self {
         Self {
             current: ArcSwap::from_pointee(set),
+            acme,
         }
+    }
+
+    /// With ACME: a TLS-ALPN-01 validation gets its challenge certificate (or nothing: the
+    /// handshake fails); any other handshake the files' certificate for the name, else the
+    /// issued one, else the default.
+    fn with_acme(&self, acme: &Acme, hello: &ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let name = hello.server_name();
+        let challenge = hello
+            .alpn()
+            .is_some_and(|mut protocols| protocols.all(|p| p == ACME_TLS_ALPN));
+        if challenge {
+            return name.and_then(|n| acme.alpn_challenge(n.trim_end_matches('.')));
+        }
+        let set = self.current.load();
+        let Some(name) = name else {
+            return Some(Arc::clone(&set.default));
+        };
+        let found = set.find(name).map(Arc::clone);
+        found
+            .or_else(|| acme.certificate(name.trim_end_matches('.')))
+            .or_else(|| Some(Arc::clone(&set.default)))
     }
 
     /// Serves `set` from the next handshake on; handshakes under way keep what they chose.
@@ -84,6 +113,9 @@ impl CertResolver {
 
 impl ResolvesServerCert for CertResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        if let Some(acme) = &self.acme {
+            return self.with_acme(acme, &hello);
+        }
         Some(Arc::clone(self.current.load().pick(hello.server_name())))
     }
 }

@@ -38,6 +38,7 @@ fn service(balance: Balance) -> Service {
         proxy_protocol: None,
         tcp_idle: std::time::Duration::from_secs(3600),
         keep_route: Duration::from_secs(300),
+        acme: false,
     });
     let endpoints = (1..=2)
         .map(|i| {

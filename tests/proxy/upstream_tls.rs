@@ -42,7 +42,7 @@ fn pki(tag: &str) -> (PathBuf, rustls::ServerConfig) {
     let names = vec!["backend.test".to_owned(), "127.0.0.1".to_owned()];
     let leaf = CertificateParams::new(names)
         .expect("params")
-        .signed_by(&key, &ca, &ca_key)
+        .signed_by(&key, &rcgen::Issuer::from_params(&ca_params, &ca_key))
         .expect("leaf cert");
     let dir = std::env::temp_dir().join(format!("berth-tls-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -278,7 +278,7 @@ fn tls_without_https_backends_and_unreadable_cas_are_config_errors() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("services.a.tls"), "{err}");
-    assert!(err.contains("applies to https backends"), "{err}");
+    assert!(err.contains("apply to https backends"), "{err}");
     let err = berth::config::parse(
         &yaml("  a: { tls: { ca: /nonexistent/ca.pem }, backends: [\"https://127.0.0.1:1\"] }\n"),
         "t.yaml",

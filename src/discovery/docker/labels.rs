@@ -58,7 +58,7 @@ pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const DEFAULT_WEIGHT: u32 = 1;
 
 /// Every label suffix berth knows, grouped in the order docs/ARCHITECTURE.md, "Labels" gives.
-pub const KNOWN: [&str; 39] = [
+pub const KNOWN: [&str; 40] = [
     "enable",
     "service",
     "port",
@@ -98,6 +98,7 @@ pub const KNOWN: [&str; 39] = [
     upstream::SUFFIXES[1],
     upstream::SUFFIXES[2],
     upstream::SUFFIXES[3],
+    "tls.acme",
 ];
 
 /// How reasons name the listeners `<prefix>.listener` may name.
@@ -285,6 +286,9 @@ fn service_spec(
     }
     spec.resilience = resilience::parse(labels, &spec.resilience);
     spec.upstream = upstream::parse(labels);
+    if let Some(acme) = labels.parse("tls.acme", boolean) {
+        spec.acme = acme;
+    }
     name.map(|_| spec)
 }
 

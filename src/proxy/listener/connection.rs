@@ -9,6 +9,8 @@
 
 use std::convert::Infallible;
 use std::future::ready;
+
+use futures_util::future::Either;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -30,6 +32,7 @@ use crate::proxy::error::ProxyBody;
 use crate::proxy::http::{handle, ConnContext};
 use crate::proxy::redirect::Redirect;
 use crate::proxy::{inbound, tcp};
+use crate::tls::acme::Acme;
 use crate::tls::stream::ClientStream;
 use crate::tls::Terminator;
 
@@ -64,21 +67,23 @@ pub(super) struct Connection {
     pub(super) shutdown: watch::Receiver<bool>,
     pub(super) listener: Arc<str>,
     pub(super) accept_proxy: Option<Arc<[IpNet]>>,
+    /// ACME's HTTP-01 answers, on an `http` listener with ACME on.
+    pub(super) acme: Option<Arc<Acme>>,
 }
 
 impl Connection {
     /// Serves the connection in a task of its own. A plain proxying connection without a
     /// PROXY header to read is the HTTP server alone, with nothing wrapped around it.
     pub(super) fn spawn(self, mode: &Mode, stream: tokio::net::TcpStream, client: ClientConn) {
-        match (mode, &self.accept_proxy) {
-            (Mode::Proxy, None) => {
+        match (mode, &self.accept_proxy, &self.acme) {
+            (Mode::Proxy, None, None) => {
                 let cx = Arc::new(ConnContext::new(client, "http"));
                 let plain = ClientStream::Plain(stream);
                 tokio::spawn(self.serve_http(plain, Arc::clone(&cx), proxying(cx)));
             }
             // A task type of their own, free of the HTTP server's state: an idle L4
             // connection costs its sockets and this small task.
-            (Mode::Tcp | Mode::Passthrough, _) => {
+            (Mode::Tcp | Mode::Passthrough, _, _) => {
                 let sni = matches!(mode, Mode::Passthrough);
                 tokio::spawn(self.run_l4(sni, stream, client));
             }
@@ -122,14 +127,15 @@ impl Connection {
             Mode::Proxy => {
                 let cx = Arc::new(ConnContext::new(client, "http"));
                 let plain = ClientStream::Plain(stream);
-                self.serve_http(plain, Arc::clone(&cx), proxying(cx)).await;
+                let service = challenges(self.acme.clone(), proxying(Arc::clone(&cx)));
+                self.serve_http(plain, cx, service).await;
             }
             Mode::Tls(t) => self.serve_tls(stream, client, t, deadline).await,
             Mode::Redirect(r) => {
                 let cx = Arc::new(ConnContext::new(client, "http"));
                 let plain = ClientStream::Plain(stream);
-                self.serve_http(plain, Arc::clone(&cx), redirecting(&r, cx))
-                    .await;
+                let service = challenges(self.acme.clone(), redirecting(&r, Arc::clone(&cx)));
+                self.serve_http(plain, cx, service).await;
             }
             Mode::Tcp | Mode::Passthrough => {
                 self.run_l4(matches!(mode, Mode::Passthrough), stream, client)
@@ -182,6 +188,9 @@ impl Connection {
         let Ok(tls) = t.accept(tcp, timeout).await else {
             return;
         };
+        if Terminator::is_challenge(&tls) {
+            return;
+        }
         let cx = Arc::new(ConnContext::new(client, "https"));
         let service = proxying(Arc::clone(&cx));
         self.serve_http(ClientStream::Tls(Box::new(tls)), cx, service)
@@ -257,6 +266,47 @@ fn proxying(
     Future = impl std::future::Future<Output = Result<hyper::Response<ProxyBody>, Infallible>> + Send,
 > + Send {
     service_fn(move |req| handle(Arc::clone(&cx), req))
+}
+
+/// `service`, with ACME's HTTP-01 challenges answered first when `acme` is set.
+fn challenges<S>(
+    acme: Option<Arc<Acme>>,
+    service: S,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = hyper::Response<ProxyBody>,
+    Error = Infallible,
+    Future = impl std::future::Future<Output = Result<hyper::Response<ProxyBody>, Infallible>> + Send,
+> + Send
+where
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<ProxyBody>,
+            Error = Infallible,
+        > + Send,
+    S::Future: Send,
+{
+    service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let answer = acme.as_ref().and_then(|a| a.http_answer(req.uri().path()));
+        match answer {
+            Some(key_authorization) => {
+                Either::Left(ready(Ok(challenge_answer(&key_authorization))))
+            }
+            None => Either::Right(hyper::service::Service::call(&service, req)),
+        }
+    })
+}
+
+/// The body RFC 8555 §8.3 asks for: the key authorization, as `application/octet-stream`.
+fn challenge_answer(key_authorization: &str) -> hyper::Response<ProxyBody> {
+    let body =
+        http_body_util::Full::new(bytes::Bytes::copy_from_slice(key_authorization.as_bytes()));
+    let mut response = hyper::Response::new(http_body_util::Either::Right(body));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/octet-stream"),
+    );
+    response
 }
 
 /// The redirecting service of one connection.
