@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command README gives: installs what the tests need and is missing (the Docker
-# engine, docker-compose, HAProxy, curl, openssl), starts the engine if it is not running
+# engine, docker-compose, HAProxy, curl, openssl, Pebble), starts the engine if it is not running
 # (docs/ARCHITECTURE.md "Against a real Docker engine"), then runs `cargo test --locked`.
 # Extra arguments go to cargo test (`bash scripts/test.sh --test proxy`).
 set -euo pipefail
@@ -32,7 +32,11 @@ need docker-compose docker-compose
 need haproxy haproxy
 need curl curl
 need openssl openssl
+# tests/acme/ (and the Docker ACME test) order certificates from Pebble and its DNS.
+need pebble pebble
+need pebble-challtestsrv pebble
 if [ ${#missing[@]} -gt 0 ]; then
+  mapfile -t missing < <(printf "%s\n" "${missing[@]}" | sort -u)
   echo "test: installing ${missing[*]}" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
