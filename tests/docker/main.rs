@@ -1,5 +1,5 @@
 //! The tests against a real Docker engine, linked as one binary: discovery from container
-//! labels, failure response, config reloads, berth in a container, L4 services,
+//! labels, failure response, config reloads, berth in a container, L4 services, automatic HTTPS,
 //! `examples/compose.yaml` brought up with Compose, and the harness itself (`docker_common`,
 //! shared with the Docker benches and the Swarm tests). Each suite is a module;
 //! `cargo test --test docker docker_failure::` runs one.
@@ -9,7 +9,10 @@
 //! load generator take turns ([`docker_common::HEAVY`]).
 
 mod docker_common;
+#[path = "../support/pebble.rs"]
+mod pebble;
 
+mod docker_acme;
 mod docker_compose;
 mod docker_discovery;
 mod docker_failure;

@@ -109,7 +109,8 @@ impl Berth {
         Self::start_text(run, text)
     }
 
-    fn start_text(run: &RunId, text: String) -> Berth {
+    /// Starts berth from a whole config text (not watched).
+    pub fn start_text(run: &RunId, text: String) -> Berth {
         let config = berth::config::parse(&text, "docker-test.yaml")
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
         let server = berth::server::Server::start(config, None).expect("berth starts");
