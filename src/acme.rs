@@ -96,13 +96,14 @@ impl AcmeError {
         out
     }
 
-    /// The wait the CA asked for: an hour for a rate limit.
+    /// The wait a rate-limited CA asked for (see [`schedule::rate_limited`]).
     fn floor(&self) -> Option<Duration> {
         let Self::Api(instant_acme::Error::Api(problem)) = self else {
             return None;
         };
         let limited = problem.r#type.as_deref() == Some("urn:ietf:params:acme:error:rateLimited");
-        limited.then_some(schedule::RATE_LIMITED)
+        let detail = problem.detail.as_deref().unwrap_or_default();
+        limited.then(|| schedule::rate_limited(detail, SystemTime::now()))
     }
 }
 
@@ -464,20 +465,8 @@ fn install_stored(shared: &Shared, store: &Store, name: &str, entry: &mut Entry)
         return;
     }
     entry.stamp = stamp;
-    let loaded = store
-        .certificate(name)
-        .map_err(AcmeError::from)
-        .and_then(|stored| {
-            let stored = stored.ok_or_else(|| AcmeError::Refused("file vanished".into()))?;
-            let pem = certs::Pem::in_memory(
-                store.certificate_path(name).unwrap_or_default(),
-                stored.chain_pem.into_bytes(),
-                stored.key_pem.into_bytes(),
-            );
-            Ok(pem.parse()?)
-        });
-    match loaded {
-        Ok(loaded) if loaded.validity.1 > SystemTime::now() => {
+    match read_stored(store, name) {
+        Ok(Some(loaded)) if loaded.validity.1 > SystemTime::now() => {
             let not_after = loaded.validity.1;
             entry.validity = Some(loaded.validity);
             entry.warned = false;
@@ -490,6 +479,19 @@ fn install_stored(shared: &Shared, store: &Store, name: &str, entry: &mut Entry)
         Ok(_) => {}
         Err(e) => warn!(name, "stored acme certificate unusable, ordering anew: {e}"),
     }
+}
+
+/// The certificate of `name` in the store, parsed (`None` when there is none).
+fn read_stored(store: &Store, name: &str) -> Result<Option<certs::Loaded>, AcmeError> {
+    let Some(stored) = store.certificate(name)? else {
+        return Ok(None);
+    };
+    let pem = certs::Pem::in_memory(
+        store.certificate_path(name)?,
+        stored.chain_pem.into_bytes(),
+        stored.key_pem.into_bytes(),
+    );
+    Ok(Some(pem.parse()?))
 }
 
 /// Warns once when the certificate of `name` is within a week of expiry and not renewed.
@@ -571,16 +573,8 @@ impl Job {
     /// Whether the store already holds a certificate not yet due (another replica ordered it
     /// while this one waited for the lock).
     fn stored_fresh(&self) -> bool {
-        let Ok(Some(stored)) = self.store.certificate(&self.name) else {
-            return false;
-        };
-        let pem = certs::Pem::in_memory(
-            self.store.certificate_path(&self.name).unwrap_or_default(),
-            stored.chain_pem.into_bytes(),
-            stored.key_pem.into_bytes(),
-        );
-        pem.parse()
-            .is_ok_and(|l| SystemTime::now() < schedule::renew_at(l.validity))
+        read_stored(&self.store, &self.name)
+            .is_ok_and(|l| l.is_some_and(|l| SystemTime::now() < schedule::renew_at(l.validity)))
     }
 
     /// The account, registered by one replica at a time.

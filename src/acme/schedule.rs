@@ -30,6 +30,24 @@ pub fn in_warning(not_after: SystemTime, now: SystemTime) -> bool {
         .map_or(true, |left| left <= WARN_BEFORE)
 }
 
+/// The wait after a rate-limit answer: until the time its detail names (Let's Encrypt writes
+/// `retry after 2026-01-01 12:00:00 UTC`), at least a minute; an hour when it names none.
+pub fn rate_limited(detail: &str, now: SystemTime) -> Duration {
+    let lower = detail.to_ascii_lowercase();
+    let named = lower.find("retry after ").and_then(|at| {
+        let rest = detail.get(at + "retry after ".len()..)?;
+        let stamp = rest.get(..19)?;
+        humantime::parse_rfc3339_weak(stamp).ok()
+    });
+    match named {
+        Some(at) => at
+            .duration_since(now)
+            .unwrap_or_default()
+            .clamp(Duration::from_secs(60), MAX_BACKOFF),
+        None => RATE_LIMITED,
+    }
+}
+
 /// Failures of one name so far, and the wait they earn.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Backoff {
@@ -60,6 +78,23 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rate_limit_waits_until_the_time_the_ca_names() {
+        let now = humantime::parse_rfc3339("2026-01-01T10:00:00Z").expect("time");
+        let detail = "too many certificates (5) already issued for this exact set of \
+                      identifiers in the last 168h0m0s, retry after 2026-01-01 12:30:00 UTC: see \
+                      https://letsencrypt.org/docs/rate-limits/";
+        assert_eq!(rate_limited(detail, now), Duration::from_secs(9000));
+        let soon = "Retry after 2026-01-01 10:00:05 UTC";
+        assert_eq!(
+            rate_limited(soon, now),
+            Duration::from_secs(60),
+            "at least a minute"
+        );
+        assert_eq!(rate_limited("too many new orders", now), RATE_LIMITED);
+        assert_eq!(rate_limited("retry after soon", now), RATE_LIMITED);
+    }
 
     #[test]
     fn renews_at_two_thirds_of_the_lifetime() {

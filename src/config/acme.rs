@@ -158,22 +158,26 @@ fn challenge(
 fn eab(p: &mut Problems, e: raw::Eab) -> Option<Eab> {
     let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(e.hmac_key.trim_end_matches('='))
-        .map_err(|_| {
-            p.add(
-                "acme.eab.hmac_key",
-                "not base64url: paste the HMAC key exactly as the CA gave it",
-            )
-        })
-        .ok()?;
+        .ok()
+        .filter(|k| !k.is_empty());
+    if key.is_none() {
+        p.add(
+            "acme.eab.hmac_key",
+            "empty or not base64url: paste the HMAC key exactly as the CA gave it",
+        );
+    }
     if e.kid.is_empty() {
         p.add(
             "acme.eab.kid",
             "empty: paste the key identifier the CA gave",
         );
-        return None;
     }
+    let hmac_key = key.filter(|_| !e.kid.is_empty())?;
     Some(Eab {
         kid: e.kid,
-        hmac_key: key,
+        hmac_key,
     })
 }
+
+#[cfg(test)]
+mod tests;

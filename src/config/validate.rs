@@ -18,7 +18,9 @@ use super::health::health;
 use super::listener::listeners;
 use super::raw;
 use super::service::{check_route_clashes, services};
-use super::{Admin, Config, Connections, Defaults, Engine, Listener, Log, LogFormat, Swarm};
+use super::{
+    Admin, Config, Connections, Defaults, Engine, Listener, Log, LogFormat, StaticService, Swarm,
+};
 use crate::model::{BudgetSettings, Limits, Outlier, Resilience, Timeouts};
 
 /// Most worker threads a file may ask for.
@@ -47,6 +49,9 @@ pub fn validate(raw: raw::Config, base: &Path) -> Result<Config, Vec<Problem>> {
     let defaults = defaults(&mut p, raw.defaults);
     let services = services(&mut p, raw.services, &listeners, &defaults, base);
     check_route_clashes(&mut p, &services, &listeners);
+    if raw.acme.is_none() {
+        check_acme_opt_in(&mut p, &services);
+    }
     let log = log(raw.log);
     let workers = workers(&mut p, raw.workers);
     let acme = raw.acme.map(|a| acme(&mut p, a, &listeners, base));
@@ -65,6 +70,17 @@ pub fn validate(raw: raw::Config, base: &Path) -> Result<Config, Vec<Problem>> {
         log,
         workers,
     })
+}
+
+/// A service asking for ACME certificates in a file without an `acme:` section.
+fn check_acme_opt_in(p: &mut Problems, services: &BTreeMap<String, StaticService>) {
+    for name in services.iter().filter(|(_, s)| s.spec.acme).map(|(n, _)| n) {
+        p.add(
+            format!("services.{name}.tls.acme"),
+            "needs a top-level `acme:` section (at least `agree_tos: true`) to order \
+             certificates; add it, or remove `acme: true`",
+        );
+    }
 }
 
 /// Problems found so far.

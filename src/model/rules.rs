@@ -60,8 +60,11 @@ pub fn check_host(host: &str) -> Result<String, String> {
 /// `Ok` with the name (lowercase, no trailing dot) if a certificate can be ordered for `name`
 /// by ACME with the challenges berth answers (HTTP-01, TLS-ALPN-01), else why not.
 pub fn acme_name(name: &str) -> Result<String, String> {
-    let h = check_host(name)?;
-    let h = h.trim_end_matches('.').to_owned();
+    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        return Err(format!("`{name}` is an IP address, not a DNS name"));
+    }
+    let h = check_host(name.strip_suffix('.').unwrap_or(name))?;
     if h.starts_with("*.") {
         return Err(format!(
             "`{name}` is a wildcard: a wildcard certificate needs the DNS-01 challenge, which \
@@ -165,5 +168,21 @@ mod tests {
         assert_eq!(suggest("hots", &["hosts", "path"]), Some("hosts"));
         assert_eq!(suggest("zzzz", &["web", "internal"]), None);
         assert_eq!(distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn acme_names_are_plain_dns_names() {
+        assert_eq!(
+            acme_name("Shop.Example.com."),
+            Ok("shop.example.com".into())
+        );
+        let why = |n: &str| acme_name(n).expect_err(n);
+        assert!(why("*.example.com").contains("DNS-01"));
+        for ip in ["192.0.2.1", "::1", "2001:db8::1", "[::1]"] {
+            assert!(why(ip).contains("is an IP address"), "{ip}: {}", why(ip));
+        }
+        assert!(why("localhost").contains("not a public DNS name"));
+        assert!(why("_acme.example.com").contains("not a public DNS name"));
+        assert!(why("a b.example.com").contains("invalid host name"));
     }
 }
