@@ -8,6 +8,7 @@
 //! so (`scripts/test.sh` installs it).
 
 mod backend;
+mod check;
 mod failure;
 mod harness;
 mod issue;

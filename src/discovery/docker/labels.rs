@@ -287,6 +287,13 @@ fn service_spec(
     spec.resilience = resilience::parse(labels, &spec.resilience);
     spec.upstream = upstream::parse(labels);
     if let Some(acme) = labels.parse("tls.acme", boolean) {
+        if acme && layer == Layer::Tcp {
+            let key = labels.key("tls.acme");
+            labels.problem(format!(
+                "{key} is for HTTP services (their hosts on an https listener); a tcp or \
+                 tls-passthrough service's TLS is its own: remove it"
+            ));
+        }
         spec.acme = acme;
     }
     name.map(|_| spec)

@@ -374,3 +374,21 @@ fn tls_labels_need_https_and_a_readable_ca() {
         "label berth.scheme=ftp: use http or https"
     );
 }
+
+// ---- tls.acme ----
+
+#[test]
+fn tls_acme_opts_an_http_service_in_and_rejects_an_l4_one() {
+    assert!(service(container().label("berth.tls.acme", "true")).acme);
+    assert!(!service(container()).acme);
+    let reason = rejected(
+        container()
+            .label("berth.tcp.listener", "pg")
+            .label("berth.tls.acme", "true"),
+    );
+    assert!(
+        reason.contains("berth.tls.acme is for HTTP services"),
+        "{reason}"
+    );
+    assert!(rejected(container().label("berth.tls.acme", "yes please")).contains("tls.acme"));
+}
