@@ -30,7 +30,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use instant_acme::Account;
+use instant_acme::{Account, CertificateIdentifier};
+use rustls_pki_types::CertificateDer;
 use tokio::sync::{mpsc, watch, OnceCell};
 use tracing::{info, warn};
 
@@ -40,6 +41,7 @@ use crate::model::certs;
 use crate::state::snapshot::Snapshot;
 use crate::tls::acme::Acme as Shared;
 
+pub mod ari;
 pub mod client;
 pub mod names;
 pub mod order;
@@ -159,15 +161,18 @@ struct Entry {
     backoff: Backoff,
     error: Option<String>,
     warned: bool,
+    ari: ari::State,
 }
 
-/// How an order task ended.
+/// How an order task (or an ARI question) ended.
 enum Outcome {
     /// A certificate is in the store (ordered now, or by another replica meanwhile).
     Stored,
     /// Another replica holds the lock.
     Locked,
     Failed(AcmeError),
+    /// The CA's renewal window for the certificate served.
+    Ari(Result<ari::Answer, AcmeError>),
 }
 
 /// The ACME manager of one berth.
@@ -263,13 +268,19 @@ impl Manager {
                 backoff: Backoff::default(),
                 error: None,
                 warned: false,
+                ari: ari::State::default(),
             });
             entry.source = source;
             install_stored(&self.shared, &store, &name, entry);
             warn_expiring(&name, entry, now);
             if due(entry, now) && !entry.ordering && entry.next_attempt <= now {
                 entry.ordering = true;
-                self.spawn_order(&name, settings, &store, done.clone());
+                let replaces = entry.ari.replaces();
+                let job = self.job(&name, settings, &store);
+                spawn(job, done.clone(), |job| job.run(replaces));
+            } else if let Some(leaf) = entry.ari.ask_now(now) {
+                let job = self.job(&name, settings, &store);
+                spawn(job, done.clone(), |job| job.ari(leaf));
             }
         }
         self.status.set(View {
@@ -328,25 +339,15 @@ impl Manager {
         }
     }
 
-    fn spawn_order(
-        &self,
-        name: &str,
-        settings: &Settings,
-        store: &Arc<Store>,
-        done: mpsc::Sender<(String, Outcome)>,
-    ) {
-        let job = Job {
+    fn job(&self, name: &str, settings: &Settings, store: &Arc<Store>) -> Job {
+        Job {
             name: name.to_owned(),
             settings: settings.clone(),
             store: Arc::clone(store),
             shared: Arc::clone(&self.shared),
             account: Arc::clone(&self.account),
             owner: self.owner.clone(),
-        };
-        tokio::spawn(async move {
-            let outcome = job.run().await;
-            let _ = done.send((job.name, outcome)).await;
-        });
+        }
     }
 
     /// Records how an order ended.
@@ -356,6 +357,12 @@ impl Manager {
         };
         let settings = self.config.borrow().acme.clone();
         let now = SystemTime::now();
+        if let Outcome::Ari(answer) = outcome {
+            if let Some(e) = entry.ari.answered(answer, now, fastrand::f64()) {
+                warn!(name, "acme renewal information unavailable: {}", e.chain());
+            }
+            return;
+        }
         entry.ordering = false;
         entry.waiting = false;
         match outcome {
@@ -368,6 +375,7 @@ impl Manager {
                 entry.waiting = true;
                 entry.next_attempt = now + LOCKED_RECHECK;
             }
+            Outcome::Ari(_) => {}
             Outcome::Failed(e) => {
                 metrics::counter!(m::ACME_ORDERS_TOTAL, "result" => "failed").increment(1);
                 let base = settings.map_or(Duration::from_secs(60), |s| s.backoff);
@@ -392,7 +400,7 @@ impl Manager {
                 },
                 state: state(e),
                 not_after: e.validity.and_then(|v| secs(v.1)),
-                renew_at: e.validity.and_then(|v| secs(schedule::renew_at(v))),
+                renew_at: renew_at(e).and_then(secs),
                 next_attempt: (e.error.is_some() || e.waiting)
                     .then_some(e.next_attempt)
                     .and_then(secs),
@@ -453,9 +461,34 @@ fn state(e: &Entry) -> &'static str {
 
 /// Whether `entry` needs an order: no certificate, or past its renewal time.
 fn due(entry: &Entry, now: SystemTime) -> bool {
-    entry
-        .validity
-        .map_or(true, |v| now >= schedule::renew_at(v))
+    renew_at(entry).map_or(true, |at| now >= at)
+}
+
+/// When the certificate of `entry` is renewed: at two thirds of its lifetime, or earlier in
+/// the window the CA asked for.
+fn renew_at(entry: &Entry) -> Option<SystemTime> {
+    let by_lifetime = schedule::renew_at(entry.validity?);
+    Some(
+        entry
+            .ari
+            .renew_at()
+            .map_or(by_lifetime, |t| t.min(by_lifetime)),
+    )
+}
+
+/// Runs `task` of `job` and reports its outcome to the manager.
+fn spawn<F, Fut>(job: Job, done: mpsc::Sender<(String, Outcome)>, task: F)
+where
+    F: FnOnce(Arc<Job>) -> Fut,
+    Fut: std::future::Future<Output = Outcome> + Send + 'static,
+{
+    let job = Arc::new(job);
+    let name = job.name.clone();
+    let running = task(job);
+    tokio::spawn(async move {
+        let outcome = running.await;
+        let _ = done.send((name, outcome)).await;
+    });
 }
 
 /// Installs the stored certificate of `name` when the file changed since it was last read.
@@ -471,6 +504,9 @@ fn install_stored(shared: &Shared, store: &Store, name: &str, entry: &mut Entry)
             entry.validity = Some(loaded.validity);
             entry.warned = false;
             entry.waiting = false;
+            if let Some(leaf) = loaded.key.cert.first() {
+                entry.ari.installed(leaf.clone().into_owned());
+            }
             shared.install(name, loaded.key);
             m::certificate_expiry(name, "acme", not_after);
             info!(name, not_after = %humantime::format_rfc3339_seconds(not_after),
@@ -530,13 +566,14 @@ struct Job {
 }
 
 impl Job {
-    async fn run(&self) -> Outcome {
+    /// Orders a certificate under the name's lease.
+    async fn run(self: Arc<Self>, replaces: Option<CertificateIdentifier<'static>>) -> Outcome {
         let lease = match self.store.try_lock(&self.name, &self.owner, LEASE) {
             Ok(Some(lease)) => lease,
             Ok(None) => return Outcome::Locked,
             Err(e) => return Outcome::Failed(e.into()),
         };
-        let result = tokio::time::timeout(ORDER_TIMEOUT, self.order()).await;
+        let result = tokio::time::timeout(ORDER_TIMEOUT, self.order(replaces)).await;
         drop(lease);
         match result {
             Ok(Ok(())) => {
@@ -549,20 +586,27 @@ impl Job {
         }
     }
 
-    async fn order(&self) -> Result<(), AcmeError> {
+    /// Asks the CA when `leaf` should be renewed.
+    async fn ari(self: Arc<Self>, leaf: CertificateDer<'static>) -> Outcome {
+        let asked = async { ari::ask(self.account().await?, &leaf).await };
+        let answer = tokio::time::timeout(ORDER_TIMEOUT, asked).await;
+        Outcome::Ari(answer.unwrap_or(Err(AcmeError::Timeout(ORDER_TIMEOUT))))
+    }
+
+    async fn order(
+        &self,
+        replaces: Option<CertificateIdentifier<'static>>,
+    ) -> Result<(), AcmeError> {
         if self.stored_fresh() {
             return Ok(());
         }
-        let account = self
-            .account
-            .get_or_try_init(|| self.account_locked())
-            .await?;
         let issued = order::order(
-            account,
+            self.account().await?,
             &self.name,
             self.settings.challenge,
             &self.shared,
             &self.store,
+            replaces,
         )
         .await?;
         self.store
@@ -575,6 +619,11 @@ impl Job {
     fn stored_fresh(&self) -> bool {
         read_stored(&self.store, &self.name)
             .is_ok_and(|l| l.is_some_and(|l| SystemTime::now() < schedule::renew_at(l.validity)))
+    }
+
+    async fn account(&self) -> Result<&Account, AcmeError> {
+        let account = self.account.get_or_try_init(|| self.account_locked());
+        Ok(account.await?)
     }
 
     /// The account, registered by one replica at a time.

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use instant_acme::{
-    Account, AuthorizationStatus, ChallengeType, Identifier, NewOrder, OrderStatus, RetryPolicy,
+    Account, AuthorizationStatus, CertificateIdentifier, ChallengeType, Identifier, NewOrder,
+    OrderStatus, RetryPolicy,
 };
 use rcgen::{CertificateParams, CustomExtension, DistinguishedName, KeyPair};
 use rustls::sign::CertifiedKey;
@@ -52,9 +53,10 @@ pub async fn order(
     challenge: Challenge,
     acme: &Arc<Acme>,
     store: &Arc<Store>,
+    replaces: Option<CertificateIdentifier<'static>>,
 ) -> Result<Issued, AcmeError> {
     let identifiers = [Identifier::Dns(name.to_owned())];
-    let mut order = account.new_order(&NewOrder::new(&identifiers)).await?;
+    let mut order = new_order(account, &identifiers, replaces).await?;
     let mut answers = Answers {
         acme: Arc::clone(acme),
         store: Arc::clone(store),
@@ -110,6 +112,26 @@ pub async fn order(
         key_pem: key.serialize_pem(),
         chain_pem,
     })
+}
+
+/// A new order, naming the certificate it replaces to a CA that speaks ARI; if the CA
+/// refuses that (the certificate was already replaced, by another replica), a plain one.
+async fn new_order(
+    account: &Account,
+    identifiers: &[Identifier],
+    replaces: Option<CertificateIdentifier<'static>>,
+) -> Result<instant_acme::Order, AcmeError> {
+    let Some(replaces) = replaces else {
+        return Ok(account.new_order(&NewOrder::new(identifiers)).await?);
+    };
+    let replacing = NewOrder::new(identifiers).replaces(replaces);
+    match account.new_order(&replacing).await {
+        Err(instant_acme::Error::Api(problem)) => {
+            tracing::info!(detail = ?problem.detail, "acme: the CA refused the ARI replacement; ordering anew");
+            Ok(account.new_order(&NewOrder::new(identifiers)).await?)
+        }
+        placed => Ok(placed?),
+    }
 }
 
 /// What the CA said about a failed validation.
