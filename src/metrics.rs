@@ -53,6 +53,7 @@ pub const CONNECTIONS_REFUSED_TOTAL: &str = "berth_connections_refused_total";
 pub const ACCEPT_ERRORS_TOTAL: &str = "berth_accept_errors_total";
 pub const ACME_ORDERS_TOTAL: &str = "berth_acme_orders_total";
 pub const CERTIFICATE_EXPIRY_SECONDS: &str = "berth_certificate_expiry_seconds";
+pub const POLICY_DENIED_TOTAL: &str = "berth_policy_denied_total";
 
 /// Records when the certificate serving `name` expires (Unix seconds); `source` is `file`
 /// or `acme`.
@@ -62,6 +63,18 @@ pub fn certificate_expiry(name: &str, source: &'static str, not_after: std::time
         .map_or(0.0, |d| d.as_secs_f64());
     metrics::gauge!(CERTIFICATE_EXPIRY_SECONDS, "name" => name.to_owned(), "source" => source)
         .set(secs);
+}
+
+/// Counts a client a policy of `service` refused (a cold path: the counter is looked up
+/// here); `policy` like `allow`, `reason` like `ip`.
+#[cold]
+pub fn policy_denied(service: &str, policy: &'static str, reason: &'static str) {
+    let labels = [
+        ("service", service.to_owned()),
+        ("policy", policy.to_owned()),
+        ("reason", reason.to_owned()),
+    ];
+    metrics::counter!(POLICY_DENIED_TOTAL, &labels).increment(1);
 }
 
 /// `result` values of [`TCP_CONNECTIONS_TOTAL`] for a routed connection, in

@@ -19,6 +19,7 @@ pub mod certs;
 mod defaults;
 mod health;
 pub mod hsts;
+pub mod policy;
 mod proxy_protocol;
 mod resilience;
 pub mod rules;

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use crate::acme::{Status, View};
 use crate::discovery::Rejections;
 use crate::endpoint::{now_ns, Endpoint, EJECTED_REASON};
+use crate::model::policy::Policies;
 use crate::model::HealthStatus;
 use crate::state::snapshot::{Service, Snapshot};
 use crate::tls::Terminator;
@@ -45,6 +46,8 @@ struct ServiceDoc<'a> {
     upstream_protocol: &'static str,
     /// The `Strict-Transport-Security` value sent on https listeners; `null`: none.
     hsts: Option<&'a str>,
+    /// Who may pass: each policy set, `null` when not.
+    policies: PoliciesDoc,
     /// The active check, e.g. `http GET /healthz status 200-399 every 10s (...)`.
     health_check: Option<String>,
     /// Every endpoint fails its active check: routing to all of them anyway.
@@ -89,6 +92,28 @@ struct EndpointDoc<'a> {
     /// Time left in its slow start, in milliseconds; absent when not ramping up.
     #[serde(skip_serializing_if = "Option::is_none")]
     slow_start_remaining_ms: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct PoliciesDoc {
+    allow: Option<AllowDoc>,
+}
+
+#[derive(Serialize)]
+struct AllowDoc {
+    ips: Vec<String>,
+    forwarded_depth: u8,
+}
+
+impl PoliciesDoc {
+    fn of(p: &Policies) -> Self {
+        Self {
+            allow: p.allow.as_ref().map(|a| AllowDoc {
+                ips: a.ips.iter().map(ToString::to_string).collect(),
+                forwarded_depth: a.forwarded_depth,
+            }),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -263,6 +288,7 @@ fn service<'a>(snapshot: &'a Snapshot, s: &'a Service) -> ServiceDoc<'a> {
         retries: spec.retries,
         upstream_protocol: spec.upstream.protocol.as_str(),
         hsts: spec.hsts.as_ref().map(|h| h.as_str()),
+        policies: PoliciesDoc::of(&spec.policies),
         health_check: spec.health.as_ref().map(ToString::to_string),
         panic_mode: s.panic.load(Relaxed),
         outlier: {

@@ -241,6 +241,8 @@ pub struct Service {
     pub strip_prefix: Option<bool>,
     /// `Strict-Transport-Security` on https listeners.
     pub hsts: Option<Hsts>,
+    /// The IP allow-list.
+    pub allow: Option<Allow>,
     pub balance: Option<BalanceSpec>,
     pub retries: Option<Retries>,
     /// Request timeout; absent means `defaults.timeouts.request`.
@@ -272,6 +274,14 @@ pub struct UpstreamTls {
     pub server_name: Option<String>,
     /// Get certificates for the service's hosts by ACME (not about the backends).
     pub acme: Option<bool>,
+}
+
+/// A service's `allow:` block.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Allow {
+    pub ips: Vec<Net>,
+    pub forwarded_depth: Option<u32>,
 }
 
 /// A service's `hsts:` block: `max_age` turns the header on.

@@ -159,12 +159,7 @@ from_str_value!(
 );
 
 fn parse_net(s: &str) -> Result<IpNet, String> {
-    let s = s.trim();
-    s.parse::<IpNet>()
-        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| {
-            format!("invalid IP or network `{s}`: expected an IP like 10.0.0.1 or a CIDR like 10.0.0.0/8")
-        })
+    value::ip_net(s)
 }
 
 /// A log filter: a level (`trace`, `debug`, `info`, `warn`, `error`, `off`), optionally with

@@ -15,6 +15,7 @@ use super::health::health;
 use super::raw;
 use super::validate::{positive, resilience, Problems};
 use super::{Backend, Defaults, Listener, Protocol, StaticService};
+use crate::model::policy::{Allow, Policies};
 use crate::model::rules::{check_host, check_name, check_path, suggest};
 use crate::model::{
     Balance, HashOn, Hsts, Layer, ProxyVersion, ServiceSpec, Upstream, UpstreamTls,
@@ -80,6 +81,9 @@ fn service(
         proxy_protocol: proxy_protocol(p, &path, s.proxy_protocol.as_deref(), layer),
         tcp_idle: idle_timeout(p, &path, s.idle_timeout, layer, d.tcp_idle),
         acme: s.tls.as_ref().and_then(|t| t.acme).unwrap_or(d.acme),
+        policies: Policies {
+            allow: s.allow.and_then(|a| allow(p, &path, a)),
+        },
         ..d
     };
     StaticService {
@@ -264,6 +268,13 @@ fn http_only_fields(s: &raw::Service) -> [(&'static str, bool, &'static str); 8]
 }
 
 /// The `hsts:` block, checked (the problem names `max_age` or `preload`).
+fn allow(p: &mut Problems, path: &str, raw: raw::Allow) -> Option<Allow> {
+    let ips = raw.ips.into_iter().map(|n| n.0).collect();
+    Allow::new(ips, raw.forwarded_depth.unwrap_or(0))
+        .map_err(|e| p.add(format!("{path}.allow.{}", e.field()), e.to_string()))
+        .ok()
+}
+
 fn hsts(p: &mut Problems, path: &str, raw: raw::Hsts) -> Option<Hsts> {
     let include_subdomains = raw.include_subdomains.unwrap_or(false);
     let preload = raw.preload.unwrap_or(false);

@@ -142,8 +142,17 @@ fn write_service(out: &mut String, s: &StaticService) -> fmt::Result {
     if let Some(h) = &s.spec.hsts {
         writeln!(out, "    hsts on https listeners: {}", h.as_str())?;
     }
+    write_policies(out, s)?;
     for b in &s.backends {
         writeln!(out, "    -> {}  weight {}", b.address, b.weight)?;
+    }
+    Ok(())
+}
+
+/// The service's policies, one line each.
+fn write_policies(out: &mut String, s: &StaticService) -> fmt::Result {
+    if let Some(allow) = &s.spec.policies.allow {
+        writeln!(out, "    allow {allow}")?;
     }
     Ok(())
 }
@@ -169,6 +178,7 @@ fn write_l4_service(out: &mut String, s: &StaticService) -> fmt::Result {
         write!(out, "  sends PROXY {v}")?;
     }
     writeln!(out)?;
+    write_policies(out, s)?;
     for b in &s.backends {
         writeln!(out, "    -> {}  weight {}", b.address, b.weight)?;
     }

@@ -126,6 +126,7 @@ impl Defaults {
             tcp_idle: self.timeouts.tcp_idle,
             keep_route: self.keep_route,
             acme: false,
+            policies: Default::default(),
         }
     }
 

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::policy::Policies;
 use super::{Balance, HealthCheck, Hsts, ProxyVersion, Resilience, Upstream};
 
 /// What a service proxies: HTTP requests, or whole TCP connections (L4).
@@ -82,6 +83,8 @@ pub struct ServiceSpec {
     /// Its hosts get certificates by ACME on `https` listeners (label `tls.acme`, YAML
     /// `tls: { acme: true }`); listeners with `acme: all` request every host regardless.
     pub acme: bool,
+    /// Who may pass (`allow`, ...): checked before a request is proxied.
+    pub policies: Policies,
 }
 
 /// A container's own health check state, as the engine reports it.

@@ -77,6 +77,21 @@ pub fn status_range(s: &str) -> Result<(u16, u16), String> {
     }
 }
 
+/// An IP network: a CIDR like `10.0.0.0/8`, or a single IP (a /32 or /128).
+pub fn ip_net(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            format!("invalid IP or network `{s}`: expected an IP like 10.0.0.1 or a CIDR like 10.0.0.0/8")
+        })
+}
+
+/// Comma-separated IP networks ([`ip_net`]).
+pub fn ip_nets(s: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    list(s)?.iter().map(|n| ip_net(n)).collect()
+}
+
 /// A comma-separated list: items trimmed, duplicates dropped (first kept), empty items
 /// rejected.
 pub fn list(s: &str) -> Result<Vec<String>, String> {

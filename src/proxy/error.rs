@@ -37,6 +37,8 @@ pub enum ProxyError {
     /// The request's target is refused: several, invalid or conflicting hosts, or a path
     /// that cannot be normalised (400).
     BadTarget(BadTarget),
+    /// A policy of the service refused the client (403).
+    Forbidden,
 }
 
 impl ProxyError {
@@ -48,6 +50,7 @@ impl ProxyError {
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::ClientBody | Self::BadTarget(_) => StatusCode::BAD_REQUEST,
             Self::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Forbidden => StatusCode::FORBIDDEN,
         }
     }
 
@@ -62,6 +65,7 @@ impl ProxyError {
             Self::ClientBody => Bytes::from_static(b"invalid request body\n"),
             Self::ClientBodyTimeout => Bytes::from_static(b"request body timeout\n"),
             Self::BadTarget(why) => Bytes::from(format!("{why}\n")),
+            Self::Forbidden => Bytes::from_static(b"forbidden\n"),
             Self::OverLimit(name, why) => Bytes::from(format!(
                 "service {name} is over its limits ({})\n",
                 why.as_str()
@@ -100,6 +104,10 @@ mod tests {
     #[tokio::test]
     async fn statuses_and_bodies_match_the_design() {
         assert_eq!(text(ProxyError::NoRoute).await, (404, "no route\n".into()));
+        assert_eq!(
+            text(ProxyError::Forbidden).await,
+            (403, "forbidden\n".into())
+        );
         assert_eq!(
             text(ProxyError::NoHealthyEndpoint("api".into())).await,
             (503, "service api has no healthy endpoint\n".into())

@@ -105,11 +105,7 @@ fn remove_connection_listed(headers: &mut HeaderMap) {
 
 /// True when `ip` is in one of `trusted`.
 pub fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
-    // An IPv4 peer of a dual-stack `[::]` listener shows as `::ffff:a.b.c.d`.
-    let canonical = ip.to_canonical();
-    trusted
-        .iter()
-        .any(|net| net.contains(&ip) || net.contains(&canonical))
+    crate::model::policy::in_nets(ip, trusted)
 }
 
 /// What berth knows of the client, applied to one request.

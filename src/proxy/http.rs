@@ -18,6 +18,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tracing::debug;
 
+use crate::model::policy::{self, Allow};
 use crate::proxy::access_log;
 use crate::proxy::client::ClientConn;
 use crate::proxy::conn::Activity;
@@ -95,6 +96,23 @@ pub async fn handle(
         log_access(&cx, &listener.name, None, logged, response.status(), start);
         return Ok(response);
     };
+    if let Some(allow) = &route.service.spec.policies.allow {
+        if !allowed(allow, &cx, &req, &listener.trusted_ips) {
+            crate::metrics::policy_denied(&route.service.spec.name, "allow", "ip");
+            let response = ProxyError::Forbidden.into_response();
+            route.requests.increment(response.status().as_u16());
+            let service = Some(&route.service.spec.name);
+            log_access(
+                &cx,
+                &listener.name,
+                service,
+                logged,
+                response.status(),
+                start,
+            );
+            return Ok(response);
+        }
+    }
     let trusted = headers::is_trusted(cx.client.peer.ip(), &listener.trusted_ips);
     // HSTS only over TLS: user agents ignore it on plain HTTP (RFC 6797 §8.1).
     let hsts = route.service.spec.hsts.as_ref();
@@ -126,6 +144,27 @@ pub async fn handle(
         start,
     );
     Ok(response)
+}
+
+/// Whether the request's client (see `model::policy`) is on the allow-list.
+fn allowed(
+    allow: &Allow,
+    cx: &ConnContext,
+    req: &Request<Incoming>,
+    trusted: &[ipnet::IpNet],
+) -> bool {
+    let forwarded = req
+        .headers()
+        .get_all(&headers::X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let client = policy::client_ip(
+        cx.client.peer.ip(),
+        trusted,
+        forwarded,
+        allow.forwarded_depth,
+    );
+    allow.allows(client)
 }
 
 /// Hands the request's summary to the access log, when it is on.

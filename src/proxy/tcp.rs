@@ -1,6 +1,7 @@
 //! L4 connections on `tcp` and `tls-passthrough` listeners (data plane, one task each).
 //!
-//! A connection is routed once, when it arrives: a `tcp` listener sends every connection to
+//! A connection is routed once, when it arrives (and closed at once when its client is not
+//! on the service's allow-list): a `tcp` listener sends every connection to
 //! its one service; a `tls-passthrough` listener first reads the client's TLS ClientHello
 //! (within `header_read`) and routes by its SNI name, without terminating TLS. The
 //! service's selector picks an endpoint, which **balances connections** (least_request
@@ -82,6 +83,14 @@ pub async fn serve(client: TcpStream, cx: &ClientConn, opening: Opening<'_>) {
     let Some(counters) = route.tcp.clone() else {
         return;
     };
+    if let Some(allow) = &route.service.spec.policies.allow {
+        if !allow.allows(cx.peer.ip()) {
+            debug!(service = %route.service.spec.name, peer = %cx.peer,
+                "connection closed: not on the allow-list");
+            crate::metrics::policy_denied(&route.service.spec.name, "allow", "ip");
+            return;
+        }
+    }
     let Some((upstream, admitted)) = open(&route.service, cx, timeouts.connect).await else {
         counters.outcomes[Outcome::Unavailable as usize].increment(1);
         return;

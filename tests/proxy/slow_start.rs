@@ -39,6 +39,7 @@ fn service(balance: Balance) -> Service {
         tcp_idle: std::time::Duration::from_secs(3600),
         keep_route: Duration::from_secs(300),
         acme: false,
+        policies: Default::default(),
     });
     let endpoints = (1..=2)
         .map(|i| {

@@ -307,3 +307,37 @@ fn the_swarm_section_is_checked_like_docker_and_names_its_own_fields() {
     let typo = problems("swarm: { refesh: 3s }\n");
     assert!(typo[0].message.contains("refresh"), "{}", typo[0].message);
 }
+
+#[test]
+fn allow_lists_are_read_and_checked() {
+    let ok = "services:\n  a:\n    allow: { ips: [10.0.0.0/8, \"192.0.2.7\"], forwarded_depth: 1 }\n    \
+              backends: [\"127.0.0.1:9001\"]\n";
+    let c = parse(ok, "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let allow = c.services["a"].spec.policies.allow.clone().expect("allow");
+    assert_eq!(
+        allow.to_string(),
+        "from 10.0.0.0/8, 192.0.2.7/32, X-Forwarded-For hop 1 from the right"
+    );
+    for (body, field, words) in [
+        (
+            "{ ips: [] }",
+            "services.a.allow.ips",
+            "list the IPs or CIDRs",
+        ),
+        (
+            "{ ips: [10.0.0.0/8], forwarded_depth: 17 }",
+            "services.a.allow.forwarded_depth",
+            "more than 16",
+        ),
+        (
+            "{ ips: [office] }",
+            "services.a.allow.ips[0]",
+            "invalid IP or network",
+        ),
+    ] {
+        let src =
+            format!("services:\n  a:\n    allow: {body}\n    backends: [\"127.0.0.1:9001\"]\n");
+        let e = parse(&src, "t.yaml").expect_err(body).to_string();
+        assert!(e.contains(field) && e.contains(words), "{body}: {e}");
+    }
+}

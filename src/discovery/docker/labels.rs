@@ -42,6 +42,7 @@ use crate::model::{
 
 mod health;
 mod hsts;
+mod policy;
 mod reader;
 mod resilience;
 mod tcp;
@@ -58,7 +59,7 @@ pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const DEFAULT_WEIGHT: u32 = 1;
 
 /// Every label suffix berth knows, grouped in the order docs/ARCHITECTURE.md, "Labels" gives.
-pub const KNOWN: [&str; 40] = [
+pub const KNOWN: [&str; 42] = [
     "enable",
     "service",
     "port",
@@ -99,6 +100,8 @@ pub const KNOWN: [&str; 40] = [
     upstream::SUFFIXES[2],
     upstream::SUFFIXES[3],
     "tls.acme",
+    policy::SUFFIXES[0],
+    policy::SUFFIXES[1],
 ];
 
 /// How reasons name the listeners `<prefix>.listener` may name.
@@ -296,6 +299,7 @@ fn service_spec(
         }
         spec.acme = acme;
     }
+    spec.policies = policy::parse(labels);
     name.map(|_| spec)
 }
 

@@ -32,6 +32,7 @@ fn minimal_container_gets_every_default() {
         tcp_idle: std::time::Duration::from_secs(3600),
         keep_route: secs(300),
         acme: false,
+        policies: Default::default(),
     };
     assert_eq!(*a.endpoint.service, want);
     assert_eq!(&*a.endpoint.key.source, ID);
@@ -172,7 +173,7 @@ fn unknown_labels_without_a_near_one_list_the_known_ones() {
         "{reason}"
     );
     assert!(
-        reason.ends_with("slow_start, scheme, tls.ca, tls.server_name, tls.acme"),
+        reason.ends_with("tls.server_name, tls.acme, allow.ips, allow.forwarded_depth"),
         "{reason}"
     );
 }

@@ -392,3 +392,39 @@ fn tls_acme_opts_an_http_service_in_and_rejects_an_l4_one() {
     );
     assert!(rejected(container().label("berth.tls.acme", "yes please")).contains("tls.acme"));
 }
+
+// ---- allow.* ----
+
+#[test]
+fn allow_labels_set_the_allow_list() {
+    let s = service(
+        container()
+            .label("berth.allow.ips", "10.0.0.0/8, 192.0.2.7, 2001:db8::/32")
+            .label("berth.allow.forwarded_depth", "2"),
+    );
+    let allow = s.policies.allow.expect("allow-list");
+    let ips: Vec<String> = allow.ips.iter().map(ToString::to_string).collect();
+    assert_eq!(ips, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]);
+    assert_eq!(allow.forwarded_depth, 2);
+    assert!(service(container()).policies.allow.is_none());
+}
+
+#[test]
+fn bad_allow_labels_reject_the_container_with_the_fix() {
+    let reason = rejected(container().label("berth.allow.ips", "10.0.0.0/8, office"));
+    assert!(
+        reason.contains("invalid IP or network `office`"),
+        "{reason}"
+    );
+    let reason = rejected(container().label("berth.allow.forwarded_depth", "1"));
+    assert!(
+        reason.contains("berth.allow.forwarded_depth has no effect without berth.allow.ips"),
+        "{reason}"
+    );
+    let reason = rejected(
+        container()
+            .label("berth.allow.ips", "10.0.0.0/8")
+            .label("berth.allow.forwarded_depth", "17"),
+    );
+    assert!(reason.contains("berth.allow.forwarded_depth"), "{reason}");
+}
