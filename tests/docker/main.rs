@@ -17,6 +17,7 @@ mod docker_compose;
 mod docker_discovery;
 mod docker_failure;
 mod docker_harness;
+mod docker_policy;
 mod docker_reload;
 mod docker_self;
 mod docker_socket_proxy;

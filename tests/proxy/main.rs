@@ -14,6 +14,7 @@ mod tls_common;
 mod wait;
 
 mod admin_drain;
+mod allow;
 mod cli;
 mod client_faults;
 mod config_errors;
