@@ -17,6 +17,7 @@
 mod balance;
 pub mod certs;
 mod defaults;
+pub mod file;
 mod health;
 pub mod hsts;
 pub mod policy;

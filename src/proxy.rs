@@ -23,6 +23,7 @@
 
 pub mod access_log;
 pub mod admit;
+pub mod auth;
 pub mod body;
 pub mod client;
 pub mod conn;
@@ -33,6 +34,7 @@ pub mod headers;
 pub mod http;
 pub mod inbound;
 pub mod listener;
+pub mod policy;
 pub mod pool;
 pub mod proxy_protocol;
 pub mod redirect;

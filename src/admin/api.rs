@@ -97,6 +97,15 @@ struct EndpointDoc<'a> {
 #[derive(Serialize)]
 struct PoliciesDoc {
     allow: Option<AllowDoc>,
+    basic_auth: Option<BasicAuthDoc>,
+}
+
+/// Basic authentication: user names only, never their hashes.
+#[derive(Serialize)]
+struct BasicAuthDoc {
+    realm: String,
+    users: Vec<String>,
+    remove_header: bool,
 }
 
 #[derive(Serialize)]
@@ -111,6 +120,11 @@ impl PoliciesDoc {
             allow: p.allow.as_ref().map(|a| AllowDoc {
                 ips: a.ips.iter().map(ToString::to_string).collect(),
                 forwarded_depth: a.forwarded_depth,
+            }),
+            basic_auth: p.basic_auth.as_ref().map(|b| BasicAuthDoc {
+                realm: b.realm.clone(),
+                users: b.users.iter().map(|u| u.name.clone()).collect(),
+                remove_header: b.remove_header,
             }),
         }
     }

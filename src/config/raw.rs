@@ -243,6 +243,8 @@ pub struct Service {
     pub hsts: Option<Hsts>,
     /// The IP allow-list.
     pub allow: Option<Allow>,
+    /// Authentication.
+    pub auth: Option<Auth>,
     pub balance: Option<BalanceSpec>,
     pub retries: Option<Retries>,
     /// Request timeout; absent means `defaults.timeouts.request`.
@@ -282,6 +284,23 @@ pub struct UpstreamTls {
 pub struct Allow {
     pub ips: Vec<Net>,
     pub forwarded_depth: Option<u32>,
+}
+
+/// A service's `auth:` block.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    pub basic: Option<BasicAuth>,
+}
+
+/// `auth.basic`: users from a file and/or htpasswd lines.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub users_file: Option<String>,
+    pub users: Option<Vec<String>>,
+    pub realm: Option<String>,
+    pub remove_header: Option<bool>,
 }
 
 /// A service's `hsts:` block: `max_age` turns the header on.

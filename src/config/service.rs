@@ -15,7 +15,8 @@ use super::health::health;
 use super::raw;
 use super::validate::{positive, resilience, Problems};
 use super::{Backend, Defaults, Listener, Protocol, StaticService};
-use crate::model::policy::{Allow, Policies};
+use crate::model::policy::basic::{self, read_users_file};
+use crate::model::policy::{Allow, BasicAuth, Policies};
 use crate::model::rules::{check_host, check_name, check_path, suggest};
 use crate::model::{
     Balance, HashOn, Hsts, Layer, ProxyVersion, ServiceSpec, Upstream, UpstreamTls,
@@ -83,6 +84,10 @@ fn service(
         acme: s.tls.as_ref().and_then(|t| t.acme).unwrap_or(d.acme),
         policies: Policies {
             allow: s.allow.and_then(|a| allow(p, &path, a)),
+            basic_auth: s
+                .auth
+                .and_then(|a| a.basic)
+                .and_then(|b| basic_auth(p, &path, b, base)),
         },
         ..d
     };
@@ -273,6 +278,32 @@ fn allow(p: &mut Problems, path: &str, raw: raw::Allow) -> Option<Allow> {
     Allow::new(ips, raw.forwarded_depth.unwrap_or(0))
         .map_err(|e| p.add(format!("{path}.allow.{}", e.field()), e.to_string()))
         .ok()
+}
+
+/// `auth.basic`: users from `users_file` (relative to the config's directory) and `users`.
+fn basic_auth(p: &mut Problems, path: &str, raw: raw::BasicAuth, base: &Path) -> Option<BasicAuth> {
+    let at = format!("{path}.auth.basic");
+    let mut users = Vec::new();
+    if let Some(file) = &raw.users_file {
+        let file = base.join(file);
+        match read_users_file(&file) {
+            Ok(found) => users.extend(found),
+            Err(e) => p.add(format!("{at}.users_file"), e),
+        }
+    }
+    for (i, line) in raw.users.unwrap_or_default().iter().enumerate() {
+        match basic::user(line) {
+            Ok(u) => users.push(u),
+            Err(e) => p.add(format!("{at}.users[{i}]"), e),
+        }
+    }
+    BasicAuth::new(
+        users,
+        raw.realm.as_deref(),
+        raw.remove_header.unwrap_or(false),
+    )
+    .map_err(|e| p.add(at, e))
+    .ok()
 }
 
 fn hsts(p: &mut Problems, path: &str, raw: raw::Hsts) -> Option<Hsts> {

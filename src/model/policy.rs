@@ -9,6 +9,8 @@
 //!   N-th entry from the right, as Traefik's `ipStrategy.depth`). A spoofed
 //!   `X-Forwarded-For` from an untrusted peer is never read.
 //!
+//! - `auth.basic`: HTTP Basic authentication against bcrypt hashes ([`basic`]).
+//!
 //! Invariant: a service without policies carries `Policies::default()` and the data plane
 //! tests one `Option` per request.
 
@@ -16,16 +18,21 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+pub mod basic;
+
+pub use basic::BasicAuth;
+
 /// Every policy of one service; `None`: not applied.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Policies {
     pub allow: Option<Allow>,
+    pub basic_auth: Option<BasicAuth>,
 }
 
 impl Policies {
-    /// Whether any policy is set.
+    /// Whether any policy is set (the data plane's one test per request).
     pub fn any(&self) -> bool {
-        self.allow.is_some()
+        self.allow.is_some() || self.basic_auth.is_some()
     }
 }
 

@@ -153,8 +153,7 @@ fn roots(ca: Option<&Path>) -> Result<RootCertStore, UpstreamTlsError> {
         store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         return Ok(store);
     };
-    let pem =
-        std::fs::read(path).map_err(|e| UpstreamTlsError::Read(path.into(), e.to_string()))?;
+    let pem = super::file::read_small(path).map_err(|e| UpstreamTlsError::Read(path.into(), e))?;
     for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert =
             cert.map_err(|e| UpstreamTlsError::BadCertificate(path.into(), e.to_string()))?;

@@ -39,6 +39,9 @@ pub enum ProxyError {
     BadTarget(BadTarget),
     /// A policy of the service refused the client (403).
     Forbidden,
+    /// The service asks for credentials the request lacks or got wrong (401; the caller
+    /// adds `WWW-Authenticate`).
+    Unauthorized,
 }
 
 impl ProxyError {
@@ -51,6 +54,7 @@ impl ProxyError {
             Self::ClientBody | Self::BadTarget(_) => StatusCode::BAD_REQUEST,
             Self::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -66,6 +70,7 @@ impl ProxyError {
             Self::ClientBodyTimeout => Bytes::from_static(b"request body timeout\n"),
             Self::BadTarget(why) => Bytes::from(format!("{why}\n")),
             Self::Forbidden => Bytes::from_static(b"forbidden\n"),
+            Self::Unauthorized => Bytes::from_static(b"unauthorized\n"),
             Self::OverLimit(name, why) => Bytes::from(format!(
                 "service {name} is over its limits ({})\n",
                 why.as_str()

@@ -18,12 +18,12 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tracing::debug;
 
-use crate::model::policy::{self, Allow};
 use crate::proxy::access_log;
 use crate::proxy::client::ClientConn;
 use crate::proxy::conn::Activity;
 use crate::proxy::error::{ProxyBody, ProxyError};
 use crate::proxy::headers;
+use crate::proxy::policy;
 use crate::proxy::pool;
 use crate::proxy::target::{self, BadTarget};
 
@@ -96,16 +96,15 @@ pub async fn handle(
         log_access(&cx, &listener.name, None, logged, response.status(), start);
         return Ok(response);
     };
-    if let Some(allow) = &route.service.spec.policies.allow {
-        if !allowed(allow, &cx, &req, &listener.trusted_ips) {
-            crate::metrics::policy_denied(&route.service.spec.name, "allow", "ip");
-            let response = ProxyError::Forbidden.into_response();
+    let spec = &route.service.spec;
+    if spec.policies.any() {
+        let trusted = &listener.trusted_ips;
+        if let Err(response) = policy::guard(spec, cx.client.peer.ip(), trusted, &mut req).await {
             route.requests.increment(response.status().as_u16());
-            let service = Some(&route.service.spec.name);
             log_access(
                 &cx,
                 &listener.name,
-                service,
+                Some(&spec.name),
                 logged,
                 response.status(),
                 start,
@@ -144,27 +143,6 @@ pub async fn handle(
         start,
     );
     Ok(response)
-}
-
-/// Whether the request's client (see `model::policy`) is on the allow-list.
-fn allowed(
-    allow: &Allow,
-    cx: &ConnContext,
-    req: &Request<Incoming>,
-    trusted: &[ipnet::IpNet],
-) -> bool {
-    let forwarded = req
-        .headers()
-        .get_all(&headers::X_FORWARDED_FOR)
-        .iter()
-        .filter_map(|v| v.to_str().ok());
-    let client = policy::client_ip(
-        cx.client.peer.ip(),
-        trusted,
-        forwarded,
-        allow.forwarded_depth,
-    );
-    allow.allows(client)
 }
 
 /// Hands the request's summary to the access log, when it is on.

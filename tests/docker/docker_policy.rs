@@ -1,6 +1,7 @@
 //! Policies from labels against a real engine: a container labelled with an allow-list is
-//! served with it (its clients inside the list pass, the others get 403), and a container
-//! with a bad policy label is rejected alone while the others serve.
+//! served with it (its clients inside the list pass, the others get 403), one labelled with
+//! Basic auth users asks for credentials, and a container with a bad policy label is rejected
+//! alone while the others serve.
 
 use crate::docker_common::*;
 
@@ -27,10 +28,22 @@ async fn policy_labels_apply_and_a_bad_one_rejects_only_its_container() {
     let inside = start("inside", "inside.test", "127.0.0.0/8, ::1");
     let outside = start("outside", "outside.test", "10.0.0.0/8");
     let bad = start("bad", "bad.test", "10.0.0.0/33");
+    // Cost 4, the least bcrypt allows: the test checks the policy, not the hash.
+    let hash = bcrypt::hash("secret", 4).expect("bcrypt");
+    let locked = ContainerBuilder::new(&run, &image)
+        .name("locked")
+        .env("NAME", "locked")
+        .label(&b.label("enable"), "true")
+        .label(&b.label("http.hosts"), "locked.test")
+        .label(&b.label("auth.basic.users"), &format!("alice:{hash}"))
+        .network(&net)
+        .start();
     let http = client();
     b.wait_routable(&http, &run.name("inside"), &[&inside.id])
         .await;
     b.wait_routable(&http, &run.name("outside"), &[&outside.id])
+        .await;
+    b.wait_routable(&http, &run.name("locked"), &[&locked.id])
         .await;
     wait_for(CONVERGE, "bad rejected", || async {
         let ids = b.rejected_ids(&http).await;

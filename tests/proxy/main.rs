@@ -15,6 +15,7 @@ mod wait;
 
 mod admin_drain;
 mod allow;
+mod basic_auth;
 mod cli;
 mod client_faults;
 mod config_errors;

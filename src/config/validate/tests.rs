@@ -341,3 +341,43 @@ fn allow_lists_are_read_and_checked() {
         assert!(e.contains(field) && e.contains(words), "{body}: {e}");
     }
 }
+
+#[test]
+fn basic_auth_is_read_and_checked() {
+    let alice = "alice:$2y$05$yhoqlRUGoumjWjkivgbRL.KlL2YTDy2DqrrrGu41yftJTanaE9jd2";
+    let ok = format!(
+        "services:\n  a:\n    auth: {{ basic: {{ users: [\"{alice}\"], realm: staff }} }}\n    \
+         backends: [\"127.0.0.1:9001\"]\n"
+    );
+    let c = parse(&ok, "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let basic = c.services["a"]
+        .spec
+        .policies
+        .basic_auth
+        .clone()
+        .expect("basic");
+    assert_eq!((basic.realm.as_str(), basic.users.len()), ("staff", 1));
+    for (body, field, words) in [
+        (
+            "{ basic: { users: [\"bob:secret\"] } }",
+            "services.a.auth.basic.users[0]",
+            "plain-text",
+        ),
+        (
+            "{ basic: { users_file: missing.htpasswd } }",
+            "services.a.auth.basic.users_file",
+            "missing.htpasswd",
+        ),
+        ("{ basic: { } }", "services.a.auth.basic", "no users"),
+        (
+            "{ basic: { users: [], rleam: x } }",
+            "services.a.auth.basic.rleam",
+            "did you mean `realm`",
+        ),
+    ] {
+        let src =
+            format!("services:\n  a:\n    auth: {body}\n    backends: [\"127.0.0.1:9001\"]\n");
+        let e = parse(&src, "t.yaml").expect_err(body).to_string();
+        assert!(e.contains(field) && e.contains(words), "{body}: {e}");
+    }
+}

@@ -59,7 +59,7 @@ pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const DEFAULT_WEIGHT: u32 = 1;
 
 /// Every label suffix berth knows, grouped in the order docs/ARCHITECTURE.md, "Labels" gives.
-pub const KNOWN: [&str; 42] = [
+pub const KNOWN: [&str; 46] = [
     "enable",
     "service",
     "port",
@@ -102,6 +102,10 @@ pub const KNOWN: [&str; 42] = [
     "tls.acme",
     policy::SUFFIXES[0],
     policy::SUFFIXES[1],
+    policy::SUFFIXES[2],
+    policy::SUFFIXES[3],
+    policy::SUFFIXES[4],
+    policy::SUFFIXES[5],
 ];
 
 /// How reasons name the listeners `<prefix>.listener` may name.

@@ -1,35 +1,96 @@
-//! The policy labels (control plane, pure): `allow.ips` (comma-separated IPs and CIDRs) and
-//! `allow.forwarded_depth`, read with the config file's rules ([`Allow::new`]). A depth
-//! without the IPs means nothing and is a problem. Every problem is recorded in `labels`,
-//! which rejects the container.
+//! The policy labels (control plane): `allow.ips` (comma-separated IPs and CIDRs) and
+//! `allow.forwarded_depth`; `auth.basic.users` (comma-separated htpasswd lines),
+//! `auth.basic.users_file` (an htpasswd file in berth's filesystem, the only I/O here),
+//! `auth.basic.realm` and `auth.basic.remove_header`. Read with the config file's rules
+//! ([`Allow::new`], [`BasicAuth::new`]); a setting without the one that turns its policy on
+//! is a problem. Every problem is recorded in `labels`, which rejects the container.
+
+use std::path::Path;
 
 use super::reader::Labels;
-use crate::model::policy::{Allow, Policies, MAX_FORWARDED_DEPTH};
-use crate::model::value::{int_in, ip_nets};
+use crate::model::policy::basic::{self, read_users_file};
+use crate::model::policy::{Allow, BasicAuth, Policies, MAX_FORWARDED_DEPTH};
+use crate::model::value::{boolean, int_in, ip_nets, list};
 
 /// Every suffix this module reads.
-pub(super) const SUFFIXES: [&str; 2] = ["allow.ips", "allow.forwarded_depth"];
+pub(super) const SUFFIXES: [&str; 6] = [
+    "allow.ips",
+    "allow.forwarded_depth",
+    "auth.basic.users",
+    "auth.basic.users_file",
+    "auth.basic.realm",
+    "auth.basic.remove_header",
+];
 
 /// The labels' policies (problems are recorded in `labels`).
 pub(super) fn parse(labels: &mut Labels<'_>) -> Policies {
     Policies {
         allow: allow(labels),
+        basic_auth: basic_auth(labels),
     }
 }
 
+fn basic_auth(labels: &mut Labels<'_>) -> Option<BasicAuth> {
+    let [.., users_key, file_key, realm_key, remove_key] = SUFFIXES;
+    let lines = labels.parse(users_key, list);
+    let file = labels.parse(file_key, |v| read_users_file(Path::new(v.trim())));
+    let realm = labels.parse(realm_key, |v| Ok::<_, String>(v.to_owned()));
+    let remove_header = labels.parse(remove_key, boolean);
+    if !labels.has(users_key) && !labels.has(file_key) {
+        orphans(labels, &[realm_key, remove_key], &[users_key, file_key]);
+        return None;
+    }
+    let mut users = file.unwrap_or_default();
+    for line in lines.unwrap_or_default() {
+        match basic::user(&line) {
+            Ok(u) => users.push(u),
+            Err(e) => {
+                let key = labels.key(users_key);
+                labels.problem(format!("label {key}: `{}...`: {e}", prefix_of(&line)));
+                return None;
+            }
+        }
+    }
+    BasicAuth::new(users, realm.as_deref(), remove_header.unwrap_or(false))
+        .map_err(|e| {
+            let key = labels.key(users_key);
+            labels.problem(format!("label {key}: {e}"));
+        })
+        .ok()
+}
+
+/// The user name of an htpasswd line, for a message that must not show the hash.
+fn prefix_of(line: &str) -> &str {
+    line.split(':').next().unwrap_or_default()
+}
+
+/// Records labels set without one of `needed`, which turns their policy on.
+fn orphans(labels: &mut Labels<'_>, suffixes: &[&str], needed: &[&str]) {
+    let set: Vec<String> = suffixes
+        .iter()
+        .filter(|s| labels.has(s))
+        .map(|s| labels.key(s))
+        .collect();
+    if set.is_empty() {
+        return;
+    }
+    let needed: Vec<String> = needed.iter().map(|n| labels.key(n)).collect();
+    let msg = format!(
+        "{} {} no effect without {}: set that, or remove {}",
+        if set.len() == 1 { "label" } else { "labels" },
+        set.join(" and ") + if set.len() == 1 { " has" } else { " have" },
+        needed.join(" or "),
+        if set.len() == 1 { "it" } else { "them" },
+    );
+    labels.problem(msg);
+}
+
 fn allow(labels: &mut Labels<'_>) -> Option<Allow> {
-    let [ips_key, depth_key] = SUFFIXES;
+    let [ips_key, depth_key, ..] = SUFFIXES;
     let ips = labels.parse(ips_key, ip_nets);
     let depth = labels.parse(depth_key, int_in(0, u32::from(MAX_FORWARDED_DEPTH)));
     if !labels.has(ips_key) {
-        if labels.has(depth_key) {
-            let msg = format!(
-                "label {} has no effect without {}: set the IPs that may pass, or remove it",
-                labels.key(depth_key),
-                labels.key(ips_key)
-            );
-            labels.problem(msg);
-        }
+        orphans(labels, &[depth_key], &[ips_key]);
         return None;
     }
     let allow = Allow::new(ips?, depth.unwrap_or(0));

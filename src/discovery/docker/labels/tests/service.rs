@@ -428,3 +428,41 @@ fn bad_allow_labels_reject_the_container_with_the_fix() {
     );
     assert!(reason.contains("berth.allow.forwarded_depth"), "{reason}");
 }
+
+// ---- auth.basic.* ----
+
+/// alice's password is `secret`.
+const ALICE: &str = "alice:$2y$05$yhoqlRUGoumjWjkivgbRL.KlL2YTDy2DqrrrGu41yftJTanaE9jd2";
+
+#[test]
+fn basic_auth_labels_set_users_realm_and_header_removal() {
+    let s = service(
+        container()
+            .label("berth.auth.basic.users", ALICE)
+            .label("berth.auth.basic.realm", "staff")
+            .label("berth.auth.basic.remove_header", "true"),
+    );
+    let basic = s.policies.basic_auth.expect("basic auth");
+    assert_eq!(basic.users.len(), 1);
+    assert_eq!((basic.realm.as_str(), basic.remove_header), ("staff", true));
+}
+
+#[test]
+fn bad_basic_auth_labels_reject_the_container_without_showing_a_hash() {
+    let reason = rejected(container().label("berth.auth.basic.users", "bob:$apr1$x$y"));
+    assert!(
+        reason.contains("`bob...`") && reason.contains("MD5"),
+        "{reason}"
+    );
+    assert!(!reason.contains("$apr1$"), "{reason}");
+    let reason = rejected(container().label("berth.auth.basic.realm", "staff"));
+    assert!(
+        reason.contains("berth.auth.basic.realm has no effect without berth.auth.basic.users"),
+        "{reason}"
+    );
+    let reason =
+        rejected(container().label("berth.auth.basic.users_file", "/nonexistent/htpasswd"));
+    assert!(reason.contains("/nonexistent/htpasswd"), "{reason}");
+    let reason = rejected(container().label("berth.auth.basic.users_file", "/dev/zero"));
+    assert!(reason.contains("not a regular file"), "{reason}");
+}
