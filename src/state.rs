@@ -6,6 +6,7 @@
 //! - [`snapshot`]: the immutable routing state the data plane reads.
 //! - [`reconciler`]: applies provider updates and publishes snapshots.
 
+pub mod rate_limiter;
 pub mod reconciler;
 pub mod retry_budget;
 pub mod route;

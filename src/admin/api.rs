@@ -98,6 +98,8 @@ struct EndpointDoc<'a> {
 struct PoliciesDoc {
     allow: Option<AllowDoc>,
     basic_auth: Option<BasicAuthDoc>,
+    /// Like `100 per 1s (burst 100) by ip`.
+    rate_limit: Option<String>,
 }
 
 /// Basic authentication: user names only, never their hashes.
@@ -126,6 +128,7 @@ impl PoliciesDoc {
                 users: b.users.iter().map(|u| u.name.clone()).collect(),
                 remove_header: b.remove_header,
             }),
+            rate_limit: p.rate_limit.as_ref().map(ToString::to_string),
         }
     }
 }

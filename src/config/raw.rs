@@ -245,6 +245,7 @@ pub struct Service {
     pub allow: Option<Allow>,
     /// Authentication.
     pub auth: Option<Auth>,
+    pub rate_limit: Option<RateLimit>,
     pub balance: Option<BalanceSpec>,
     pub retries: Option<Retries>,
     /// Request timeout; absent means `defaults.timeouts.request`.
@@ -284,6 +285,17 @@ pub struct UpstreamTls {
 pub struct Allow {
     pub ips: Vec<Net>,
     pub forwarded_depth: Option<u32>,
+}
+
+/// A service's `rate_limit:` block.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub average: u32,
+    pub period: Option<Span>,
+    pub burst: Option<u32>,
+    /// `ip` (default), `service` or `header:NAME`.
+    pub by: Option<String>,
 }
 
 /// A service's `auth:` block.

@@ -15,8 +15,10 @@ use super::health::health;
 use super::raw;
 use super::validate::{positive, resilience, Problems};
 use super::{Backend, Defaults, Listener, Protocol, StaticService};
+use crate::model::policy;
 use crate::model::policy::basic::{self, read_users_file};
-use crate::model::policy::{Allow, BasicAuth, Policies};
+use crate::model::policy::rate::rate_key;
+use crate::model::policy::{Allow, BasicAuth, Policies, RateKey, RateLimit};
 use crate::model::rules::{check_host, check_name, check_path, suggest};
 use crate::model::{
     Balance, HashOn, Hsts, Layer, ProxyVersion, ServiceSpec, Upstream, UpstreamTls,
@@ -88,9 +90,13 @@ fn service(
                 .auth
                 .and_then(|a| a.basic)
                 .and_then(|b| basic_auth(p, &path, b, base)),
+            rate_limit: s.rate_limit.and_then(|r| rate_limit(p, &path, r)),
         },
         ..d
     };
+    if let Some(name) = spec.policies.http_only().filter(|_| layer != Layer::Http) {
+        p.add(format!("{path}.{name}"), policy::HTTP_ONLY);
+    }
     StaticService {
         spec: Arc::new(spec),
         backends: backends(p, &path, name, s.backends.unwrap_or_default()),
@@ -277,6 +283,20 @@ fn allow(p: &mut Problems, path: &str, raw: raw::Allow) -> Option<Allow> {
     let ips = raw.ips.into_iter().map(|n| n.0).collect();
     Allow::new(ips, raw.forwarded_depth.unwrap_or(0))
         .map_err(|e| p.add(format!("{path}.allow.{}", e.field()), e.to_string()))
+        .ok()
+}
+
+fn rate_limit(p: &mut Problems, path: &str, raw: raw::RateLimit) -> Option<RateLimit> {
+    let at = format!("{path}.rate_limit");
+    let by = match raw.by.as_deref().map(rate_key).transpose() {
+        Ok(by) => by.unwrap_or(RateKey::Ip),
+        Err(e) => {
+            p.add(format!("{at}.by"), e);
+            return None;
+        }
+    };
+    RateLimit::new(raw.average, raw.period.map(|s| s.0), raw.burst, by)
+        .map_err(|(field, e)| p.add(format!("{at}.{field}"), e))
         .ok()
 }
 

@@ -154,6 +154,9 @@ fn write_policies(out: &mut String, s: &StaticService) -> fmt::Result {
     if let Some(allow) = &s.spec.policies.allow {
         writeln!(out, "    allow {allow}")?;
     }
+    if let Some(rate) = &s.spec.policies.rate_limit {
+        writeln!(out, "    rate limit {rate}")?;
+    }
     if let Some(basic) = &s.spec.policies.basic_auth {
         let names: Vec<&str> = basic.users.iter().map(|u| u.name.as_str()).collect();
         writeln!(

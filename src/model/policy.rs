@@ -9,7 +9,10 @@
 //!   N-th entry from the right, as Traefik's `ipStrategy.depth`). A spoofed
 //!   `X-Forwarded-For` from an untrusted peer is never read.
 //!
+//! - `rate_limit`: a token bucket per client (IP, a header, or the whole service) ([`rate`]).
 //! - `auth.basic`: HTTP Basic authentication against bcrypt hashes ([`basic`]).
+//!
+//! They apply in that order: allow-list, rate limit, authentication.
 //!
 //! Invariant: a service without policies carries `Policies::default()` and the data plane
 //! tests one `Option` per request.
@@ -19,22 +22,39 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 pub mod basic;
+pub mod rate;
 
 pub use basic::BasicAuth;
+pub use rate::{RateKey, RateLimit};
 
 /// Every policy of one service; `None`: not applied.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Policies {
     pub allow: Option<Allow>,
     pub basic_auth: Option<BasicAuth>,
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Policies {
     /// Whether any policy is set (the data plane's one test per request).
     pub fn any(&self) -> bool {
-        self.allow.is_some() || self.basic_auth.is_some()
+        self.allow.is_some() || self.basic_auth.is_some() || self.rate_limit.is_some()
+    }
+
+    /// The first policy set that applies to HTTP requests only (`rate_limit`, `auth`): an
+    /// L4 service refuses it, since it would silently do nothing there.
+    pub fn http_only(&self) -> Option<&'static str> {
+        match (&self.rate_limit, &self.basic_auth) {
+            (Some(_), _) => Some("rate_limit"),
+            (_, Some(_)) => Some("auth"),
+            _ => None,
+        }
     }
 }
+
+/// Why an L4 service cannot have the policy [`Policies::http_only`] names.
+pub const HTTP_ONLY: &str =
+    "applies to HTTP requests only; an L4 (tcp, tls-passthrough) service takes `allow` alone: remove it";
 
 /// The IP allow-list.
 #[derive(Clone, Debug, PartialEq, Eq)]

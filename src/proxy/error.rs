@@ -42,6 +42,8 @@ pub enum ProxyError {
     /// The service asks for credentials the request lacks or got wrong (401; the caller
     /// adds `WWW-Authenticate`).
     Unauthorized,
+    /// The client is over the service's rate limit (429; the caller adds `Retry-After`).
+    RateLimited,
 }
 
 impl ProxyError {
@@ -55,6 +57,7 @@ impl ProxyError {
             Self::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -71,6 +74,7 @@ impl ProxyError {
             Self::BadTarget(why) => Bytes::from(format!("{why}\n")),
             Self::Forbidden => Bytes::from_static(b"forbidden\n"),
             Self::Unauthorized => Bytes::from_static(b"unauthorized\n"),
+            Self::RateLimited => Bytes::from_static(b"too many requests\n"),
             Self::OverLimit(name, why) => Bytes::from(format!(
                 "service {name} is over its limits ({})\n",
                 why.as_str()

@@ -107,6 +107,8 @@ pub struct ServiceShared {
     pub budget: RetryBudget,
     /// Requests waiting for an endpoint under `limits.max_in_flight` (circuit breaking).
     pub queue: Arc<Queue>,
+    /// The clients' buckets of `rate_limit`, made at the first limited request.
+    pub rate: std::sync::OnceLock<crate::state::rate_limiter::RateLimiter>,
 }
 
 impl Service {

@@ -29,6 +29,7 @@ mod outlier;
 mod proxy_protocol;
 mod proxy_routing;
 mod proxy_streams;
+mod rate_limit;
 mod reconciler_coalescing;
 mod reload;
 mod retries;

@@ -381,3 +381,59 @@ fn basic_auth_is_read_and_checked() {
         assert!(e.contains(field) && e.contains(words), "{body}: {e}");
     }
 }
+
+#[test]
+fn rate_limits_are_read_and_checked() {
+    let ok =
+        "services:\n  a:\n    rate_limit: { average: 10, period: 1m, burst: 2, by: service }\n    \
+              backends: [\"127.0.0.1:9001\"]\n";
+    let c = parse(ok, "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let rate = c.services["a"]
+        .spec
+        .policies
+        .rate_limit
+        .clone()
+        .expect("rate");
+    assert_eq!(rate.to_string(), "10 per 60s (burst 2) by service");
+    for (body, field, words) in [
+        (
+            "{ average: 0 }",
+            "services.a.rate_limit.average",
+            "at least 1",
+        ),
+        (
+            "{ average: 5, period: 0s }",
+            "services.a.rate_limit.period",
+            "more than 0",
+        ),
+        (
+            "{ average: 5, burst: 0 }",
+            "services.a.rate_limit.burst",
+            "at least 1",
+        ),
+        (
+            "{ average: 5, by: client }",
+            "services.a.rate_limit.by",
+            "header:NAME",
+        ),
+        ("{ period: 1s }", "services.a.rate_limit", "average"),
+    ] {
+        let src = format!(
+            "services:\n  a:\n    rate_limit: {body}\n    backends: [\"127.0.0.1:9001\"]\n"
+        );
+        let e = parse(&src, "t.yaml").expect_err(body).to_string();
+        assert!(e.contains(field) && e.contains(words), "{body}: {e}");
+    }
+}
+
+#[test]
+fn an_l4_service_takes_the_allow_list_only() {
+    let src =
+        "listeners:\n  pg: { address: \"0.0.0.0:5432\", protocol: tcp }\nservices:\n  db:\n    \
+               listener: pg\n    rate_limit: { average: 5 }\n    backends: [\"127.0.0.1:5433\"]\n";
+    let e = parse(src, "t.yaml").expect_err("refused").to_string();
+    assert!(
+        e.contains("services.db.rate_limit") && e.contains("HTTP requests only"),
+        "{e}"
+    );
+}

@@ -59,7 +59,7 @@ pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const DEFAULT_WEIGHT: u32 = 1;
 
 /// Every label suffix berth knows, grouped in the order docs/ARCHITECTURE.md, "Labels" gives.
-pub const KNOWN: [&str; 46] = [
+pub const KNOWN: [&str; 50] = [
     "enable",
     "service",
     "port",
@@ -106,6 +106,10 @@ pub const KNOWN: [&str; 46] = [
     policy::SUFFIXES[3],
     policy::SUFFIXES[4],
     policy::SUFFIXES[5],
+    policy::SUFFIXES[6],
+    policy::SUFFIXES[7],
+    policy::SUFFIXES[8],
+    policy::SUFFIXES[9],
 ];
 
 /// How reasons name the listeners `<prefix>.listener` may name.
@@ -304,6 +308,13 @@ fn service_spec(
         spec.acme = acme;
     }
     spec.policies = policy::parse(labels);
+    if let Some(name) = spec.policies.http_only().filter(|_| layer == Layer::Tcp) {
+        let key = labels.key(name);
+        labels.problem(format!(
+            "labels {key}.*: {}",
+            crate::model::policy::HTTP_ONLY
+        ));
+    }
     name.map(|_| spec)
 }
 

@@ -2,24 +2,30 @@
 //! `allow.forwarded_depth`; `auth.basic.users` (comma-separated htpasswd lines),
 //! `auth.basic.users_file` (an htpasswd file in berth's filesystem, the only I/O here),
 //! `auth.basic.realm` and `auth.basic.remove_header`. Read with the config file's rules
-//! ([`Allow::new`], [`BasicAuth::new`]); a setting without the one that turns its policy on
+//! `rate_limit.average`, `.period`, `.burst` and `.by`. Read with the config file's rules
+//! ([`Allow::new`], [`BasicAuth::new`], [`RateLimit::new`]); a setting without the one that turns its policy on
 //! is a problem. Every problem is recorded in `labels`, which rejects the container.
 
 use std::path::Path;
 
 use super::reader::Labels;
 use crate::model::policy::basic::{self, read_users_file};
-use crate::model::policy::{Allow, BasicAuth, Policies, MAX_FORWARDED_DEPTH};
-use crate::model::value::{boolean, int_in, ip_nets, list};
+use crate::model::policy::rate::rate_key;
+use crate::model::policy::{Allow, BasicAuth, Policies, RateKey, RateLimit, MAX_FORWARDED_DEPTH};
+use crate::model::value::{boolean, int_in, ip_nets, list, positive_duration};
 
 /// Every suffix this module reads.
-pub(super) const SUFFIXES: [&str; 6] = [
+pub(super) const SUFFIXES: [&str; 10] = [
     "allow.ips",
     "allow.forwarded_depth",
     "auth.basic.users",
     "auth.basic.users_file",
     "auth.basic.realm",
     "auth.basic.remove_header",
+    "rate_limit.average",
+    "rate_limit.period",
+    "rate_limit.burst",
+    "rate_limit.by",
 ];
 
 /// The labels' policies (problems are recorded in `labels`).
@@ -27,11 +33,37 @@ pub(super) fn parse(labels: &mut Labels<'_>) -> Policies {
     Policies {
         allow: allow(labels),
         basic_auth: basic_auth(labels),
+        rate_limit: rate_limit(labels),
     }
 }
 
+fn rate_limit(labels: &mut Labels<'_>) -> Option<RateLimit> {
+    let [.., average_key, period_key, burst_key, by_key] = SUFFIXES;
+    let average = labels.parse(average_key, int_in(1, u32::MAX));
+    let period = labels.parse(period_key, positive_duration);
+    let burst = labels.parse(burst_key, int_in(1, u32::MAX));
+    let by = labels.parse(by_key, rate_key);
+    if !labels.has(average_key) {
+        orphans(labels, &[period_key, burst_key, by_key], &[average_key]);
+        return None;
+    }
+    let bad = |key: &str, parsed: bool| labels.has(key) && !parsed;
+    if bad(period_key, period.is_some())
+        || bad(burst_key, burst.is_some())
+        || bad(by_key, by.is_some())
+    {
+        return None;
+    }
+    RateLimit::new(average?, period, burst, by.unwrap_or(RateKey::Ip))
+        .map_err(|(field, e)| {
+            let key = labels.key(&format!("rate_limit.{field}"));
+            labels.problem(format!("label {key}: {e}"));
+        })
+        .ok()
+}
+
 fn basic_auth(labels: &mut Labels<'_>) -> Option<BasicAuth> {
-    let [.., users_key, file_key, realm_key, remove_key] = SUFFIXES;
+    let [_, _, users_key, file_key, realm_key, remove_key, ..] = SUFFIXES;
     let lines = labels.parse(users_key, list);
     let file = labels.parse(file_key, |v| read_users_file(Path::new(v.trim())));
     let realm = labels.parse(realm_key, |v| Ok::<_, String>(v.to_owned()));

@@ -173,7 +173,7 @@ fn unknown_labels_without_a_near_one_list_the_known_ones() {
         "{reason}"
     );
     assert!(
-        reason.ends_with("allow.forwarded_depth, auth.basic.users, auth.basic.users_file, auth.basic.realm, auth.basic.remove_header"),
+        reason.ends_with("auth.basic.remove_header, rate_limit.average, rate_limit.period, rate_limit.burst, rate_limit.by"),
         "{reason}"
     );
 }

@@ -466,3 +466,51 @@ fn bad_basic_auth_labels_reject_the_container_without_showing_a_hash() {
     let reason = rejected(container().label("berth.auth.basic.users_file", "/dev/zero"));
     assert!(reason.contains("not a regular file"), "{reason}");
 }
+
+// ---- rate_limit.* ----
+
+#[test]
+fn rate_limit_labels_set_the_limit_and_bad_ones_reject() {
+    let s = service(
+        container()
+            .label("berth.rate_limit.average", "100")
+            .label("berth.rate_limit.period", "1m")
+            .label("berth.rate_limit.by", "header:X-Api-Key"),
+    );
+    let rate = s.policies.rate_limit.expect("rate limit");
+    assert_eq!(
+        rate.to_string(),
+        "100 per 60s (burst 100) by header:x-api-key"
+    );
+    let reason = rejected(container().label("berth.rate_limit.burst", "5"));
+    assert!(
+        reason.contains("berth.rate_limit.burst has no effect without berth.rate_limit.average"),
+        "{reason}"
+    );
+    let reason = rejected(
+        container()
+            .label("berth.rate_limit.average", "10")
+            .label("berth.rate_limit.by", "cookie:session"),
+    );
+    assert!(reason.contains("header:NAME"), "{reason}");
+    assert!(rejected(container().label("berth.rate_limit.average", "0")).contains("average"));
+}
+
+#[test]
+fn an_l4_container_takes_the_allow_list_only() {
+    let l4 = service(
+        container()
+            .label("berth.tcp.listener", "pg")
+            .label("berth.allow.ips", "10.0.0.0/8"),
+    );
+    assert!(l4.policies.allow.is_some());
+    let reason = rejected(
+        container()
+            .label("berth.tcp.listener", "pg")
+            .label("berth.rate_limit.average", "10"),
+    );
+    assert!(
+        reason.contains("berth.rate_limit.*: applies to HTTP requests only"),
+        "{reason}"
+    );
+}
