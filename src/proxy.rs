@@ -29,6 +29,7 @@ pub mod client;
 pub mod conn;
 pub mod connect;
 pub mod error;
+pub mod forward_auth;
 pub mod h2;
 pub mod headers;
 pub mod http;

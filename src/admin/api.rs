@@ -100,6 +100,8 @@ struct PoliciesDoc {
     basic_auth: Option<BasicAuthDoc>,
     /// Like `100 per 1s (burst 100) by ip`.
     rate_limit: Option<String>,
+    /// The auth service's URL and the headers copied from its answers.
+    forward_auth: Option<String>,
 }
 
 /// Basic authentication: user names only, never their hashes.
@@ -129,6 +131,7 @@ impl PoliciesDoc {
                 remove_header: b.remove_header,
             }),
             rate_limit: p.rate_limit.as_ref().map(ToString::to_string),
+            forward_auth: p.forward_auth.as_ref().map(ToString::to_string),
         }
     }
 }

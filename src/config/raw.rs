@@ -303,6 +303,18 @@ pub struct RateLimit {
 #[serde(deny_unknown_fields)]
 pub struct Auth {
     pub basic: Option<BasicAuth>,
+    pub forward: Option<ForwardAuth>,
+}
+
+/// `auth.forward`: an auth service asked about each request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardAuth {
+    pub url: String,
+    pub response_headers: Option<Vec<String>>,
+    pub request_headers: Option<Vec<String>>,
+    pub timeout: Option<Span>,
+    pub failure_status: Option<u16>,
 }
 
 /// `auth.basic`: users from a file and/or htpasswd lines.

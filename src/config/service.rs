@@ -18,7 +18,7 @@ use super::{Backend, Defaults, Listener, Protocol, StaticService};
 use crate::model::policy;
 use crate::model::policy::basic::{self, read_users_file};
 use crate::model::policy::rate::rate_key;
-use crate::model::policy::{Allow, BasicAuth, Policies, RateKey, RateLimit};
+use crate::model::policy::{Allow, BasicAuth, ForwardAuth, Policies, RateKey, RateLimit};
 use crate::model::rules::{check_host, check_name, check_path, suggest};
 use crate::model::{
     Balance, HashOn, Hsts, Layer, ProxyVersion, ServiceSpec, Upstream, UpstreamTls,
@@ -43,7 +43,7 @@ pub(super) fn services(
 fn service(
     p: &mut Problems,
     name: &str,
-    s: raw::Service,
+    mut s: raw::Service,
     listeners: &BTreeMap<String, Listener>,
     defaults: &Defaults,
     base: &Path,
@@ -88,8 +88,13 @@ fn service(
             allow: s.allow.and_then(|a| allow(p, &path, a)),
             basic_auth: s
                 .auth
-                .and_then(|a| a.basic)
+                .as_mut()
+                .and_then(|a| a.basic.take())
                 .and_then(|b| basic_auth(p, &path, b, base)),
+            forward_auth: s
+                .auth
+                .and_then(|a| a.forward)
+                .and_then(|f| forward_auth(p, &path, f)),
             rate_limit: s.rate_limit.and_then(|r| rate_limit(p, &path, r)),
         },
         ..d
@@ -284,6 +289,18 @@ fn allow(p: &mut Problems, path: &str, raw: raw::Allow) -> Option<Allow> {
     Allow::new(ips, raw.forwarded_depth.unwrap_or(0))
         .map_err(|e| p.add(format!("{path}.allow.{}", e.field()), e.to_string()))
         .ok()
+}
+
+fn forward_auth(p: &mut Problems, path: &str, raw: raw::ForwardAuth) -> Option<ForwardAuth> {
+    ForwardAuth::new(
+        &raw.url,
+        &raw.response_headers.unwrap_or_default(),
+        &raw.request_headers.unwrap_or_default(),
+        raw.timeout.map(|t| t.0),
+        raw.failure_status,
+    )
+    .map_err(|(field, e)| p.add(format!("{path}.auth.forward.{field}"), e))
+    .ok()
 }
 
 fn rate_limit(p: &mut Problems, path: &str, raw: raw::RateLimit) -> Option<RateLimit> {

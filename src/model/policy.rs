@@ -11,8 +11,9 @@
 //!
 //! - `rate_limit`: a token bucket per client (IP, a header, or the whole service) ([`rate`]).
 //! - `auth.basic`: HTTP Basic authentication against bcrypt hashes ([`basic`]).
+//! - `auth.forward`: an auth service asked about each request ([`forward`]).
 //!
-//! They apply in that order: allow-list, rate limit, authentication.
+//! They apply in that order: allow-list, rate limit, Basic, forward authentication.
 //!
 //! Invariant: a service without policies carries `Policies::default()` and the data plane
 //! tests one `Option` per request.
@@ -22,9 +23,11 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 pub mod basic;
+pub mod forward;
 pub mod rate;
 
 pub use basic::BasicAuth;
+pub use forward::ForwardAuth;
 pub use rate::{RateKey, RateLimit};
 
 /// Every policy of one service; `None`: not applied.
@@ -33,20 +36,24 @@ pub struct Policies {
     pub allow: Option<Allow>,
     pub basic_auth: Option<BasicAuth>,
     pub rate_limit: Option<RateLimit>,
+    pub forward_auth: Option<ForwardAuth>,
 }
 
 impl Policies {
     /// Whether any policy is set (the data plane's one test per request).
     pub fn any(&self) -> bool {
-        self.allow.is_some() || self.basic_auth.is_some() || self.rate_limit.is_some()
+        self.allow.is_some()
+            || self.basic_auth.is_some()
+            || self.rate_limit.is_some()
+            || self.forward_auth.is_some()
     }
 
     /// The first policy set that applies to HTTP requests only (`rate_limit`, `auth`): an
     /// L4 service refuses it, since it would silently do nothing there.
     pub fn http_only(&self) -> Option<&'static str> {
-        match (&self.rate_limit, &self.basic_auth) {
-            (Some(_), _) => Some("rate_limit"),
-            (_, Some(_)) => Some("auth"),
+        match (&self.rate_limit, &self.basic_auth, &self.forward_auth) {
+            (Some(_), _, _) => Some("rate_limit"),
+            (_, Some(_), _) | (_, _, Some(_)) => Some("auth"),
             _ => None,
         }
     }

@@ -44,13 +44,17 @@ pub enum ProxyError {
     Unauthorized,
     /// The client is over the service's rate limit (429; the caller adds `Retry-After`).
     RateLimited,
+    /// The service's forward-auth service did not answer in time, or failed (503).
+    AuthUnavailable,
 }
 
 impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NoRoute => StatusCode::NOT_FOUND,
-            Self::NoHealthyEndpoint(_) | Self::OverLimit(..) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NoHealthyEndpoint(_) | Self::OverLimit(..) | Self::AuthUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Upstream => StatusCode::BAD_GATEWAY,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::ClientBody | Self::BadTarget(_) => StatusCode::BAD_REQUEST,
@@ -75,6 +79,7 @@ impl ProxyError {
             Self::Forbidden => Bytes::from_static(b"forbidden\n"),
             Self::Unauthorized => Bytes::from_static(b"unauthorized\n"),
             Self::RateLimited => Bytes::from_static(b"too many requests\n"),
+            Self::AuthUnavailable => Bytes::from_static(b"authentication service unavailable\n"),
             Self::OverLimit(name, why) => Bytes::from(format!(
                 "service {name} is over its limits ({})\n",
                 why.as_str()

@@ -99,8 +99,13 @@ pub async fn handle(
     let spec = &route.service.spec;
     if spec.policies.any() {
         let trusted = &listener.trusted_ips;
-        if let Err(response) =
-            policy::guard(&route.service, cx.client.peer.ip(), trusted, &mut req).await
+        if let Err(response) = policy::guard(
+            &route.service,
+            (cx.client.peer.ip(), cx.proto),
+            trusted,
+            &mut req,
+        )
+        .await
         {
             route.requests.increment(response.status().as_u16());
             log_access(

@@ -1,6 +1,7 @@
 //! A service's access policies applied to one HTTP request (data plane), in a fixed order:
-//! the IP allow-list (403), the rate limit (429 with `Retry-After`), then Basic
-//! authentication (401 with the realm's challenge). The first refusal answers the request;
+//! the IP allow-list (403), the rate limit (429 with `Retry-After`), Basic authentication
+//! (401 with the realm's challenge), then forward authentication (the auth service's own
+//! answer, or 503). The first refusal answers the request;
 //! it is counted in `berth_policy_denied_total`. The client address is worked out once per
 //! request of a service with policies.
 
@@ -16,15 +17,17 @@ use crate::metrics::policy_denied;
 use crate::model::policy::{self, RateKey, RateLimit};
 use crate::proxy::auth;
 use crate::proxy::error::{ProxyBody, ProxyError};
+use crate::proxy::forward_auth::{self, Asking};
 use crate::proxy::headers::X_FORWARDED_FOR;
+use crate::proxy::target;
 use crate::state::snapshot::Service;
 
 /// `Ok` when every policy of `service` lets the request through (its headers edited as
-/// they ask); else berth's answer. `peer` is the connection's client, `trusted` its
-/// listener's `trusted_ips`.
+/// they ask); else berth's answer. `peer` is the connection's client and `proto` its scheme
+/// (`http`, `https`), `trusted` its listener's `trusted_ips`.
 pub async fn guard(
     service: &Service,
-    peer: IpAddr,
+    (peer, proto): (IpAddr, &'static str),
     trusted: &[IpNet],
     req: &mut Request<Incoming>,
 ) -> Result<(), Response<ProxyBody>> {
@@ -56,6 +59,22 @@ pub async fn guard(
                 .headers_mut()
                 .insert(WWW_AUTHENTICATE, basic.challenge.clone());
             return Err(response);
+        }
+    }
+    if let Some(forward) = &policies.forward_auth {
+        let host = target::host(req)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .to_owned();
+        let asking = Asking {
+            client,
+            proto,
+            host: &host,
+        };
+        if let Err(refused) = forward_auth::check(forward, req, asking).await {
+            policy_denied(&spec.name, "forward_auth", refused.reason);
+            return Err(refused.response);
         }
     }
     Ok(())

@@ -437,3 +437,39 @@ fn an_l4_service_takes_the_allow_list_only() {
         "{e}"
     );
 }
+
+#[test]
+fn forward_auth_is_read_and_checked() {
+    let ok = "services:\n  a:\n    auth: { forward: { url: \"http://auth:9091/verify\", response_headers: [Remote-User], \
+              timeout: 2s, failure_status: 401 } }\n    backends: [\"127.0.0.1:9001\"]\n";
+    let c = parse(ok, "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let f = c.services["a"]
+        .spec
+        .policies
+        .forward_auth
+        .clone()
+        .expect("forward");
+    assert_eq!((f.failure_status, f.timeout.as_secs()), (401, 2));
+    for (body, field, words) in [
+        (
+            "{ forward: { url: \"auth:9091\" } }",
+            "services.a.auth.forward.url",
+            "http://",
+        ),
+        (
+            "{ forward: { url: \"http://a/\", timeout: 0s } }",
+            "services.a.auth.forward.timeout",
+            "more than 0",
+        ),
+        (
+            "{ forward: { url: \"http://a/\", response_headers: [\"a b\"] } }",
+            "services.a.auth.forward.response_headers",
+            "header name",
+        ),
+    ] {
+        let src =
+            format!("services:\n  a:\n    auth: {body}\n    backends: [\"127.0.0.1:9001\"]\n");
+        let e = parse(&src, "t.yaml").expect_err(body).to_string();
+        assert!(e.contains(field) && e.contains(words), "{body}: {e}");
+    }
+}

@@ -59,7 +59,7 @@ pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const DEFAULT_WEIGHT: u32 = 1;
 
 /// Every label suffix berth knows, grouped in the order docs/ARCHITECTURE.md, "Labels" gives.
-pub const KNOWN: [&str; 50] = [
+pub const KNOWN: [&str; 55] = [
     "enable",
     "service",
     "port",
@@ -110,6 +110,11 @@ pub const KNOWN: [&str; 50] = [
     policy::SUFFIXES[7],
     policy::SUFFIXES[8],
     policy::SUFFIXES[9],
+    policy::SUFFIXES[10],
+    policy::SUFFIXES[11],
+    policy::SUFFIXES[12],
+    policy::SUFFIXES[13],
+    policy::SUFFIXES[14],
 ];
 
 /// How reasons name the listeners `<prefix>.listener` may name.

@@ -2,7 +2,8 @@
 //! `allow.forwarded_depth`; `auth.basic.users` (comma-separated htpasswd lines),
 //! `auth.basic.users_file` (an htpasswd file in berth's filesystem, the only I/O here),
 //! `auth.basic.realm` and `auth.basic.remove_header`. Read with the config file's rules
-//! `rate_limit.average`, `.period`, `.burst` and `.by`. Read with the config file's rules
+//! `rate_limit.average`, `.period`, `.burst` and `.by`; `auth.forward.url`,
+//! `.response_headers`, `.request_headers` (comma-separated), `.timeout`, `.failure_status`. Read with the config file's rules
 //! ([`Allow::new`], [`BasicAuth::new`], [`RateLimit::new`]); a setting without the one that turns its policy on
 //! is a problem. Every problem is recorded in `labels`, which rejects the container.
 
@@ -11,11 +12,13 @@ use std::path::Path;
 use super::reader::Labels;
 use crate::model::policy::basic::{self, read_users_file};
 use crate::model::policy::rate::rate_key;
-use crate::model::policy::{Allow, BasicAuth, Policies, RateKey, RateLimit, MAX_FORWARDED_DEPTH};
+use crate::model::policy::{
+    Allow, BasicAuth, ForwardAuth, Policies, RateKey, RateLimit, MAX_FORWARDED_DEPTH,
+};
 use crate::model::value::{boolean, int_in, ip_nets, list, positive_duration};
 
 /// Every suffix this module reads.
-pub(super) const SUFFIXES: [&str; 10] = [
+pub(super) const SUFFIXES: [&str; 15] = [
     "allow.ips",
     "allow.forwarded_depth",
     "auth.basic.users",
@@ -26,6 +29,11 @@ pub(super) const SUFFIXES: [&str; 10] = [
     "rate_limit.period",
     "rate_limit.burst",
     "rate_limit.by",
+    "auth.forward.url",
+    "auth.forward.response_headers",
+    "auth.forward.request_headers",
+    "auth.forward.timeout",
+    "auth.forward.failure_status",
 ];
 
 /// The labels' policies (problems are recorded in `labels`).
@@ -34,11 +42,43 @@ pub(super) fn parse(labels: &mut Labels<'_>) -> Policies {
         allow: allow(labels),
         basic_auth: basic_auth(labels),
         rate_limit: rate_limit(labels),
+        forward_auth: forward_auth(labels),
     }
 }
 
+fn forward_auth(labels: &mut Labels<'_>) -> Option<ForwardAuth> {
+    let [.., url_key, response_key, request_key, timeout_key, status_key] = SUFFIXES;
+    let url = labels.parse(url_key, |v| Ok::<_, String>(v.trim().to_owned()));
+    let response = labels.parse(response_key, list);
+    let request = labels.parse(request_key, list);
+    let timeout = labels.parse(timeout_key, positive_duration);
+    let status = labels.parse(status_key, int_in(401, 503));
+    if !labels.has(url_key) {
+        orphans(
+            labels,
+            &[response_key, request_key, timeout_key, status_key],
+            &[url_key],
+        );
+        return None;
+    }
+    let status = status.map(|s| u16::try_from(s).unwrap_or(u16::MAX));
+    let checked = ForwardAuth::new(
+        &url?,
+        &response.unwrap_or_default(),
+        &request.unwrap_or_default(),
+        timeout,
+        status,
+    );
+    checked
+        .map_err(|(field, e)| {
+            let key = labels.key(&format!("auth.forward.{field}"));
+            labels.problem(format!("label {key}: {e}"));
+        })
+        .ok()
+}
+
 fn rate_limit(labels: &mut Labels<'_>) -> Option<RateLimit> {
-    let [.., average_key, period_key, burst_key, by_key] = SUFFIXES;
+    let [_, _, _, _, _, _, average_key, period_key, burst_key, by_key, ..] = SUFFIXES;
     let average = labels.parse(average_key, int_in(1, u32::MAX));
     let period = labels.parse(period_key, positive_duration);
     let burst = labels.parse(burst_key, int_in(1, u32::MAX));

@@ -514,3 +514,39 @@ fn an_l4_container_takes_the_allow_list_only() {
         "{reason}"
     );
 }
+
+// ---- auth.forward.* ----
+
+#[test]
+fn forward_auth_labels_set_the_auth_service_and_bad_ones_reject() {
+    let s = service(
+        container()
+            .label("berth.auth.forward.url", "http://authelia:9091/api/verify")
+            .label(
+                "berth.auth.forward.response_headers",
+                "Remote-User, Remote-Groups",
+            )
+            .label("berth.auth.forward.timeout", "2s"),
+    );
+    let forward = s.policies.forward_auth.expect("forward auth");
+    assert_eq!(
+        forward.to_string(),
+        "http://authelia:9091/api/verify (copies remote-user, remote-groups)"
+    );
+    let reason = rejected(container().label("berth.auth.forward.url", "authelia:9091"));
+    assert!(
+        reason.contains("berth.auth.forward.url") && reason.contains("http://"),
+        "{reason}"
+    );
+    let reason = rejected(container().label("berth.auth.forward.timeout", "2s"));
+    assert!(
+        reason.contains("no effect without berth.auth.forward.url"),
+        "{reason}"
+    );
+    let reason = rejected(
+        container()
+            .label("berth.auth.forward.url", "http://a/")
+            .label("berth.auth.forward.failure_status", "403"),
+    );
+    assert!(reason.contains("503 or 401"), "{reason}");
+}
