@@ -102,6 +102,8 @@ struct PoliciesDoc {
     rate_limit: Option<String>,
     /// The auth service's URL and the headers copied from its answers.
     forward_auth: Option<String>,
+    /// `in_flight.per_client`.
+    in_flight_per_client: Option<u32>,
 }
 
 /// Basic authentication: user names only, never their hashes.
@@ -132,6 +134,7 @@ impl PoliciesDoc {
             }),
             rate_limit: p.rate_limit.as_ref().map(ToString::to_string),
             forward_auth: p.forward_auth.as_ref().map(ToString::to_string),
+            in_flight_per_client: p.in_flight_per_client,
         }
     }
 }

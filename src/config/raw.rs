@@ -246,6 +246,7 @@ pub struct Service {
     /// Authentication.
     pub auth: Option<Auth>,
     pub rate_limit: Option<RateLimit>,
+    pub in_flight: Option<InFlight>,
     pub balance: Option<BalanceSpec>,
     pub retries: Option<Retries>,
     /// Request timeout; absent means `defaults.timeouts.request`.
@@ -296,6 +297,13 @@ pub struct RateLimit {
     pub burst: Option<u32>,
     /// `ip` (default), `service` or `header:NAME`.
     pub by: Option<String>,
+}
+
+/// A service's `in_flight:` block.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InFlight {
+    pub per_client: u32,
 }
 
 /// A service's `auth:` block.

@@ -15,9 +15,9 @@ use super::health::health;
 use super::raw;
 use super::validate::{positive, resilience, Problems};
 use super::{Backend, Defaults, Listener, Protocol, StaticService};
-use crate::model::policy;
 use crate::model::policy::basic::{self, read_users_file};
 use crate::model::policy::rate::rate_key;
+use crate::model::policy::{self, IN_FLIGHT_ZERO};
 use crate::model::policy::{Allow, BasicAuth, ForwardAuth, Policies, RateKey, RateLimit};
 use crate::model::rules::{check_host, check_name, check_path, suggest};
 use crate::model::{
@@ -96,6 +96,12 @@ fn service(
                 .and_then(|a| a.forward)
                 .and_then(|f| forward_auth(p, &path, f)),
             rate_limit: s.rate_limit.and_then(|r| rate_limit(p, &path, r)),
+            in_flight_per_client: s.in_flight.and_then(|f| {
+                (f.per_client > 0).then_some(f.per_client).or_else(|| {
+                    p.add(format!("{path}.in_flight.per_client"), IN_FLIGHT_ZERO);
+                    None
+                })
+            }),
         },
         ..d
     };

@@ -10,10 +10,12 @@
 //!   `X-Forwarded-For` from an untrusted peer is never read.
 //!
 //! - `rate_limit`: a token bucket per client (IP, a header, or the whole service) ([`rate`]).
+//! - `in_flight.per_client`: at most that many requests of one client (IP) at once.
 //! - `auth.basic`: HTTP Basic authentication against bcrypt hashes ([`basic`]).
 //! - `auth.forward`: an auth service asked about each request ([`forward`]).
 //!
-//! They apply in that order: allow-list, rate limit, Basic, forward authentication.
+//! They apply in that order: allow-list, rate limit, in-flight cap, Basic, forward
+//! authentication.
 //!
 //! Invariant: a service without policies carries `Policies::default()` and the data plane
 //! tests one `Option` per request.
@@ -37,6 +39,8 @@ pub struct Policies {
     pub basic_auth: Option<BasicAuth>,
     pub rate_limit: Option<RateLimit>,
     pub forward_auth: Option<ForwardAuth>,
+    /// Requests in flight per client (`in_flight.per_client`), at least 1.
+    pub in_flight_per_client: Option<u32>,
 }
 
 impl Policies {
@@ -46,6 +50,7 @@ impl Policies {
             || self.basic_auth.is_some()
             || self.rate_limit.is_some()
             || self.forward_auth.is_some()
+            || self.in_flight_per_client.is_some()
     }
 
     /// The first policy set that applies to HTTP requests only (`rate_limit`, `auth`): an
@@ -54,10 +59,14 @@ impl Policies {
         match (&self.rate_limit, &self.basic_auth, &self.forward_auth) {
             (Some(_), _, _) => Some("rate_limit"),
             (_, Some(_), _) | (_, _, Some(_)) => Some("auth"),
-            _ => None,
+            _ => self.in_flight_per_client.map(|_| "in_flight"),
         }
     }
 }
+
+/// Why `in_flight.per_client` cannot be 0.
+pub const IN_FLIGHT_ZERO: &str =
+    "must be at least 1 (requests of one client at once); remove `in_flight` for no cap";
 
 /// Why an L4 service cannot have the policy [`Policies::http_only`] names.
 pub const HTTP_ONLY: &str =

@@ -22,6 +22,7 @@ use hyper::body::Incoming;
 
 use crate::endpoint::InFlight;
 use crate::proxy::pool::{self, RequestBody, Sender};
+use crate::state::rate_limiter::ClientSlot;
 
 /// What to release once the body has been read to its end.
 #[derive(Debug)]
@@ -38,19 +39,34 @@ pub struct Exchange {
 pub struct UpstreamBody {
     inner: Incoming,
     exchange: Option<Exchange>,
+    /// The client's in-flight count (`in_flight.per_client`), held to the body's end.
+    client: Option<ClientSlot>,
 }
 
 impl UpstreamBody {
     /// Wraps `inner`; `exchange` (if any) is released at the body's end.
     pub fn new(inner: Incoming, exchange: Option<Exchange>) -> Self {
-        let mut body = Self { inner, exchange };
+        let mut body = Self {
+            inner,
+            exchange,
+            client: None,
+        };
         if body.inner.is_end_stream() {
             body.release();
         }
         body
     }
 
+    /// Holds `client`'s in-flight count until the body has been read or dropped.
+    pub fn hold(mut self, client: ClientSlot) -> Self {
+        if self.exchange.is_some() || !self.inner.is_end_stream() {
+            self.client = Some(client);
+        }
+        self
+    }
+
     fn release(&mut self) {
+        self.client = None;
         if let Some(exchange) = self.exchange.take() {
             pool::checkin(
                 exchange.in_flight.endpoint(),

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use http::header::HeaderValue;
 use http::{Request, Response, StatusCode};
+use http_body_util::Either;
 use hyper::body::Incoming;
 use tracing::debug;
 
@@ -97,26 +98,17 @@ pub async fn handle(
         return Ok(response);
     };
     let spec = &route.service.spec;
+    let mut held = None;
     if spec.policies.any() {
-        let trusted = &listener.trusted_ips;
-        if let Err(response) = policy::guard(
-            &route.service,
-            (cx.client.peer.ip(), cx.proto),
-            trusted,
-            &mut req,
-        )
-        .await
-        {
-            route.requests.increment(response.status().as_u16());
-            log_access(
-                &cx,
-                &listener.name,
-                Some(&spec.name),
-                logged,
-                response.status(),
-                start,
-            );
-            return Ok(response);
+        let client = (cx.client.peer.ip(), cx.proto);
+        match policy::guard(&route.service, client, &listener.trusted_ips, &mut req).await {
+            Ok(slot) => held = slot,
+            Err(response) => {
+                route.requests.increment(response.status().as_u16());
+                let status = response.status();
+                log_access(&cx, &listener.name, Some(&spec.name), logged, status, start);
+                return Ok(response);
+            }
         }
     }
     let trusted = headers::is_trusted(cx.client.peer.ip(), &listener.trusted_ips);
@@ -131,13 +123,19 @@ pub async fn handle(
         connect_timeout: snapshot.timeouts.connect,
         idle_timeout: snapshot.timeouts.idle,
     };
-    let response = match plan.forward(&cx, req).await {
+    let mut response = match plan.forward(&cx, req).await {
         Ok(r) => r,
         Err(e) => {
             debug!(service = %route.service.spec.name, error = ?e, "request failed");
             e.into_response()
         }
     };
+    if let Some(slot) = held {
+        response = response.map(|body| match body {
+            Either::Left(upstream) => Either::Left(upstream.hold(slot)),
+            generated => generated,
+        });
+    }
     route.requests.increment(response.status().as_u16());
     route.service.duration.record(start.elapsed().as_secs_f64());
     let service = Some(&route.service.spec.name);

@@ -1,5 +1,6 @@
 //! A service's access policies applied to one HTTP request (data plane), in a fixed order:
-//! the IP allow-list (403), the rate limit (429 with `Retry-After`), Basic authentication
+//! the IP allow-list (403), the rate limit and the in-flight cap per client (429 with
+//! `Retry-After`), Basic authentication
 //! (401 with the realm's challenge), then forward authentication (the auth service's own
 //! answer, or 503). The first refusal answers the request;
 //! it is counted in `berth_policy_denied_total`. The client address is worked out once per
@@ -20,17 +21,19 @@ use crate::proxy::error::{ProxyBody, ProxyError};
 use crate::proxy::forward_auth::{self, Asking};
 use crate::proxy::headers::X_FORWARDED_FOR;
 use crate::proxy::target;
+use crate::state::rate_limiter::ClientSlot;
 use crate::state::snapshot::Service;
 
 /// `Ok` when every policy of `service` lets the request through (its headers edited as
-/// they ask); else berth's answer. `peer` is the connection's client and `proto` its scheme
+/// they ask), with the client's in-flight count to hold until the response ends; else
+/// berth's answer. `peer` is the connection's client and `proto` its scheme
 /// (`http`, `https`), `trusted` its listener's `trusted_ips`.
 pub async fn guard(
     service: &Service,
     (peer, proto): (IpAddr, &'static str),
     trusted: &[IpNet],
     req: &mut Request<Incoming>,
-) -> Result<(), Response<ProxyBody>> {
+) -> Result<Option<ClientSlot>, Response<ProxyBody>> {
     let spec = &service.spec;
     let policies = &spec.policies;
     let depth = policies.allow.as_ref().map_or(0, |a| a.forwarded_depth);
@@ -44,13 +47,24 @@ pub async fn guard(
     if let Some(limit) = &policies.rate_limit {
         if let Err(wait) = rate(service, limit, client, req) {
             policy_denied(&spec.name, "rate_limit", "rate");
-            let mut response = ProxyError::RateLimited.into_response();
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, retry_after(wait));
-            return Err(response);
+            return Err(too_many(wait));
         }
     }
+    let held = match policies.in_flight_per_client {
+        Some(cap) => {
+            let counts = service
+                .shared
+                .client_in_flight
+                .get_or_init(Default::default);
+            let slot = counts.enter(client, cap);
+            if slot.is_none() {
+                policy_denied(&spec.name, "in_flight", "per_client");
+                return Err(too_many(Duration::from_secs(1)));
+            }
+            slot
+        }
+        None => None,
+    };
     if let Some(basic) = &policies.basic_auth {
         if let Err(why) = auth::check(basic, &spec.name, req.headers_mut()).await {
             policy_denied(&spec.name, "basic_auth", why.as_str());
@@ -77,7 +91,16 @@ pub async fn guard(
             return Err(refused.response);
         }
     }
-    Ok(())
+    Ok(held)
+}
+
+/// 429 with `Retry-After` (whole seconds, at least 1).
+fn too_many(wait: Duration) -> Response<ProxyBody> {
+    let mut response = ProxyError::RateLimited.into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, retry_after(wait));
+    response
 }
 
 /// The request's client (see `model::policy::client_ip`).

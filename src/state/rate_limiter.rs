@@ -1,4 +1,4 @@
-//! The rate limiter of one service (data plane state that outlives snapshots): a token
+//! The rate limiter of one service, and its clients' in-flight counts (data plane state that outlives snapshots): a token
 //! bucket per client, as the generic cell rate algorithm (GCRA) keeps it — one atomic
 //! "theoretical arrival time" per client, advanced by `interval` per request and checked
 //! against `burst`, with a compare-and-swap and no lock.
@@ -11,7 +11,8 @@
 //! buckets unless they collide with a busy one.
 
 use std::hash::{BuildHasher, Hash};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::model::policy::RateLimit;
@@ -81,6 +82,59 @@ impl RateLimiter {
     }
 }
 
+/// Requests in flight per client of one service (`in_flight.per_client`), in a fixed table
+/// like [`RateLimiter`]'s: two clients sharing a slot share the cap (stricter, never looser).
+#[derive(Debug)]
+pub struct ClientCounts {
+    slots: Box<[AtomicU32]>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl Default for ClientCounts {
+    fn default() -> Self {
+        Self {
+            slots: (0..SLOTS).map(|_| AtomicU32::new(0)).collect(),
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+}
+
+/// One request of a client in flight; dropping it ends the count.
+#[derive(Debug)]
+pub struct ClientSlot {
+    counts: Arc<ClientCounts>,
+    index: usize,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.counts.slots[self.index].fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl ClientCounts {
+    /// Counts a request of `client`, unless it already has `cap` in flight.
+    pub fn enter(self: &Arc<Self>, client: impl Hash, cap: u32) -> Option<ClientSlot> {
+        let index = (self.hasher.hash_one(client) as usize) & (SLOTS - 1);
+        let slot = &self.slots[index];
+        let mut now = slot.load(Ordering::Acquire);
+        loop {
+            if now >= cap {
+                return None;
+            }
+            match slot.compare_exchange_weak(now, now + 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    return Some(ClientSlot {
+                        counts: Arc::clone(self),
+                        index,
+                    })
+                }
+                Err(seen) => now = seen,
+            }
+        }
+    }
+}
+
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
@@ -129,6 +183,23 @@ mod tests {
             .count();
         // 10 s at 50/s, plus the first burst.
         assert_eq!(passed, 500 + 5 - 1);
+    }
+
+    #[test]
+    fn a_client_gets_its_cap_and_a_slot_back_when_a_request_ends() {
+        let counts = Arc::new(ClientCounts::default());
+        let a1 = counts.enter("a", 2).expect("first");
+        let _a2 = counts.enter("a", 2).expect("second");
+        assert!(
+            counts.enter("a", 2).is_none(),
+            "the third waits for one to end"
+        );
+        assert!(
+            counts.enter("b", 2).is_some(),
+            "another client has its own count"
+        );
+        drop(a1);
+        assert!(counts.enter("a", 2).is_some());
     }
 
     #[test]

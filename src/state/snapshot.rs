@@ -109,6 +109,8 @@ pub struct ServiceShared {
     pub queue: Arc<Queue>,
     /// The clients' buckets of `rate_limit`, made at the first limited request.
     pub rate: std::sync::OnceLock<crate::state::rate_limiter::RateLimiter>,
+    /// The clients' requests in flight under `in_flight.per_client`, made at first use.
+    pub client_in_flight: std::sync::OnceLock<Arc<crate::state::rate_limiter::ClientCounts>>,
 }
 
 impl Service {

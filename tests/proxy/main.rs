@@ -25,6 +25,7 @@ mod grpc;
 mod health;
 mod hostile_targets;
 mod hsts;
+mod in_flight;
 mod limits;
 mod outlier;
 mod proxy_protocol;

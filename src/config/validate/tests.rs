@@ -473,3 +473,17 @@ fn forward_auth_is_read_and_checked() {
         assert!(e.contains(field) && e.contains(words), "{body}: {e}");
     }
 }
+
+#[test]
+fn in_flight_per_client_is_at_least_one() {
+    let src = |n: u32| {
+        format!("services:\n  a:\n    in_flight: {{ per_client: {n} }}\n    backends: [\"127.0.0.1:9001\"]\n")
+    };
+    let c = parse(&src(3), "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.services["a"].spec.policies.in_flight_per_client, Some(3));
+    let e = parse(&src(0), "t.yaml").expect_err("0").to_string();
+    assert!(
+        e.contains("services.a.in_flight.per_client") && e.contains("at least 1"),
+        "{e}"
+    );
+}

@@ -59,7 +59,7 @@ pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const DEFAULT_WEIGHT: u32 = 1;
 
 /// Every label suffix berth knows, grouped in the order docs/ARCHITECTURE.md, "Labels" gives.
-pub const KNOWN: [&str; 55] = [
+pub const KNOWN: [&str; 56] = [
     "enable",
     "service",
     "port",
@@ -115,6 +115,7 @@ pub const KNOWN: [&str; 55] = [
     policy::SUFFIXES[12],
     policy::SUFFIXES[13],
     policy::SUFFIXES[14],
+    policy::SUFFIXES[15],
 ];
 
 /// How reasons name the listeners `<prefix>.listener` may name.

@@ -3,7 +3,8 @@
 //! `auth.basic.users_file` (an htpasswd file in berth's filesystem, the only I/O here),
 //! `auth.basic.realm` and `auth.basic.remove_header`. Read with the config file's rules
 //! `rate_limit.average`, `.period`, `.burst` and `.by`; `auth.forward.url`,
-//! `.response_headers`, `.request_headers` (comma-separated), `.timeout`, `.failure_status`. Read with the config file's rules
+//! `.response_headers`, `.request_headers` (comma-separated), `.timeout`, `.failure_status`;
+//! `in_flight.per_client`. Read with the config file's rules
 //! ([`Allow::new`], [`BasicAuth::new`], [`RateLimit::new`]); a setting without the one that turns its policy on
 //! is a problem. Every problem is recorded in `labels`, which rejects the container.
 
@@ -18,7 +19,7 @@ use crate::model::policy::{
 use crate::model::value::{boolean, int_in, ip_nets, list, positive_duration};
 
 /// Every suffix this module reads.
-pub(super) const SUFFIXES: [&str; 15] = [
+pub(super) const SUFFIXES: [&str; 16] = [
     "allow.ips",
     "allow.forwarded_depth",
     "auth.basic.users",
@@ -34,6 +35,7 @@ pub(super) const SUFFIXES: [&str; 15] = [
     "auth.forward.request_headers",
     "auth.forward.timeout",
     "auth.forward.failure_status",
+    "in_flight.per_client",
 ];
 
 /// The labels' policies (problems are recorded in `labels`).
@@ -43,11 +45,12 @@ pub(super) fn parse(labels: &mut Labels<'_>) -> Policies {
         basic_auth: basic_auth(labels),
         rate_limit: rate_limit(labels),
         forward_auth: forward_auth(labels),
+        in_flight_per_client: labels.parse(SUFFIXES[15], int_in(1, u32::MAX)),
     }
 }
 
 fn forward_auth(labels: &mut Labels<'_>) -> Option<ForwardAuth> {
-    let [.., url_key, response_key, request_key, timeout_key, status_key] = SUFFIXES;
+    let [.., url_key, response_key, request_key, timeout_key, status_key, _] = SUFFIXES;
     let url = labels.parse(url_key, |v| Ok::<_, String>(v.trim().to_owned()));
     let response = labels.parse(response_key, list);
     let request = labels.parse(request_key, list);

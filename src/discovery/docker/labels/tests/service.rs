@@ -550,3 +550,10 @@ fn forward_auth_labels_set_the_auth_service_and_bad_ones_reject() {
     );
     assert!(reason.contains("503 or 401"), "{reason}");
 }
+
+#[test]
+fn in_flight_per_client_label() {
+    let s = service(container().label("berth.in_flight.per_client", "4"));
+    assert_eq!(s.policies.in_flight_per_client, Some(4));
+    assert!(rejected(container().label("berth.in_flight.per_client", "0")).contains("in_flight"));
+}
