@@ -25,7 +25,7 @@ if ((${#missing[@]})); then
         { echo "instructions.sh: missing ${missing[*]}" >&2; exit 2; }
 fi
 (cd "$ROOT" && cargo build --release --quiet --bin berth --example backend)
-BERTH=${BERTH:-$ROOT/target/release/berth}
+BERTH=${BERTH:-${CARGO_TARGET_DIR:-$ROOT/target}/release/berth}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/berth-instr.XXXXXX")
 PIDS=()
@@ -39,8 +39,8 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 B1=$(free_port); B2=$(free_port); LISTEN=$(free_port); ADMIN=$(free_port)
-"$ROOT/target/release/examples/backend" "127.0.0.1:$B1" & PIDS+=($!)
-"$ROOT/target/release/examples/backend" "127.0.0.1:$B2" & PIDS+=($!)
+"${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/backend" "127.0.0.1:$B1" & PIDS+=($!)
+"${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/backend" "127.0.0.1:$B2" & PIDS+=($!)
 sed -e "s/@LISTEN@/127.0.0.1:$LISTEN/; s/@BACKEND1@/127.0.0.1:$B1/; s/@BACKEND2@/127.0.0.1:$B2/" \
     "$ROOT/benches/compare/haproxy.cfg" > "$WORK/haproxy.cfg"
 cat > "$WORK/berth.yaml" <<EOC
