@@ -8,9 +8,8 @@
 
 use super::raw;
 use super::validate::Problems;
-use crate::model::{
-    default_timeout, rules::check_path, HealthCheck, DEFAULT_FALL, DEFAULT_RISE, DEFAULT_STATUS,
-};
+use crate::model::value::request_path;
+use crate::model::{default_timeout, HealthCheck, DEFAULT_FALL, DEFAULT_RISE, DEFAULT_STATUS};
 
 /// The check at `path` (`defaults.health`, `services.api.health`): `raw` over `base`;
 /// `None` when neither asks for one, or on a problem (then recorded in `p`).
@@ -29,7 +28,7 @@ pub(super) fn health(
         .clone()
         .or_else(|| base.and_then(|b| b.path.clone()));
     if let Some(path_value) = &raw.path {
-        if let Some(msg) = check_path(path_value) {
+        if let Err(msg) = request_path(path_value) {
             p.add(format!("{path}.path"), msg);
         }
     }
@@ -135,6 +134,21 @@ mod tests {
                 status: (200, 299),
             })
         );
+    }
+
+    #[test]
+    fn the_path_is_a_request_target_as_the_label_reads_it() {
+        let src =
+            |path: &str| format!("defaults:\n  health: {{ path: \"{path}\", interval: 1s }}\n");
+        let c = parse(&src("/health?full=1"), "t.yaml").expect("a query is fine");
+        assert_eq!(
+            c.defaults.health.unwrap().path.as_deref(),
+            Some("/health?full=1")
+        );
+        for bad in ["/a>b", "/a\\u0007b", "health"] {
+            let p = problems(&src(bad));
+            assert_eq!(p[0].path, "defaults.health.path", "{bad}: {p:?}");
+        }
     }
 
     #[test]
