@@ -120,6 +120,9 @@ fn read(data: &[u8]) -> Input {
         if suffix == Some("tls.ca") && !value.trim().is_empty() {
             *value = "/nonexistent/berth-fuzz/ca.pem".to_owned();
         }
+        if suffix == Some("auth.basic.users_file") && !value.trim().is_empty() {
+            *value = "/nonexistent/berth-fuzz/htpasswd".to_owned();
+        }
     }
     input
 }
