@@ -27,6 +27,7 @@ mod hostile_targets;
 mod hsts;
 mod in_flight;
 mod limits;
+mod metrics_help;
 mod outlier;
 mod proxy_protocol;
 mod proxy_routing;
