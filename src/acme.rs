@@ -7,6 +7,8 @@
 //! - [`store`]: the storage directory (account, one file per certificate, lease locks).
 //! - [`client`]: the account and the HTTPS client to the CA.
 //! - [`order`]: one order, its challenge answered through `tls::acme`.
+//! - [`status`]: what the admin API shows.
+//! - `job`: a task of the manager (an order under its lease, an ARI question).
 //!
 //! # How a name gets its certificate
 //! Once a second (and at once after a reload or a finished order) the manager compares the
@@ -26,12 +28,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use instant_acme::{Account, CertificateIdentifier};
-use rustls_pki_types::CertificateDer;
+use instant_acme::Account;
 use tokio::sync::{mpsc, watch, OnceCell};
 use tracing::{info, warn};
 
@@ -43,13 +44,18 @@ use crate::tls::acme::Acme as Shared;
 
 pub mod ari;
 pub mod client;
+mod job;
 pub mod names;
 pub mod order;
 pub mod schedule;
+pub mod status;
 pub mod store;
 
+use job::{Job, Outcome};
+pub use names::summary;
 use names::Source;
 use schedule::Backoff;
+pub use status::{NameView, Status, View};
 use store::{Challenge as StoredChallenge, Store};
 
 /// How often wanted names and the store are looked at.
@@ -109,45 +115,6 @@ impl AcmeError {
     }
 }
 
-/// What the admin API shows of one name.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct NameView {
-    pub name: String,
-    /// `config`, or `service NAME`.
-    pub source: String,
-    /// `pending` (no certificate yet), `ordering`, `waiting` (another berth holds the
-    /// lock), `valid`, `renewing`, `failed` (see `error`; the previous one, if any, serves).
-    pub state: &'static str,
-    pub not_after: Option<u64>,
-    pub renew_at: Option<u64>,
-    pub next_attempt: Option<u64>,
-    pub failures: u32,
-    pub error: Option<String>,
-}
-
-/// What the admin API shows: every wanted name, and the hosts refused with their reasons.
-#[derive(Clone, Debug, Default)]
-pub struct View {
-    pub names: Vec<NameView>,
-    pub refused: BTreeMap<String, String>,
-}
-
-/// The certificate state the admin API reads.
-#[derive(Clone, Debug, Default)]
-pub struct Status(Arc<Mutex<View>>);
-
-impl Status {
-    pub fn view(&self) -> View {
-        self.0.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-
-    fn set(&self, view: View) {
-        if let Ok(mut s) = self.0.lock() {
-            *s = view;
-        }
-    }
-}
-
 /// One wanted name.
 #[derive(Debug)]
 struct Entry {
@@ -162,17 +129,6 @@ struct Entry {
     error: Option<String>,
     warned: bool,
     ari: ari::State,
-}
-
-/// How an order task (or an ARI question) ended.
-enum Outcome {
-    /// A certificate is in the store (ordered now, or by another replica meanwhile).
-    Stored,
-    /// Another replica holds the lock.
-    Locked,
-    Failed(AcmeError),
-    /// The CA's renewal window for the certificate served.
-    Ari(Result<ari::Answer, AcmeError>),
 }
 
 /// The ACME manager of one berth.
@@ -411,37 +367,6 @@ impl Manager {
     }
 }
 
-/// `berth check`'s ACME lines: the CA, the challenge, the storage, and the names that will
-/// be ordered from the file alone (containers add theirs as they start); empty without an
-/// `acme:` section.
-pub fn summary(config: &Config) -> String {
-    let Some(a) = &config.acme else {
-        return String::new();
-    };
-    let wanted = names::wanted(config, config.services.values().map(|s| &*s.spec));
-    let mut out = format!(
-        "acme: {} (challenge {}), storage {}\n",
-        a.directory,
-        a.challenge.as_str(),
-        a.storage.display()
-    );
-    for (name, source) in &wanted.names {
-        let from = match source {
-            Source::Config => "acme.names".to_owned(),
-            Source::Service(s) => format!("service {s}"),
-        };
-        out.push_str(&format!("  orders {name} (from {from})\n"));
-    }
-    for (host, why) in &wanted.refused {
-        out.push_str(&format!("  not ordered {host}: {why}\n"));
-    }
-    out.push_str(
-        "  plus the hosts of containers labelled tls.acme=true (or routed on an `acme: all` \
-         listener), as they start\n",
-    );
-    out
-}
-
 /// The word `/api/certificates` shows for an entry.
 fn state(e: &Entry) -> &'static str {
     match (
@@ -553,88 +478,4 @@ fn directory_key(url: &str) -> String {
         })
         .collect();
     key.trim_matches(['-', '.']).to_owned()
-}
-
-/// One order task's inputs.
-struct Job {
-    name: String,
-    settings: Settings,
-    store: Arc<Store>,
-    shared: Arc<Shared>,
-    account: Arc<OnceCell<Arc<Account>>>,
-    owner: String,
-}
-
-impl Job {
-    /// Orders a certificate under the name's lease.
-    async fn run(self: Arc<Self>, replaces: Option<CertificateIdentifier<'static>>) -> Outcome {
-        let lease = match self.store.try_lock(&self.name, &self.owner, LEASE) {
-            Ok(Some(lease)) => lease,
-            Ok(None) => return Outcome::Locked,
-            Err(e) => return Outcome::Failed(e.into()),
-        };
-        let result = tokio::time::timeout(ORDER_TIMEOUT, self.order(replaces)).await;
-        drop(lease);
-        match result {
-            Ok(Ok(())) => {
-                metrics::counter!(m::ACME_ORDERS_TOTAL, "result" => "issued").increment(1);
-                info!(name = %self.name, "acme certificate issued");
-                Outcome::Stored
-            }
-            Ok(Err(e)) => Outcome::Failed(e),
-            Err(_) => Outcome::Failed(AcmeError::Timeout(ORDER_TIMEOUT)),
-        }
-    }
-
-    /// Asks the CA when `leaf` should be renewed.
-    async fn ari(self: Arc<Self>, leaf: CertificateDer<'static>) -> Outcome {
-        let asked = async { ari::ask(self.account().await?, &leaf).await };
-        let answer = tokio::time::timeout(ORDER_TIMEOUT, asked).await;
-        Outcome::Ari(answer.unwrap_or(Err(AcmeError::Timeout(ORDER_TIMEOUT))))
-    }
-
-    async fn order(
-        &self,
-        replaces: Option<CertificateIdentifier<'static>>,
-    ) -> Result<(), AcmeError> {
-        if self.stored_fresh() {
-            return Ok(());
-        }
-        let issued = order::order(
-            self.account().await?,
-            &self.name,
-            self.settings.challenge,
-            &self.shared,
-            &self.store,
-            replaces,
-        )
-        .await?;
-        self.store
-            .save_certificate(&self.name, &issued.key_pem, &issued.chain_pem)?;
-        Ok(())
-    }
-
-    /// Whether the store already holds a certificate not yet due (another replica ordered it
-    /// while this one waited for the lock).
-    fn stored_fresh(&self) -> bool {
-        read_stored(&self.store, &self.name)
-            .is_ok_and(|l| l.is_some_and(|l| SystemTime::now() < schedule::renew_at(l.validity)))
-    }
-
-    async fn account(&self) -> Result<&Account, AcmeError> {
-        let account = self.account.get_or_try_init(|| self.account_locked());
-        Ok(account.await?)
-    }
-
-    /// The account, registered by one replica at a time.
-    async fn account_locked(&self) -> Result<Arc<Account>, AcmeError> {
-        loop {
-            if let Some(lease) = self.store.try_lock("account", &self.owner, LEASE)? {
-                let account = client::account(&self.settings, &self.store).await;
-                drop(lease);
-                return account;
-            }
-            tokio::time::sleep(LOCKED_RECHECK).await;
-        }
-    }
 }

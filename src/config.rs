@@ -33,6 +33,7 @@ mod health;
 mod listener;
 mod locate;
 mod parse;
+mod policy;
 mod raw;
 mod scalar;
 mod service;

@@ -3,7 +3,8 @@
 //! listener orders for every host (`acme: all`).
 //!
 //! A host that cannot be ordered (a wildcard, an IP, a single label) is not wanted but kept
-//! with its reason, so the admin API and `berth check` say why it will not get one.
+//! with its reason, so the admin API and `berth check` ([`summary`]) say why it will not get
+//! one.
 
 use std::collections::BTreeMap;
 
@@ -64,6 +65,37 @@ fn opted_in(config: &Config, spec: &ServiceSpec) -> bool {
                 && (spec.listeners.is_empty() || spec.listeners.contains(&l.name))
                 && (spec.acme || l.acme == AcmeScope::All)
         })
+}
+
+/// `berth check`'s ACME lines: the CA, the challenge, the storage, and the names that will
+/// be ordered from the file alone (containers add theirs as they start); empty without an
+/// `acme:` section.
+pub fn summary(config: &Config) -> String {
+    let Some(a) = &config.acme else {
+        return String::new();
+    };
+    let wanted = wanted(config, config.services.values().map(|s| &*s.spec));
+    let mut out = format!(
+        "acme: {} (challenge {}), storage {}\n",
+        a.directory,
+        a.challenge.as_str(),
+        a.storage.display()
+    );
+    for (name, source) in &wanted.names {
+        let from = match source {
+            Source::Config => "acme.names".to_owned(),
+            Source::Service(s) => format!("service {s}"),
+        };
+        out.push_str(&format!("  orders {name} (from {from})\n"));
+    }
+    for (host, why) in &wanted.refused {
+        out.push_str(&format!("  not ordered {host}: {why}\n"));
+    }
+    out.push_str(
+        "  plus the hosts of containers labelled tls.acme=true (or routed on an `acme: all` \
+         listener), as they start\n",
+    );
+    out
 }
 
 #[cfg(test)]

@@ -12,13 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::health::health;
+use super::policy::policies;
 use super::raw;
 use super::validate::{positive, resilience, Problems};
 use super::{Backend, Defaults, Listener, Protocol, StaticService};
-use crate::model::policy::basic::{self, read_users_file};
-use crate::model::policy::rate::rate_key;
-use crate::model::policy::{self, IN_FLIGHT_ZERO};
-use crate::model::policy::{Allow, BasicAuth, ForwardAuth, Policies, RateKey, RateLimit};
+use crate::model::policy;
 use crate::model::rules::{check_host, check_name, check_path, suggest};
 use crate::model::{
     Balance, HashOn, Hsts, Layer, ProxyVersion, ServiceSpec, Upstream, UpstreamTls,
@@ -43,7 +41,7 @@ pub(super) fn services(
 fn service(
     p: &mut Problems,
     name: &str,
-    mut s: raw::Service,
+    s: raw::Service,
     listeners: &BTreeMap<String, Listener>,
     defaults: &Defaults,
     base: &Path,
@@ -84,25 +82,7 @@ fn service(
         proxy_protocol: proxy_protocol(p, &path, s.proxy_protocol.as_deref(), layer),
         tcp_idle: idle_timeout(p, &path, s.idle_timeout, layer, d.tcp_idle),
         acme: s.tls.as_ref().and_then(|t| t.acme).unwrap_or(d.acme),
-        policies: Policies {
-            allow: s.allow.and_then(|a| allow(p, &path, a)),
-            basic_auth: s
-                .auth
-                .as_mut()
-                .and_then(|a| a.basic.take())
-                .and_then(|b| basic_auth(p, &path, b, base)),
-            forward_auth: s
-                .auth
-                .and_then(|a| a.forward)
-                .and_then(|f| forward_auth(p, &path, f)),
-            rate_limit: s.rate_limit.and_then(|r| rate_limit(p, &path, r)),
-            in_flight_per_client: s.in_flight.and_then(|f| {
-                (f.per_client > 0).then_some(f.per_client).or_else(|| {
-                    p.add(format!("{path}.in_flight.per_client"), IN_FLIGHT_ZERO);
-                    None
-                })
-            }),
-        },
+        policies: policies(p, &path, (s.allow, s.auth, s.rate_limit, s.in_flight), base),
         ..d
     };
     if let Some(name) = spec.policies.http_only().filter(|_| layer != Layer::Http) {
@@ -290,65 +270,6 @@ fn http_only_fields(s: &raw::Service) -> [(&'static str, bool, &'static str); 8]
 }
 
 /// The `hsts:` block, checked (the problem names `max_age` or `preload`).
-fn allow(p: &mut Problems, path: &str, raw: raw::Allow) -> Option<Allow> {
-    let ips = raw.ips.into_iter().map(|n| n.0).collect();
-    Allow::new(ips, raw.forwarded_depth.unwrap_or(0))
-        .map_err(|e| p.add(format!("{path}.allow.{}", e.field()), e.to_string()))
-        .ok()
-}
-
-fn forward_auth(p: &mut Problems, path: &str, raw: raw::ForwardAuth) -> Option<ForwardAuth> {
-    ForwardAuth::new(
-        &raw.url,
-        &raw.response_headers.unwrap_or_default(),
-        &raw.request_headers.unwrap_or_default(),
-        raw.timeout.map(|t| t.0),
-        raw.failure_status,
-    )
-    .map_err(|(field, e)| p.add(format!("{path}.auth.forward.{field}"), e))
-    .ok()
-}
-
-fn rate_limit(p: &mut Problems, path: &str, raw: raw::RateLimit) -> Option<RateLimit> {
-    let at = format!("{path}.rate_limit");
-    let by = match raw.by.as_deref().map(rate_key).transpose() {
-        Ok(by) => by.unwrap_or(RateKey::Ip),
-        Err(e) => {
-            p.add(format!("{at}.by"), e);
-            return None;
-        }
-    };
-    RateLimit::new(raw.average, raw.period.map(|s| s.0), raw.burst, by)
-        .map_err(|(field, e)| p.add(format!("{at}.{field}"), e))
-        .ok()
-}
-
-/// `auth.basic`: users from `users_file` (relative to the config's directory) and `users`.
-fn basic_auth(p: &mut Problems, path: &str, raw: raw::BasicAuth, base: &Path) -> Option<BasicAuth> {
-    let at = format!("{path}.auth.basic");
-    let mut users = Vec::new();
-    if let Some(file) = &raw.users_file {
-        let file = base.join(file);
-        match read_users_file(&file) {
-            Ok(found) => users.extend(found),
-            Err(e) => p.add(format!("{at}.users_file"), e),
-        }
-    }
-    for (i, line) in raw.users.unwrap_or_default().iter().enumerate() {
-        match basic::user(line) {
-            Ok(u) => users.push(u),
-            Err(e) => p.add(format!("{at}.users[{i}]"), e),
-        }
-    }
-    BasicAuth::new(
-        users,
-        raw.realm.as_deref(),
-        raw.remove_header.unwrap_or(false),
-    )
-    .map_err(|e| p.add(at, e))
-    .ok()
-}
-
 fn hsts(p: &mut Problems, path: &str, raw: raw::Hsts) -> Option<Hsts> {
     let include_subdomains = raw.include_subdomains.unwrap_or(false);
     let preload = raw.preload.unwrap_or(false);
