@@ -3,8 +3,6 @@
 //! right), the 403 never reaching the backend and counted, the policy in `/api/services`;
 //! and an L4 service closing a connection from outside its list.
 
-use std::process::Command;
-
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -12,19 +10,10 @@ use crate::common;
 
 /// `curl` through `addr` for `host`, with `X-Forwarded-For: xff` when given: status, body.
 fn curl(addr: std::net::SocketAddr, host: &str, xff: Option<&str>) -> (u16, String) {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--max-time", "5", "-o", "-", "-w", "\n%{http_code}"])
-        .args(["-H", &format!("Host: {host}")]);
-    if let Some(xff) = xff {
-        cmd.args(["-H", &format!("X-Forwarded-For: {xff}")]);
-    }
-    let out = cmd
-        .arg(format!("http://{addr}/"))
-        .output()
-        .expect("run curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').expect("status line");
-    (code.parse().expect("status"), body.to_owned())
+    let header = xff.map(|x| format!("X-Forwarded-For: {x}"));
+    let extra: Vec<&str> = header.iter().flat_map(|h| ["-H", h.as_str()]).collect();
+    let (status, _, body) = common::curl(addr, host, "/", &extra);
+    (status, body)
 }
 
 #[tokio::test(flavor = "multi_thread")]

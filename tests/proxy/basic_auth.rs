@@ -2,46 +2,17 @@
 //! realm's challenge and never reach the backend; right ones pass, with `Authorization`
 //! removed for the backend when the service says so; the allow-list is checked first.
 
-use std::process::Command;
-
 use crate::common;
 
-/// `curl` through `addr` for `host` and `path`, with `-u user_pass` when given: status,
-/// response head and body.
+/// `curl` for `host` and `path`, with `-u user_pass` when given: status, head, body.
 fn curl(
     addr: std::net::SocketAddr,
     host: &str,
     path: &str,
     user_pass: Option<&str>,
 ) -> (u16, String, String) {
-    let mut cmd = Command::new("curl");
-    cmd.args([
-        "-sS",
-        "--max-time",
-        "10",
-        "-D",
-        "-",
-        "-o",
-        "-",
-        "-w",
-        "\n%{http_code}",
-    ])
-    .args(["-H", &format!("Host: {host}")]);
-    if let Some(u) = user_pass {
-        cmd.args(["-u", u]);
-    }
-    let out = cmd
-        .arg(format!("http://{addr}{path}"))
-        .output()
-        .expect("run curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (rest, code) = text.rsplit_once('\n').expect("status line");
-    let (head, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
-    (
-        code.parse().expect("status"),
-        head.to_owned(),
-        body.to_owned(),
-    )
+    let extra: Vec<&str> = user_pass.iter().flat_map(|u| ["-u", *u]).collect();
+    common::curl(addr, host, path, &extra)
 }
 
 fn line(user: &str, password: &str) -> String {

@@ -325,3 +325,43 @@ pub async fn generation(admin: &str) -> u64 {
         .as_u64()
         .expect("generation")
 }
+
+/// `curl` through `addr` for `host` and `path` with `extra` arguments (`-u`, `-H`, `-X`...):
+/// status, response head and body.
+pub fn curl(addr: SocketAddr, host: &str, path: &str, extra: &[&str]) -> (u16, String, String) {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "-D",
+            "-",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+        ])
+        .args(["-H", &format!("Host: {host}")])
+        .args(extra)
+        .arg(format!("http://{addr}{path}"))
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (rest, code) = text.rsplit_once('\n').expect("status line");
+    let (head, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
+    (
+        code.parse().expect("status"),
+        head.to_owned(),
+        body.to_owned(),
+    )
+}
+
+/// A plain HTTP/1.1 client whose connections leave from `ip` (any of 127.0.0.0/8 works on
+/// loopback): a second client address for per-client policies.
+pub fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .local_address(ip.parse::<std::net::IpAddr>().expect("ip"))
+        .build()
+        .expect("client")
+}

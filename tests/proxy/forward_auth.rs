@@ -6,7 +6,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -70,33 +69,10 @@ async fn auth_service() -> SocketAddr {
     addr
 }
 
-/// `curl` for `host` and `path`: status, head, body.
+/// `curl` for `host` and `path`: status, head (lowercase), body.
 fn curl(addr: SocketAddr, host: &str, path: &str, extra: &[&str]) -> (u16, String, String) {
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--max-time",
-            "10",
-            "-D",
-            "-",
-            "-o",
-            "-",
-            "-w",
-            "\n%{http_code}",
-        ])
-        .args(["-H", &format!("Host: {host}")])
-        .args(extra)
-        .arg(format!("http://{addr}{path}"))
-        .output()
-        .expect("run curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (rest, code) = text.rsplit_once('\n').expect("status line");
-    let (head, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
-    (
-        code.parse().expect("status"),
-        head.to_lowercase(),
-        body.to_owned(),
-    )
+    let (status, head, body) = common::curl(addr, host, path, extra);
+    (status, head.to_lowercase(), body)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,18 +1,9 @@
 //! `in_flight.per_client`: a client with its cap of requests in flight gets 429 for one
 //! more, while another client is served; the cap frees as its requests end.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::common;
-
-fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .local_address(ip.parse::<IpAddr>().expect("ip"))
-        .build()
-        .expect("client")
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_at_its_cap_gets_429_and_others_are_served() {
@@ -23,7 +14,7 @@ async fn a_client_at_its_cap_gets_429_and_others_are_served() {
     ));
     let server = common::start(&yaml);
     let base = common::base(&server);
-    let a = client_from("127.0.0.1");
+    let a = common::client_from("127.0.0.1");
     let slow = |c: reqwest::Client| {
         let url = format!("{base}/slow?ms=1500");
         tokio::spawn(async move { c.get(url).send().await.expect("slow").status().as_u16() })
@@ -38,7 +29,7 @@ async fn a_client_at_its_cap_gets_429_and_others_are_served() {
     let third = a.get(format!("{base}/")).send().await.expect("third");
     assert_eq!(third.status(), 429);
     assert_eq!(third.headers()["retry-after"], "1");
-    let b = client_from("127.0.0.2");
+    let b = common::client_from("127.0.0.2");
     assert_eq!(
         b.get(format!("{base}/")).send().await.expect("b").status(),
         200

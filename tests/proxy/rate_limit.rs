@@ -2,7 +2,6 @@
 //! client from another address keeps getting 200s; over 10 s the rate that passes matches
 //! `average`; `by: header:NAME` gives each key its own bucket.
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,14 +11,6 @@ use crate::common;
 /// The limit under test: 20 requests a second, bursts of 5.
 const AVERAGE: f64 = 20.0;
 const BURST: usize = 5;
-
-fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .local_address(ip.parse::<IpAddr>().expect("ip"))
-        .build()
-        .expect("client")
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_over_its_limit_gets_429_and_others_are_served_at_the_average() {
@@ -46,7 +37,7 @@ async fn a_client_over_its_limit_gets_429_and_others_are_served_at_the_average()
         .map(|_| {
             let (url, passed, refused) = (url.clone(), passed.clone(), refused.clone());
             tokio::spawn(async move {
-                let http = client_from("127.0.0.1");
+                let http = common::client_from("127.0.0.1");
                 while started.elapsed() < window {
                     let r = http.get(&url).header("host", "limited.test").send().await;
                     match r.map(|r| r.status().as_u16()) {
@@ -58,7 +49,7 @@ async fn a_client_over_its_limit_gets_429_and_others_are_served_at_the_average()
             })
         })
         .collect();
-    let other = client_from("127.0.0.2");
+    let other = common::client_from("127.0.0.2");
     while started.elapsed() < window {
         let r = other
             .get(&url)
@@ -84,7 +75,7 @@ async fn a_client_over_its_limit_gets_429_and_others_are_served_at_the_average()
         "the flood was refused"
     );
 
-    let http = client_from("127.0.0.1");
+    let http = common::client_from("127.0.0.1");
     let r = http
         .get(&url)
         .header("host", "limited.test")

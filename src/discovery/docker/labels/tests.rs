@@ -13,6 +13,7 @@ use super::*;
 mod container;
 mod health;
 mod hsts;
+mod policy;
 mod service;
 
 const ID: &str = "c0ffee";
