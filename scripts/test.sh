@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command README gives: installs what the tests need and is missing (the Docker
-# engine, docker-compose, HAProxy, curl, openssl, Pebble), starts the engine if it is not running
+# engine, docker-compose, HAProxy, curl, openssl, Pebble, Prometheus, Chromium), starts the
+# engine if it is not running
 # (docs/ARCHITECTURE.md "Against a real Docker engine"), then runs `cargo test --locked`.
 # Extra arguments go to cargo test (`bash scripts/test.sh --test proxy`).
 set -euo pipefail
@@ -35,6 +36,11 @@ need openssl openssl
 # tests/acme/ (and the Docker ACME test) order certificates from Pebble and its DNS.
 need pebble pebble
 need pebble-challtestsrv pebble
+# tests/observe/ scrapes berth with a real Prometheus server, lints /metrics with promtool and
+# renders the admin dashboard in headless Chromium.
+need prometheus prometheus
+need promtool prometheus
+need chromium chromium
 if [ ${#missing[@]} -gt 0 ]; then
   mapfile -t missing < <(printf "%s\n" "${missing[@]}" | sort -u)
   echo "test: installing ${missing[*]}" >&2
