@@ -104,11 +104,7 @@ impl Admin {
             return self.drain(req, service, endpoint, drained);
         }
         match req.uri().path() {
-            "/metrics" => reply(
-                StatusCode::OK,
-                "text/plain; version=0.0.4",
-                self.prometheus.render(),
-            ),
+            "/metrics" => reply(StatusCode::OK, "text/plain; version=0.0.4", self.metrics()),
             "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n".to_owned()),
             "/api/services" => {
                 let body = api::services(&self.snapshots.load());
@@ -128,6 +124,19 @@ impl Admin {
                 "not found\n".to_owned(),
             ),
         }
+    }
+}
+
+impl Admin {
+    /// The Prometheus text, after setting the gauges that mirror live state: each endpoint's
+    /// requests in flight and the process's figures.
+    fn metrics(&self) -> String {
+        crate::metrics::collect_process();
+        for service in &self.snapshots.load().services {
+            let counts = service.endpoints.iter().map(|e| e.in_flight());
+            crate::metrics::set_in_flight(&service.series, counts);
+        }
+        self.prometheus.render()
     }
 }
 

@@ -2,10 +2,17 @@
 //!
 //! Every metric berth emits is named here, once. The hot path never looks a metric up by name
 //! and labels: the snapshot builder resolves `Counter`/`Histogram` handles per listener,
-//! service and endpoint ([`StatusCounters`]), and requests only bump them. Label values are
-//! bounded (listener, service, endpoint address, status code): never a raw path or client.
+//! service and endpoint ([`StatusCounters`], [`EndpointSeries`]), and requests only bump them.
+//! Label values are bounded (listener, service, endpoint address, status code): never a raw
+//! path or client, and at most [`ENDPOINT_SERIES_CAP`] endpoint addresses (the rest share
+//! `endpoint="other"`). Gauges that mirror live state (in-flight requests per endpoint, the
+//! `process_*` metrics) are set when `/metrics` is scraped, never on the hot path.
 
+mod describe;
+mod endpoint;
 pub mod log_limit;
+
+pub use endpoint::{set_in_flight, EndpointSeries, ENDPOINT_SERIES_CAP, OTHER};
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -54,6 +61,20 @@ pub const ACCEPT_ERRORS_TOTAL: &str = "berth_accept_errors_total";
 pub const ACME_ORDERS_TOTAL: &str = "berth_acme_orders_total";
 pub const CERTIFICATE_EXPIRY_SECONDS: &str = "berth_certificate_expiry_seconds";
 pub const POLICY_DENIED_TOTAL: &str = "berth_policy_denied_total";
+pub const ENDPOINT_REQUEST_DURATION_SECONDS: &str = "berth_endpoint_request_duration_seconds";
+pub const ENDPOINT_IN_FLIGHT: &str = "berth_endpoint_in_flight";
+pub const BUILD_INFO: &str = "berth_build_info";
+/// The process metrics, named as Prometheus client libraries name them (set at each scrape).
+pub const PROCESS_METRICS: [&str; 8] = [
+    "process_cpu_seconds_total",
+    "process_open_fds",
+    "process_max_fds",
+    "process_virtual_memory_bytes",
+    "process_virtual_memory_max_bytes",
+    "process_resident_memory_bytes",
+    "process_start_time_seconds",
+    "process_threads",
+];
 
 /// Records when the certificate serving `name` expires (Unix seconds); `source` is `file`
 /// or `acme`.
@@ -111,10 +132,22 @@ pub fn tcp_outcome(listener: &str, service: &str, result: &'static str) -> Count
         "listener" => listener.to_owned(), "service" => service.to_owned(), "result" => result)
 }
 
-/// Latency buckets (seconds) shared by the duration histograms.
-const BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+/// Latency buckets (seconds) shared by the duration histograms: 100 µs to 30 s.
+pub const BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
 ];
+
+/// The process metrics' collector (reads `/proc/self` on Linux).
+fn process() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(metrics_process::Collector::default)
+}
+
+/// Sets the `process_*` gauges and counter from the process's current figures (a scrape).
+pub fn collect_process() {
+    process().collect();
+}
 
 /// Installs the process-wide Prometheus recorder once and returns its handle; later calls
 /// (several in-process servers in tests) get the same handle.
@@ -131,160 +164,12 @@ pub fn install() -> PrometheusHandle {
             // Another recorder may already be global (a test harness); ours still renders
             // what it records, so a failure here only means metrics go to that recorder.
             let _ = metrics::set_global_recorder(recorder);
-            describe();
+            describe::describe();
+            process().describe();
+            metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             handle
         })
         .clone()
-}
-
-/// Gives every metric its `# HELP` text (once, when the recorder is installed).
-fn describe() {
-    metrics::describe_counter!(
-        REQUESTS_TOTAL,
-        "HTTP requests answered, by listener, service and status code."
-    );
-    metrics::describe_histogram!(
-        REQUEST_DURATION_SECONDS,
-        "Time from a request's arrival to its response head, by service."
-    );
-    metrics::describe_counter!(
-        UPSTREAM_REQUESTS_TOTAL,
-        "Requests sent to an endpoint, by service, endpoint and status code."
-    );
-    metrics::describe_counter!(
-        UPSTREAM_CONNECT_ERRORS_TOTAL,
-        "Failed connections to endpoints, by service."
-    );
-    metrics::describe_counter!(
-        RETRIES_TOTAL,
-        "Requests retried on another endpoint, by service."
-    );
-    metrics::describe_counter!(
-        CIRCUIT_OPEN_TOTAL,
-        "Requests refused by circuit breaking, by service and reason."
-    );
-    metrics::describe_gauge!(
-        ENDPOINTS,
-        "Endpoints of a service, by state (routable, excluded)."
-    );
-    metrics::describe_gauge!(CONNECTIONS_ACTIVE, "Client connections open, by listener.");
-    metrics::describe_counter!(
-        CONNECTIONS_CLOSED_TOTAL,
-        "Client connections berth closed, by reason."
-    );
-    metrics::describe_counter!(
-        ACCESS_LOG_DROPPED_TOTAL,
-        "Access log lines dropped because the writer was behind."
-    );
-    metrics::describe_counter!(CONFIG_RELOADS_TOTAL, "Config reloads, by result.");
-    metrics::describe_counter!(
-        SNAPSHOT_BUILDS_TOTAL,
-        "Routing snapshots built and published."
-    );
-    metrics::describe_counter!(
-        ROUTE_CONFLICTS_TOTAL,
-        "Routes claimed by two services (the first listed keeps it)."
-    );
-    metrics::describe_counter!(
-        DOCKER_REJECTED_TOTAL,
-        "Containers rejected for their labels."
-    );
-    metrics::describe_gauge!(DOCKER_REJECTED, "Containers rejected now.");
-    metrics::describe_counter!(
-        DOCKER_EVENTS_TOTAL,
-        "Docker engine events handled, by action."
-    );
-    metrics::describe_counter!(
-        SWARM_REJECTED_TOTAL,
-        "Swarm services rejected for their labels."
-    );
-    metrics::describe_gauge!(SWARM_REJECTED, "Swarm services rejected now.");
-    metrics::describe_counter!(
-        SWARM_EVENTS_TOTAL,
-        "Swarm events handled, by type and action."
-    );
-    metrics::describe_counter!(
-        SWARM_READS_TOTAL,
-        "Swarm state reads, by scope (service, all)."
-    );
-    metrics::describe_counter!(
-        HEALTH_CHECKS_TOTAL,
-        "Active health checks, by service and result."
-    );
-    metrics::describe_gauge!(
-        ENDPOINT_HEALTHY,
-        "1 when an endpoint passes its active check, by service and endpoint."
-    );
-    metrics::describe_counter!(
-        EJECTIONS_TOTAL,
-        "Endpoints ejected by outlier detection, by service."
-    );
-    metrics::describe_counter!(PANIC_MODE_TOTAL, "Times a service entered panic mode.");
-    metrics::describe_gauge!(PANIC_MODE, "1 while a service routes in panic mode.");
-    metrics::describe_histogram!(
-        DISCOVERY_CONVERGENCE_SECONDS,
-        "Time from an engine event (or a Swarm task start) to the snapshot routing it."
-    );
-    metrics::describe_counter!(
-        TLS_HANDSHAKES_TOTAL,
-        "TLS handshakes completed, by listener and version."
-    );
-    metrics::describe_counter!(
-        TLS_HANDSHAKE_ERRORS_TOTAL,
-        "TLS handshakes failed, by listener and reason."
-    );
-    metrics::describe_counter!(
-        TLS_RELOADS_TOTAL,
-        "Certificate reloads, by listener and result."
-    );
-    metrics::describe_counter!(
-        REDIRECTS_TOTAL,
-        "Requests redirected to https, by listener."
-    );
-    metrics::describe_counter!(
-        TCP_CONNECTIONS_TOTAL,
-        "L4 connections ended, by listener, service and result."
-    );
-    metrics::describe_counter!(
-        TCP_BYTES_TOTAL,
-        "Bytes copied by L4 services, by service and direction."
-    );
-    metrics::describe_counter!(
-        PROXY_PROTOCOL_ERRORS_TOTAL,
-        "Connections closed for a bad or missing PROXY header, by listener and reason."
-    );
-    metrics::describe_counter!(
-        CLIENT_BODY_ERRORS_TOTAL,
-        "Request bodies the client broke or did not finish in time, by service and reason."
-    );
-    metrics::describe_counter!(
-        BAD_REQUESTS_TOTAL,
-        "Requests refused with 400 for their target, by listener and reason."
-    );
-    metrics::describe_counter!(
-        LOG_SUPPRESSED_TOTAL,
-        "Warnings and errors dropped by the log rate limit, by target."
-    );
-    metrics::describe_counter!(
-        CONNECTIONS_REFUSED_TOTAL,
-        "Connections refused by a connection limit, by listener and reason."
-    );
-    metrics::describe_counter!(
-        ACCEPT_ERRORS_TOTAL,
-        "Failed accepts (e.g. out of file descriptors), by listener."
-    );
-    metrics::describe_counter!(
-        ACME_ORDERS_TOTAL,
-        "ACME certificate orders, by result (issued, failed)."
-    );
-    metrics::describe_gauge!(
-        CERTIFICATE_EXPIRY_SECONDS,
-        "When a served certificate expires (Unix time), by name and source (acme, file)."
-    );
-    metrics::describe_counter!(
-        POLICY_DENIED_TOTAL,
-        "Requests or connections a service's policy refused, by service, policy and reason."
-    );
 }
 
 /// Status codes common enough to get a pre-resolved counter; others are looked up per use.
@@ -335,11 +220,13 @@ impl StatusCounters {
     }
 }
 
-/// [`StatusCounters`] kept across snapshot rebuilds (control plane), so a rebuild registers
-/// only the label sets it has not seen: registering is most of a rebuild's cost otherwise.
+/// [`StatusCounters`] and [`EndpointSeries`] kept across snapshot rebuilds (control plane),
+/// so a rebuild registers only the label sets it has not seen (registering is most of a
+/// rebuild's cost otherwise) and an endpoint keeps its series.
 #[derive(Debug, Default)]
 pub struct StatusCache {
     entries: HashMap<(&'static str, String, String), (StatusCounters, u64)>,
+    endpoints: endpoint::Assigned,
     round: u64,
 }
 
@@ -363,11 +250,18 @@ impl StatusCache {
         entry.0.clone()
     }
 
+    /// The series of the endpoint at `address` in `service` (its own, or past
+    /// [`ENDPOINT_SERIES_CAP`] the service's `other`).
+    pub fn endpoint(&mut self, service: &str, address: &str) -> EndpointSeries {
+        self.endpoints.get(service, address, self.round)
+    }
+
     /// Forgets the label sets not asked for since the previous call (gone services and
     /// endpoints), so the cache does not grow with churn.
     pub fn sweep(&mut self) {
         let round = self.round;
         self.entries.retain(|_, (_, used)| *used == round);
+        self.endpoints.sweep(round);
         self.round += 1;
     }
 }

@@ -17,7 +17,7 @@ use crate::balance::{pick_ignoring_active, ramp_pick, PickContext, Selector};
 use crate::endpoint::outlier::ServiceOutlier;
 use crate::endpoint::queue::Queue;
 use crate::endpoint::{now_ns, Endpoint};
-use crate::metrics::{self as m, StatusCache, StatusCounters, TcpCounters};
+use crate::metrics::{self as m, EndpointSeries, StatusCache, StatusCounters, TcpCounters};
 use crate::model::{BudgetSettings, Outlier, ServiceSpec, Timeouts};
 use crate::state::retry_budget::RetryBudget;
 use crate::state::route::RouteTable;
@@ -78,8 +78,8 @@ pub struct Service {
     pub spec: Arc<ServiceSpec>,
     pub endpoints: Vec<Arc<Endpoint>>,
     pub selector: Selector,
-    /// Per endpoint, same order: `upstream_requests_total{service,endpoint,code}`.
-    pub upstream_requests: Vec<StatusCounters>,
+    /// Per endpoint, same order: its metric series (`upstream_requests_total`, latency).
+    pub series: Vec<EndpointSeries>,
     pub duration: Histogram,
     pub connect_errors: Counter,
     pub retries: Counter,
@@ -126,15 +126,9 @@ impl Service {
             true => u64::try_from(spec.resilience.slow_start.as_nanos()).unwrap_or(u64::MAX),
             false => 0,
         };
-        let upstream_requests = endpoints
+        let series = endpoints
             .iter()
-            .map(|e| {
-                counters.get(
-                    m::UPSTREAM_REQUESTS_TOTAL,
-                    ("service", &name),
-                    ("endpoint", e.label()),
-                )
-            })
+            .map(|e| counters.endpoint(&name, e.label()))
             .collect();
         let outlier = ServiceOutlier::new(Outlier::default(), &spec.name, &endpoints);
         Self {
@@ -149,7 +143,7 @@ impl Service {
             spec,
             endpoints,
             selector,
-            upstream_requests,
+            series,
             panic: AtomicBool::new(false),
             slow_start_ns,
             budget: BudgetSettings::default(),

@@ -217,7 +217,9 @@ impl Plan<'_> {
                 return Attempt::Done(Err(self.client_fault(BodyState::Streaming)));
             }
             Err(_) => {
-                self.service.upstream_requests[index].increment(504);
+                let series = &self.service.series[index];
+                series.upstream.increment(504);
+                series.duration.record(self.start.elapsed().as_secs_f64());
                 self.service.observe(index, 504);
                 return Attempt::Done(Err(ProxyError::Timeout));
             }
@@ -246,7 +248,7 @@ impl Plan<'_> {
                 }
                 None => {
                     debug!(endpoint = %endpoint.label(), error = %e.error, "upstream failed");
-                    self.service.upstream_requests[index].increment(502);
+                    self.service.series[index].upstream.increment(502);
                     self.service.observe(index, 502);
                     let next = match reused {
                         true => Next::OtherElseSame,
@@ -335,9 +337,12 @@ impl Plan<'_> {
     ) -> Response<ProxyBody> {
         let now = Instant::now();
         let endpoint = &self.service.endpoints[index];
-        endpoint.observe_latency_at(now.saturating_duration_since(self.start), now);
+        let took = now.saturating_duration_since(self.start);
+        endpoint.observe_latency_at(took, now);
         let status = response.status().as_u16();
-        self.service.upstream_requests[index].increment(status);
+        let series = &self.service.series[index];
+        series.upstream.increment(status);
+        series.duration.record(took.as_secs_f64());
         self.service.observe(index, status);
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(client) = client_upgrade.take() {
