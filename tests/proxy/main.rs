@@ -30,6 +30,7 @@ mod in_flight;
 mod limits;
 mod metrics_help;
 mod outlier;
+mod prometheus;
 mod proxy_protocol;
 mod proxy_routing;
 mod proxy_streams;
