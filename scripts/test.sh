@@ -36,8 +36,8 @@ need openssl openssl
 # tests/acme/ (and the Docker ACME test) order certificates from Pebble and its DNS.
 need pebble pebble
 need pebble-challtestsrv pebble
-# tests/observe/ scrapes berth with a real Prometheus server, lints /metrics with promtool and
-# renders the admin dashboard in headless Chromium.
+# tests/proxy/prometheus.rs scrapes berth with a real Prometheus server and lints /metrics with
+# promtool; tests/proxy/dashboard.rs renders the admin dashboard in headless Chromium.
 need prometheus prometheus
 need promtool prometheus
 need chromium chromium

@@ -477,10 +477,13 @@ async fn real_prometheus_scrapes_berth_and_runs_the_dashboard_queries() {
         "Requests/s by service and code class",
         "Latency p50 / p99 by service",
         "Requests/s by endpoint",
+        "Latency p99 by endpoint",
+        "In flight by endpoint",
         "Endpoints routable / excluded",
         "Connections active by listener",
         "TLS handshakes/s",
         "Certificate expiry (days left)",
+        "Memory (RSS)",
     ] {
         let exprs: Vec<String> = queries
             .iter()
