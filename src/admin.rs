@@ -1,6 +1,11 @@
-//! The admin listener (control plane): `/metrics`, `/healthz`, `/api/services`,
-//! `/api/rejected`, and `POST /api/services/{service}/endpoints/{endpoint}/drain` (or
+//! The admin listener (control plane): `/metrics`, `/healthz`, `/api/services` (and
+//! `/api/services/{service}`), `/api/rejected`, `/api/certificates`, `/api/config`,
+//! `/api/version`, and `POST /api/services/{service}/endpoints/{endpoint}/drain` (or
 //! `/undrain`), where `{endpoint}` is an address, a container id or a container name.
+//!
+//! Reading is open to whoever reaches the admin address (loopback by default); a mutating
+//! call needs `Authorization: Bearer <token>` (`admin.token_file`, else `BERTH_ADMIN_TOKEN`)
+//! and is refused with 403 when no token is configured.
 //!
 //! Runs on the control-plane runtime, never on a worker. Reads the same published snapshot as
 //! the data plane; renders Prometheus text through the installed recorder.
@@ -11,17 +16,19 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics_exporter_prometheus::PrometheusHandle;
+use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
+use crate::config::{AdminToken, Config, TOKEN_ENV};
 use crate::discovery::Input;
 use crate::discovery::Rejections;
 use crate::proxy::listener::gate::{AcceptBackoff, Slots};
@@ -29,6 +36,7 @@ use crate::state::snapshot::Snapshot;
 use crate::tls::Terminator;
 
 mod api;
+mod config_doc;
 
 /// How often histogram samples are folded for rendering.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -49,6 +57,12 @@ pub struct Admin {
     pub acme: Option<crate::acme::Status>,
     /// The `https` listeners, for their certificate files.
     pub terminators: Vec<Arc<Terminator>>,
+    /// The configuration in force (reloads included): `/api/config` and the admin token.
+    pub config: watch::Receiver<Arc<Config>>,
+    /// `BERTH_ADMIN_TOKEN`, read at start; the file's `admin.token_file` wins over it.
+    pub env_token: Option<AdminToken>,
+    /// When this berth started, for `/api/version`.
+    pub started: std::time::SystemTime,
 }
 
 impl Admin {
@@ -100,29 +114,78 @@ impl Admin {
     }
 
     fn route(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-        if let Some((service, endpoint, drained)) = drain_target(req.uri().path()) {
+        let path = req.uri().path();
+        if let Some((service, endpoint, drained)) = drain_target(path) {
             return self.drain(req, service, endpoint, drained);
         }
-        match req.uri().path() {
+        match path {
             "/metrics" => reply(StatusCode::OK, "text/plain; version=0.0.4", self.metrics()),
             "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n".to_owned()),
-            "/api/services" => {
-                let body = api::services(&self.snapshots.load());
-                reply(StatusCode::OK, "application/json", body)
+            "/api/services" => json(api::services(&self.snapshots.load())),
+            "/api/certificates" => json(api::certificates(self.acme.as_ref(), &self.terminators)),
+            "/api/rejected" => json(api::rejected(&self.rejected)),
+            "/api/config" => {
+                let config = Arc::clone(&self.config.borrow());
+                json(config_doc::render(&config, self.env_token.is_some()))
             }
-            "/api/certificates" => {
-                let body = api::certificates(self.acme.as_ref(), &self.terminators);
-                reply(StatusCode::OK, "application/json", body)
-            }
-            "/api/rejected" => {
-                let body = api::rejected(&self.rejected);
-                reply(StatusCode::OK, "application/json", body)
-            }
-            _ => reply(
+            "/api/version" => json(api::version(self.started)),
+            _ => self.one_service(path).unwrap_or_else(|| {
+                reply(
+                    StatusCode::NOT_FOUND,
+                    "text/plain",
+                    "not found\n".to_owned(),
+                )
+            }),
+        }
+    }
+
+    /// `/api/services/{name}`: that service's document, or 404 saying none has that name.
+    fn one_service(&self, path: &str) -> Option<Response<Full<Bytes>>> {
+        let name = path.strip_prefix("/api/services/")?;
+        if name.contains('/') {
+            return None;
+        }
+        Some(match api::one_service(&self.snapshots.load(), name) {
+            Some(body) => json(body),
+            None => reply(
                 StatusCode::NOT_FOUND,
                 "text/plain",
-                "not found\n".to_owned(),
+                format!("no service {name}; GET /api/services lists them\n"),
             ),
+        })
+    }
+
+    /// `None` when a mutating call carries the configured bearer token; else the answer: 403
+    /// when no token is configured (saying how to set one), 401 otherwise.
+    fn refusal<B>(&self, req: &Request<B>) -> Option<Response<Full<Bytes>>> {
+        let config = Arc::clone(&self.config.borrow());
+        let Some(token) = config.admin.token.as_ref().or(self.env_token.as_ref()) else {
+            let msg = format!(
+                "admin changes are disabled: set admin.token_file in the config file or the \
+                 {TOKEN_ENV} environment variable, then send Authorization: Bearer <token>\n"
+            );
+            return Some(reply(StatusCode::FORBIDDEN, "text/plain", msg));
+        };
+        let given = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        match given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(token.expose()))) {
+            true => None,
+            false => {
+                let mut refused = reply(
+                    StatusCode::UNAUTHORIZED,
+                    "text/plain",
+                    "send Authorization: Bearer <the admin token>\n".to_owned(),
+                );
+                refused.headers_mut().insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"berth admin\""),
+                );
+                Some(refused)
+            }
         }
     }
 }
@@ -171,15 +234,23 @@ impl Admin {
                 "use POST\n".to_owned(),
             );
         }
+        if let Some(refused) = self.refusal(req) {
+            return refused;
+        }
         match api::drain(&self.snapshots.load(), service, endpoint, drained) {
             Ok(body) => {
                 // A full queue means a publish is coming anyway.
                 let _ = self.inputs.try_send(Input::Republish);
-                reply(StatusCode::OK, "application/json", body)
+                json(body)
             }
             Err(msg) => reply(StatusCode::NOT_FOUND, "text/plain", msg),
         }
     }
+}
+
+/// A 200 with a JSON document.
+fn json(body: String) -> Response<Full<Bytes>> {
+    reply(StatusCode::OK, "application/json", body)
 }
 
 fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {

@@ -28,6 +28,7 @@ use ipnet::IpNet;
 use crate::model::{CertificateFiles, Defaults, ServiceSpec};
 
 mod acme;
+mod admin;
 mod error;
 mod health;
 mod listener;
@@ -40,6 +41,7 @@ mod service;
 mod summary;
 mod validate;
 
+pub use admin::{AdminToken, TOKEN_ENV};
 pub use error::{ConfigError, Problem};
 pub use locate::locate;
 
@@ -319,6 +321,9 @@ pub struct Redirect {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Admin {
     pub address: SocketAddr,
+    /// The bearer token of the admin API's mutating calls (`admin.token_file`); `None`: the
+    /// `BERTH_ADMIN_TOKEN` variable, else mutations are refused.
+    pub token: Option<AdminToken>,
 }
 
 /// A provider that follows a Docker engine: `docker:` (its containers) or `swarm:` (a

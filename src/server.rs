@@ -45,6 +45,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("BERTH_ADMIN_TOKEN is not a usable admin token: {0}")]
+    AdminToken(String),
     #[error("control plane thread: {0}")]
     Thread(std::io::Error),
 }
@@ -108,7 +110,11 @@ impl Server {
         let (stop_control, stopped) = oneshot::channel();
         let (inputs, rx) = mpsc::channel(INPUT_QUEUE);
         let acme_status = acme.as_ref().map(|_| crate::acme::Status::default());
+        let (config_tx, config_rx) = watch::channel(config);
         let admin = Admin {
+            config: config_rx,
+            env_token: env_token()?,
+            started: std::time::SystemTime::now(),
             snapshots: Arc::clone(&snapshots),
             acme: acme_status.clone(),
             terminators: terminators.clone(),
@@ -122,7 +128,7 @@ impl Server {
             tx: inputs.clone(),
             admin,
             admin_socket,
-            config,
+            config: config_tx,
             config_path,
             rejected,
             terminators,
@@ -161,6 +167,16 @@ impl Server {
         let _ = self.stop_control.send(());
         let _ = self.control.join();
         info!("berth stopped");
+    }
+}
+
+/// The admin token from `BERTH_ADMIN_TOKEN`, when set (and valid).
+fn env_token() -> Result<Option<crate::config::AdminToken>, StartError> {
+    match std::env::var(crate::config::TOKEN_ENV) {
+        Ok(text) => crate::config::AdminToken::new(&text)
+            .map(Some)
+            .map_err(StartError::AdminToken),
+        Err(_) => Ok(None),
     }
 }
 
@@ -210,7 +226,8 @@ struct ControlPlane {
     tx: mpsc::Sender<Input>,
     admin: Admin,
     admin_socket: std::net::TcpListener,
-    config: Arc<Config>,
+    /// The config in force; the file provider sends reloads, the rest follow them.
+    config: watch::Sender<Arc<Config>>,
     config_path: Option<PathBuf>,
     rejected: Rejections,
     /// TLS of the `https` listeners, whose certificates the control plane reloads.
@@ -239,7 +256,8 @@ impl ControlPlane {
             tokio::spawn(self.reconciler.run(self.rx));
             // The Docker provider follows the config the file provider reloads; it idles while
             // `docker.enabled` is false, so a reload can turn it on.
-            let (config_tx, config_rx) = watch::channel(self.config);
+            let config_rx = self.config.subscribe();
+            let config_tx = self.config;
             tokio::spawn(docker::run(
                 config_rx.clone(),
                 self.tx.clone(),

@@ -19,7 +19,7 @@ use crate::acme::{Status, View};
 use crate::discovery::Rejections;
 use crate::endpoint::{now_ns, Endpoint, EJECTED_REASON};
 use crate::model::policy::Policies;
-use crate::model::HealthStatus;
+use crate::model::{HealthStatus, ServiceSpec};
 use crate::state::snapshot::{Service, Snapshot};
 use crate::tls::Terminator;
 
@@ -29,8 +29,9 @@ struct ServicesDoc<'a> {
     services: Vec<ServiceDoc<'a>>,
 }
 
+/// A service's settings, as its spec says (shared by `/api/services` and `/api/config`).
 #[derive(Serialize)]
-struct ServiceDoc<'a> {
+pub(super) struct SpecDoc<'a> {
     name: &'a str,
     /// `http` (requests) or `tcp` (connections, on tcp/tls-passthrough listeners).
     layer: &'static str,
@@ -50,6 +51,32 @@ struct ServiceDoc<'a> {
     policies: PoliciesDoc,
     /// The active check, e.g. `http GET /healthz status 200-399 every 10s (...)`.
     health_check: Option<String>,
+}
+
+impl<'a> SpecDoc<'a> {
+    pub(super) fn of(spec: &'a ServiceSpec) -> Self {
+        Self {
+            name: &spec.name,
+            layer: spec.layer.as_str(),
+            proxy_protocol: spec.proxy_protocol.map(|v| v.as_str()),
+            listeners: &spec.listeners,
+            hosts: &spec.hosts,
+            path: &spec.path,
+            strip_prefix: spec.strip_prefix,
+            balance: spec.balance.to_string(),
+            retries: spec.retries,
+            upstream_protocol: spec.upstream.protocol.as_str(),
+            hsts: spec.hsts.as_ref().map(|h| h.as_str()),
+            policies: PoliciesDoc::of(&spec.policies),
+            health_check: spec.health.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ServiceDoc<'a> {
+    #[serde(flatten)]
+    spec: SpecDoc<'a>,
     /// Every endpoint fails its active check: routing to all of them anyway.
     panic_mode: bool,
     /// Passive outlier detection: settings, cap and endpoints ejected now.
@@ -283,6 +310,13 @@ pub fn drain(
     )
 }
 
+/// The `/api/services/{name}` document; `None` when no service has that name.
+pub fn one_service(snapshot: &Snapshot, name: &str) -> Option<String> {
+    let s = snapshot.services.iter().find(|s| &*s.spec.name == name)?;
+    // Invariant: plain structs of strings and numbers; serializing cannot fail.
+    Some(serde_json::to_string_pretty(&service(snapshot, s)).expect("serializable document"))
+}
+
 /// The `/api/services` document.
 pub fn services(snapshot: &Snapshot) -> String {
     let doc = ServicesDoc {
@@ -300,19 +334,7 @@ pub fn services(snapshot: &Snapshot) -> String {
 fn service<'a>(snapshot: &'a Snapshot, s: &'a Service) -> ServiceDoc<'a> {
     let spec = &s.spec;
     ServiceDoc {
-        name: &spec.name,
-        layer: spec.layer.as_str(),
-        proxy_protocol: spec.proxy_protocol.map(|v| v.as_str()),
-        listeners: &spec.listeners,
-        hosts: &spec.hosts,
-        path: &spec.path,
-        strip_prefix: spec.strip_prefix,
-        balance: spec.balance.to_string(),
-        retries: spec.retries,
-        upstream_protocol: spec.upstream.protocol.as_str(),
-        hsts: spec.hsts.as_ref().map(|h| h.as_str()),
-        policies: PoliciesDoc::of(&spec.policies),
-        health_check: spec.health.as_ref().map(ToString::to_string),
+        spec: SpecDoc::of(spec),
         panic_mode: s.panic.load(Relaxed),
         outlier: {
             let o = s.outlier.settings();
@@ -383,4 +405,19 @@ fn service<'a>(snapshot: &'a Snapshot, s: &'a Service) -> ServiceDoc<'a> {
             .map(Vec::as_slice)
             .unwrap_or(&[]),
     }
+}
+
+/// The `/api/version` document: berth's version, when it started, how long ago.
+pub fn version(started: SystemTime) -> String {
+    let uptime = SystemTime::now()
+        .duration_since(started)
+        .unwrap_or_default()
+        .as_secs();
+    let doc = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "started": humantime::format_rfc3339_seconds(started).to_string(),
+        "uptime_seconds": uptime,
+    });
+    // Invariant: a `Value` always serializes.
+    serde_json::to_string_pretty(&doc).expect("serializable document")
 }

@@ -101,10 +101,12 @@ pub struct Redirect {
     pub port: Option<u16>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Admin {
     pub address: Option<Address>,
+    /// A file holding the bearer token of the admin API's mutating calls.
+    pub token_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -31,12 +31,7 @@ const MAX_WORKERS: usize = 1024;
 pub fn validate(raw: raw::Config, base: &Path) -> Result<Config, Vec<Problem>> {
     let mut p = Problems::default();
     let listeners = listeners(&mut p, raw.listeners, base, raw.acme.is_some());
-    let admin = Admin {
-        address: raw
-            .admin
-            .and_then(|a| a.address)
-            .map_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9900)), |a| a.0),
-    };
+    let admin = super::admin::admin(&mut p, raw.admin, base);
     check_address_clashes(&mut p, &listeners, &admin);
     let docker = engine(&mut p, "docker", raw.docker, true);
     let swarm = swarm(&mut p, raw.swarm);

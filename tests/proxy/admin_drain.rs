@@ -12,7 +12,7 @@ use crate::wait::wait_until;
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn post(url: &str) -> (u16, String) {
-    let r = client().post(url).send().await.expect("post");
+    let r = common::admin_post(url).send().await.expect("post");
     let status = r.status().as_u16();
     (status, r.text().await.expect("body"))
 }

@@ -218,11 +218,30 @@ pub fn stream_bytes(n: u64) -> BoxBody {
 pub fn yaml(services: &str) -> String {
     format!(
         "listeners:\n  web: {{ address: \"127.0.0.1:0\", protocol: http }}\n\
-         admin: {{ address: \"127.0.0.1:0\" }}\n\
+         admin: {{ address: \"127.0.0.1:0\", token_file: \"{}\" }}\n\
          docker: {{ enabled: false }}\n\
          workers: 1\n\
-         services:\n{services}"
+         services:\n{services}",
+        admin_token_file().display()
     )
+}
+
+/// The admin token of the berths [`yaml`] configures.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A file holding [`ADMIN_TOKEN`] (written once per test process).
+pub fn admin_token_file() -> &'static std::path::Path {
+    static FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("berth-admin-token-{}", std::process::id()));
+        std::fs::write(&path, format!("{ADMIN_TOKEN}\n")).expect("write the admin token");
+        path
+    })
+}
+
+/// A POST to an admin mutation, with the admin token of [`yaml`]'s berths.
+pub fn admin_post(url: &str) -> reqwest::RequestBuilder {
+    client().post(url).bearer_auth(ADMIN_TOKEN)
 }
 
 /// Starts berth from YAML text (not watched).

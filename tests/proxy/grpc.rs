@@ -293,7 +293,7 @@ async fn draining_the_endpoint_closes_its_shared_connection() {
         "http://{}/api/services/grpc/endpoints/{backend}/drain",
         server.admin
     );
-    let r = common::client().post(drain).send().await.expect("drain");
+    let r = common::admin_post(&drain).send().await.expect("drain");
     assert_eq!(r.status(), 200);
     wait_until(
         Duration::from_secs(3),
