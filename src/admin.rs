@@ -29,6 +29,7 @@ use crate::state::snapshot::Snapshot;
 use crate::tls::Terminator;
 
 mod api;
+mod dashboard;
 
 /// How often histogram samples are folded for rendering.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -104,6 +105,7 @@ impl Admin {
             return self.drain(req, service, endpoint, drained);
         }
         match req.uri().path() {
+            "/" => dashboard::page(),
             "/metrics" => reply(StatusCode::OK, "text/plain; version=0.0.4", self.metrics()),
             "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n".to_owned()),
             "/api/services" => {
