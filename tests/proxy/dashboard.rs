@@ -62,7 +62,8 @@ fn chromium() -> PathBuf {
 
 /// Runs headless Chromium on `url` with `args` in a fresh profile under `dir`; its stdout.
 /// Killed, with every process it started, after [`CHROMIUM_TIMEOUT`] and in any case once
-/// it is done.
+/// it is done. Panics if the page's console reports a script error or a Content-Security-
+/// Policy violation (the page's own script or style refused).
 fn run_chromium(dir: &Path, url: &str, args: &[String]) -> Result<String, String> {
     let profile = dir.join("profile");
     std::fs::create_dir_all(&profile).map_err(|e| format!("profile dir: {e}"))?;
@@ -85,6 +86,9 @@ fn run_chromium(dir: &Path, url: &str, args: &[String]) -> Result<String, String
             "--disable-sync",
             "--mute-audio",
             "--hide-scrollbars",
+            // The page's console on stderr: CSP violations and uncaught errors.
+            "--enable-logging=stderr",
+            "--v=0",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--virtual-time-budget={VIRTUAL_MS}"))
@@ -123,6 +127,12 @@ fn run_chromium(dir: &Path, url: &str, args: &[String]) -> Result<String, String
         .filter(|l| !l.contains("dbus"))
         .collect::<Vec<_>>()
         .join("\n");
+    let console: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(":CONSOLE"))
+        .filter(|l| l.contains("Content Security Policy") || l.contains("Uncaught"))
+        .collect();
+    assert!(console.is_empty(), "the page's console: {console:#?}");
     match status {
         Some(s) if s.success() => {
             std::fs::read_to_string(&out_path).map_err(|e| format!("stdout: {e}"))
@@ -338,7 +348,7 @@ async fn dashboard_renders_services_endpoints_failures_and_rates_in_a_browser() 
                 check(&html, &up, &down_ok, &failing).map(|page| (page, html))
             })
             .await
-            .map_err(|e| e.to_string())?;
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
             if let Err(e) = &got {
                 eprintln!("dashboard run {attempt}: {e}");
             }
@@ -386,7 +396,7 @@ async fn dashboard_renders_services_endpoints_failures_and_rates_in_a_browser() 
     let url2 = url.clone();
     tokio::task::spawn_blocking(move || run_chromium(&shot, &url2, &args))
         .await
-        .expect("screenshot task")
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
         .unwrap_or_else(|e| panic!("screenshot: {e}"));
     let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
     assert!(
