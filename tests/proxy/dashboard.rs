@@ -239,6 +239,9 @@ fn check(html: &str, up: &[String; 2], down_ok: &str, down_failing: &str) -> Res
     if down_card.get("data-health").map(String::as_str) != Some("fail") {
         return Err(format!("dash-down is not highlighted: {down_card:?}"));
     }
+    if number(down_card, "data-rate").unwrap_or(0.0) <= 0.0 {
+        return Err(format!("dash-down shows no request rate: {down_card:?}"));
+    }
     for addr in up.iter().map(String::as_str).chain([down_ok]) {
         let e = endpoint(addr)?;
         if e.get("data-state").map(String::as_str) != Some("routable") {
@@ -257,6 +260,10 @@ fn check(html: &str, up: &[String; 2], down_ok: &str, down_failing: &str) -> Res
         || failing.get("data-health").map(String::as_str) != Some("fail")
     {
         return Err(format!("{down_failing} is not shown failing: {failing:?}"));
+    }
+    // Out of rotation since before the page loaded: no requests.
+    if number(failing, "data-rate") != Some(0.0) {
+        return Err(format!("{down_failing} shows requests: {failing:?}"));
     }
     Ok(page)
 }
