@@ -253,6 +253,10 @@ fn check(html: &str, up: &[String; 2], down_ok: &str, down_failing: &str) -> Res
         if number(e, "data-rate").unwrap_or(0.0) <= 0.0 {
             return Err(format!("{addr} shows no request rate: {e:?}"));
         }
+        // From berth_endpoint_request_duration_seconds.
+        if number(e, "data-p99").unwrap_or(0.0) <= 0.0 {
+            return Err(format!("{addr} shows no p99: {e:?}"));
+        }
     }
     let failing = endpoint(down_failing)?;
     if failing.get("data-state").map(String::as_str) != Some("excluded")
