@@ -1,4 +1,5 @@
-//! The admin listener (control plane): `/metrics`, `/healthz`, `/api/services` (and
+//! The admin listener (control plane): the live dashboard at `/`, `/metrics`, `/healthz`,
+//! `/api/services` (and
 //! `/api/services/{service}`), `/api/rejected`, `/api/certificates`, `/api/config`,
 //! `/api/version`, and `POST /api/services/{service}/endpoints/{endpoint}/drain` (or
 //! `/undrain`), where `{endpoint}` is an address, a container id or a container name.
@@ -37,6 +38,7 @@ use crate::tls::Terminator;
 
 mod api;
 mod config_doc;
+mod dashboard;
 
 /// How often histogram samples are folded for rendering.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -119,6 +121,7 @@ impl Admin {
             return self.drain(req, service, endpoint, drained);
         }
         match path {
+            "/" => dashboard::page(),
             "/metrics" => reply(StatusCode::OK, "text/plain; version=0.0.4", self.metrics()),
             "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n".to_owned()),
             "/api/services" => json(api::services(&self.snapshots.load())),

@@ -21,6 +21,7 @@ mod cli;
 mod client_faults;
 mod config_errors;
 mod connection_limits;
+mod dashboard;
 mod endpoint_metrics;
 mod forward_auth;
 mod grpc;
