@@ -1,7 +1,6 @@
 //! The admin listener (control plane): the live dashboard at `/`, `/metrics`, `/healthz`,
-//! `/api/services` (and
-//! `/api/services/{service}`), `/api/rejected`, `/api/certificates`, `/api/config`,
-//! `/api/version`, and `POST /api/services/{service}/endpoints/{endpoint}/drain` (or
+//! `/api/services` (and `/api/services/{service}`), `/api/rejected`, `/api/certificates`,
+//! `/api/config`, `/api/version`, and `POST /api/services/{service}/endpoints/{endpoint}/drain` (or
 //! `/undrain`), where `{endpoint}` is an address, a container id or a container name.
 //!
 //! Reading is open to whoever reaches the admin address (loopback by default); a mutating
