@@ -8,7 +8,7 @@
 //!
 //! Modules: `parse` (text → `raw`, with serde's messages made specific), `scalar` (values
 //! checked while parsing, so they carry the parser's line and column), `validate`, `service`,
-//! `health` and `listener` (defaults and cross-field rules, collecting every problem;
+//! `health`, `policy`, `shape` and `listener` (defaults and cross-field rules, collecting every problem;
 //! `listener` also reads the certificate files of `https` listeners), `locate` (position of a
 //! field path in the text), `error` ([`ConfigError`], [`Problem`]), `summary` (`berth check`'s
 //! overview). The settings themselves are `model` types; values are read by `model::value`,
@@ -38,6 +38,7 @@ mod policy;
 mod raw;
 mod scalar;
 mod service;
+mod shape;
 mod summary;
 mod validate;
 

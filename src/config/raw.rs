@@ -11,6 +11,8 @@ use std::fmt;
 use serde::de::{self, value::MapAccessDeserializer, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
+use super::shape::raw as shape;
+
 pub use super::scalar::{
     Address, BalanceSpec, Count, LogLevel, Net, OneOrMany, Retries, Span, StatusRange, UniqueMap,
     Weight,
@@ -249,6 +251,15 @@ pub struct Service {
     pub auth: Option<Auth>,
     pub rate_limit: Option<RateLimit>,
     pub in_flight: Option<InFlight>,
+    /// Header edits, CORS, body limit, rewrites and redirects (`config::shape::raw`).
+    pub headers: Option<shape::Headers>,
+    pub cors: Option<shape::Cors>,
+    pub max_request_body: Option<shape::Size>,
+    pub replace_path: Option<String>,
+    pub replace_path_regex: Option<shape::Replace>,
+    pub add_prefix: Option<String>,
+    pub redirect_scheme: Option<shape::SchemeRedirect>,
+    pub redirect_regex: Option<shape::RegexRedirect>,
     pub balance: Option<BalanceSpec>,
     pub retries: Option<Retries>,
     /// Request timeout; absent means `defaults.timeouts.request`.
