@@ -20,6 +20,7 @@
 //! - [`access_log`]: the optional access log, written off the hot path.
 //! - [`error`]: the responses a client sees when proxying fails.
 //! - [`redirect`]: the `http` → `https` redirect some `http` listeners answer with.
+//! - [`shape`]: a service's header edits, CORS, body limit, rewrites and redirects.
 
 pub mod access_log;
 pub mod admit;
@@ -40,6 +41,7 @@ pub mod pool;
 pub mod proxy_protocol;
 pub mod redirect;
 pub mod replay;
+pub mod shape;
 pub mod sni;
 pub mod target;
 pub mod tcp;

@@ -8,10 +8,12 @@
 //! [`WatchedBody`], a request body on its way upstream: for a request that has one, it notes
 //! whether the client sent it to its end or broke it (a malformed chunk, an aborted upload),
 //! so that a failure the client caused is answered as the client's and never blamed on the
-//! endpoint. A request without a body carries no [`BodyWatch`] and costs nothing more.
+//! endpoint. A request without a body carries no [`BodyWatch`] and costs nothing more. With
+//! the service's `max_request_body`, it also counts the bytes, and fails the body (the
+//! upstream request is aborted) as soon as they pass the limit.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -88,7 +90,7 @@ impl Body for UpstreamBody {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match state_after(&polled, &self.inner) {
             BodyState::Done => self.release(),
-            BodyState::Failed => self.exchange = None,
+            BodyState::Failed | BodyState::TooLarge => self.exchange = None,
             BodyState::Streaming => {}
         }
         polled
@@ -113,6 +115,8 @@ pub enum BodyState {
     Done = 1,
     /// Broken: malformed framing, or the connection closed mid-body.
     Failed = 2,
+    /// Longer than the service's `max_request_body`: cut off.
+    TooLarge = 3,
 }
 
 /// Where `inner` stands after a poll that returned `polled`.
@@ -131,21 +135,48 @@ fn state_after(
 
 /// Shared by a [`WatchedBody`] (which may be polled on the upstream connection's task) and
 /// the request's forwarding code.
-#[derive(Debug, Default)]
-pub struct BodyWatch(AtomicU8);
+#[derive(Debug)]
+pub struct BodyWatch {
+    state: AtomicU8,
+    /// The most bytes the body may have (`u64::MAX`: no limit), and how many came so far.
+    limit: u64,
+    read: AtomicU64,
+}
 
 impl BodyWatch {
     pub fn state(&self) -> BodyState {
-        match self.0.load(Ordering::Acquire) {
+        match self.state.load(Ordering::Acquire) {
             0 => BodyState::Streaming,
             1 => BodyState::Done,
+            3 => BodyState::TooLarge,
             _ => BodyState::Failed,
         }
     }
 
     fn set(&self, state: BodyState) {
-        self.0.store(state as u8, Ordering::Release);
+        self.state.store(state as u8, Ordering::Release);
     }
+
+    /// Counts `n` more bytes; false once past the limit.
+    #[inline]
+    fn within_limit(&self, n: usize) -> bool {
+        if self.limit == u64::MAX {
+            return true;
+        }
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        // One task polls the body: a relaxed add is exact.
+        let read = self.read.fetch_add(n, Ordering::Relaxed).saturating_add(n);
+        read <= self.limit
+    }
+}
+
+/// Why a request body did not reach the upstream whole.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error(transparent)]
+    Client(#[from] hyper::Error),
+    #[error("the request body is over the service's max_request_body")]
+    TooLarge,
 }
 
 /// A client's request body that has one, sent upstream frame by frame and watched. Boxed,
@@ -158,13 +189,21 @@ pub struct WatchedBody {
 }
 
 /// The client's body as sent upstream: a body-less one as it is, one with a body watched
-/// (`watch` then gets the watch).
+/// (`watch` then gets the watch) and cut off past `limit` bytes.
 #[inline]
-pub fn request_body(inner: Incoming, watch: &mut Option<Arc<BodyWatch>>) -> RequestBody {
+pub fn request_body(
+    inner: Incoming,
+    watch: &mut Option<Arc<BodyWatch>>,
+    limit: Option<u64>,
+) -> RequestBody {
     if inner.is_end_stream() {
         return Either::Left(inner);
     }
-    let shared = Arc::new(BodyWatch::default());
+    let shared = Arc::new(BodyWatch {
+        state: AtomicU8::new(BodyState::Streaming as u8),
+        limit: limit.unwrap_or(u64::MAX),
+        read: AtomicU64::new(0),
+    });
     *watch = Some(Arc::clone(&shared));
     Either::Right(Either::Left(WatchedBody {
         inner: Box::new(inner),
@@ -174,18 +213,25 @@ pub fn request_body(inner: Incoming, watch: &mut Option<Arc<BodyWatch>>) -> Requ
 
 impl Body for WatchedBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let polled = Pin::new(&mut *self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            let len = frame.data_ref().map_or(0, Bytes::len);
+            if !self.watch.within_limit(len) {
+                self.watch.set(BodyState::TooLarge);
+                return Poll::Ready(Some(Err(BodyError::TooLarge)));
+            }
+        }
         match state_after(&polled, &self.inner) {
             BodyState::Streaming => {}
             ended => self.watch.set(ended),
         }
-        polled
+        polled.map(|f| f.map(|r| r.map_err(BodyError::Client)))
     }
 
     fn is_end_stream(&self) -> bool {

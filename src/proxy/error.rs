@@ -34,6 +34,8 @@ pub enum ProxyError {
     ClientBody,
     /// The client's request body was still arriving when the request timed out (408).
     ClientBodyTimeout,
+    /// The client's request body is over the service's `max_request_body` (413).
+    PayloadTooLarge,
     /// The request's target is refused: several, invalid or conflicting hosts, or a path
     /// that cannot be normalised (400).
     BadTarget(BadTarget),
@@ -59,6 +61,7 @@ impl ProxyError {
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::ClientBody | Self::BadTarget(_) => StatusCode::BAD_REQUEST,
             Self::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -75,6 +78,7 @@ impl ProxyError {
             Self::Timeout => Bytes::from_static(b"upstream timeout\n"),
             Self::ClientBody => Bytes::from_static(b"invalid request body\n"),
             Self::ClientBodyTimeout => Bytes::from_static(b"request body timeout\n"),
+            Self::PayloadTooLarge => Bytes::from_static(b"request body too large\n"),
             Self::BadTarget(why) => Bytes::from(format!("{why}\n")),
             Self::Forbidden => Bytes::from_static(b"forbidden\n"),
             Self::Unauthorized => Bytes::from_static(b"unauthorized\n"),
@@ -137,6 +141,10 @@ mod tests {
         assert_eq!(
             text(ProxyError::ClientBody).await,
             (400, "invalid request body\n".into())
+        );
+        assert_eq!(
+            text(ProxyError::PayloadTooLarge).await,
+            (413, "request body too large\n".into())
         );
         assert_eq!(
             text(ProxyError::ClientBodyTimeout).await,

@@ -3,7 +3,9 @@
 //! Per request: one snapshot load, a route match, a selector pick, header edits in place, and
 //! the request streamed to an upstream connection from the worker's pool. On an https
 //! listener, a service's pre-rendered `Strict-Transport-Security` is added to the responses
-//! it proxies that lack one.
+//! it proxies that lack one. A service with policies or shaping passes `proxy::shape::guard`
+//! first (redirects, CORS preflight, policies, body limit, rewrites), and its responses
+//! `proxy::shape::respond`.
 //!
 //! This module routes the request and accounts for it (metrics, access log, the
 //! connection's timeouts); `forward` sends it upstream, with retries.
@@ -24,8 +26,8 @@ use crate::proxy::client::ClientConn;
 use crate::proxy::conn::Activity;
 use crate::proxy::error::{ProxyBody, ProxyError};
 use crate::proxy::headers;
-use crate::proxy::policy;
 use crate::proxy::pool;
+use crate::proxy::shape;
 use crate::proxy::target::{self, BadTarget};
 
 /// What an HTTP client connection knows for all of its requests.
@@ -98,11 +100,12 @@ pub async fn handle(
         return Ok(response);
     };
     let spec = &route.service.spec;
-    let mut held = None;
-    if spec.policies.any() {
+    let (mut held, mut shaped) = (None, shape::Shaped::default());
+    if spec.policies.any() || spec.shape.any() {
         let client = (cx.client.peer.ip(), cx.proto);
-        match policy::guard(&route.service, client, &listener.trusted_ips, &mut req).await {
-            Ok(slot) => held = slot,
+        let trusted = &listener.trusted_ips;
+        match shape::guard(&route.service, client, trusted, &mut req, prefix_len).await {
+            Ok(passed) => (held, shaped) = passed,
             Err(response) => {
                 route.requests.increment(response.status().as_u16());
                 let status = response.status();
@@ -117,7 +120,7 @@ pub async fn handle(
     let plan = Plan {
         start,
         service: &route.service,
-        prefix_len,
+        prefix_len: shaped.prefix_len(prefix_len),
         trusted,
         hsts: hsts.filter(|_| cx.proto == "https").map(|h| &h.value),
         connect_timeout: snapshot.timeouts.connect,
@@ -135,6 +138,9 @@ pub async fn handle(
             Either::Left(upstream) => Either::Left(upstream.hold(slot)),
             generated => generated,
         });
+    }
+    if let Some(rules) = spec.shape.rules() {
+        shape::respond(rules, shaped.origin.as_ref(), &mut response);
     }
     route.requests.increment(response.status().as_u16());
     route.service.duration.record(start.elapsed().as_secs_f64());

@@ -21,7 +21,9 @@
 //! Submodules: `reader` (label lookup; values are read by `model::value`, the file's
 //! parsers), `health` (`health.*`), `resilience` (`outlier.*`, `limits.*`, `slow_start`),
 //! `upstream` (`http.upstream_protocol`, `scheme`, `tls.*`), `hsts` (`http.hsts.*`), `tcp`
-//! (`tcp.listener`, `tcp.sni`, `proxy_protocol`: L4 services). A service starts from
+//! (`tcp.listener`, `tcp.sni`, `proxy_protocol`: L4 services), `policy` (access policies),
+//! `shape` (`headers.*`, `cors.*`, `max_request_body`, rewrites, redirects; its
+//! `headers.*.set.<Name>` families name a header in the key). A service starts from
 //! `model::Defaults::service` and each label present overrides its field.
 //! Invariants: no engine calls, no I/O but reading the CA file a `tls.ca` label names; never
 //! panics on any input.
@@ -45,6 +47,7 @@ mod hsts;
 mod policy;
 mod reader;
 mod resilience;
+mod shape;
 mod tcp;
 #[cfg(test)]
 mod tests;
@@ -59,7 +62,7 @@ pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const DEFAULT_WEIGHT: u32 = 1;
 
 /// Every label suffix berth knows, grouped in the order docs/ARCHITECTURE.md, "Labels" gives.
-pub const KNOWN: [&str; 56] = [
+pub const KNOWN: [&str; 79] = [
     "enable",
     "service",
     "port",
@@ -116,6 +119,29 @@ pub const KNOWN: [&str; 56] = [
     policy::SUFFIXES[13],
     policy::SUFFIXES[14],
     policy::SUFFIXES[15],
+    shape::SUFFIXES[0],
+    shape::SUFFIXES[1],
+    shape::SUFFIXES[2],
+    shape::SUFFIXES[3],
+    shape::SUFFIXES[4],
+    shape::SUFFIXES[5],
+    shape::SUFFIXES[6],
+    shape::SUFFIXES[7],
+    shape::SUFFIXES[8],
+    shape::SUFFIXES[9],
+    shape::SUFFIXES[10],
+    shape::SUFFIXES[11],
+    shape::SUFFIXES[12],
+    shape::SUFFIXES[13],
+    shape::SUFFIXES[14],
+    shape::SUFFIXES[15],
+    shape::SUFFIXES[16],
+    shape::SUFFIXES[17],
+    shape::SUFFIXES[18],
+    shape::SUFFIXES[19],
+    shape::SUFFIXES[20],
+    shape::SUFFIXES[21],
+    shape::SUFFIXES[22],
 ];
 
 /// How reasons name the listeners `<prefix>.listener` may name.
@@ -314,6 +340,7 @@ fn service_spec(
         spec.acme = acme;
     }
     spec.policies = policy::parse(labels);
+    spec.shape = shape::parse(labels, layer);
     if let Some(name) = spec.policies.http_only().filter(|_| layer == Layer::Tcp) {
         let key = labels.key(name);
         labels.problem(format!(
@@ -328,7 +355,7 @@ fn service_spec(
 fn unknown_labels(labels: &Labels<'_>) -> Vec<String> {
     labels
         .suffixes()
-        .filter(|s| !KNOWN.contains(s))
+        .filter(|s| !KNOWN.contains(s) && !shape::in_family(s))
         .map(|s| match near(s) {
             Some(k) => format!(
                 "unknown label {} (did you mean {}?)",

@@ -8,8 +8,8 @@
 //! idempotent, is never sent twice once written; a timeout is never retried.
 //!
 //! A failure the client caused is the client's: when its request body broke (malformed
-//! framing, an aborted upload) or was still arriving at the timeout, the answer is 400 or
-//! 408 and nothing is counted against the endpoint (no outlier observation, no
+//! framing, an aborted upload), passed the service's `max_request_body` or was still
+//! arriving at the timeout, the answer is 400, 413 or 408 and nothing is counted against the endpoint (no outlier observation, no
 //! `berth_upstream_requests_total`, no retry), so no client can eject a healthy endpoint.
 
 use std::sync::Arc;
@@ -34,6 +34,7 @@ use crate::proxy::h2;
 use crate::proxy::headers::{self, Forwarded};
 use crate::proxy::pool::{self, RequestBody, Sender};
 use crate::proxy::replay::Replay;
+use crate::proxy::shape;
 use crate::proxy::uri;
 use crate::state::snapshot::Service;
 
@@ -134,7 +135,13 @@ impl Plan<'_> {
         self.service.count_request(now_ns);
         // The request lives in this slot; an attempt takes it and puts back what may be resent.
         let mut watch = None;
-        let mut slot = Some(req.map(|b| body::request_body(b, &mut watch)));
+        let limit = self
+            .service
+            .spec
+            .shape
+            .rules()
+            .and_then(|r| r.max_request_body);
+        let mut slot = Some(req.map(|b| body::request_body(b, &mut watch, limit)));
         let mut tried = Tried::default();
         let mut stale = 0;
         let mut fallback: Option<usize> = None;
@@ -243,8 +250,13 @@ impl Plan<'_> {
                     *slot = Some(unsent);
                     Attempt::Again(Next::Other)
                 }
-                None if on.body_state() == Some(BodyState::Failed) => {
-                    Attempt::Done(Err(self.client_fault(BodyState::Failed)))
+                None if matches!(
+                    on.body_state(),
+                    Some(BodyState::Failed | BodyState::TooLarge)
+                ) =>
+                {
+                    let state = on.body_state().unwrap_or(BodyState::Failed);
+                    Attempt::Done(Err(self.client_fault(state)))
                 }
                 None => {
                     debug!(endpoint = %endpoint.label(), error = %e.error, "upstream failed");
@@ -271,6 +283,7 @@ impl Plan<'_> {
     fn client_fault(&self, state: BodyState) -> ProxyError {
         let (reason, error) = match state {
             BodyState::Failed => ("invalid", ProxyError::ClientBody),
+            BodyState::TooLarge => ("too_large", ProxyError::PayloadTooLarge),
             _ => ("timeout", ProxyError::ClientBodyTimeout),
         };
         debug!(service = %self.service.spec.name, reason, "client request body failed");
@@ -397,6 +410,9 @@ impl Plan<'_> {
             trusted: self.trusted,
         };
         headers::set_forwarded(headers, &fwd, host);
+        if let Some(rules) = self.service.spec.shape.rules() {
+            shape::edit(&rules.request_headers, headers);
+        }
         if h2 {
             let scheme = match self.service.spec.upstream.tls {
                 Some(_) => Scheme::HTTPS,

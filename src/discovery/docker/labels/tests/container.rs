@@ -174,7 +174,7 @@ fn unknown_labels_without_a_near_one_list_the_known_ones() {
         "{reason}"
     );
     assert!(
-        reason.ends_with("auth.forward.timeout, auth.forward.failure_status, in_flight.per_client"),
+        reason.ends_with("redirect_regex.regex, redirect_regex.replacement, redirect_regex.status"),
         "{reason}"
     );
 }
