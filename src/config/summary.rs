@@ -143,6 +143,9 @@ fn write_service(out: &mut String, s: &StaticService) -> fmt::Result {
         writeln!(out, "    hsts on https listeners: {}", h.as_str())?;
     }
     write_policies(out, s)?;
+    if let Some(shape) = s.spec.shape.rules() {
+        writeln!(out, "    shapes: {}", shape.names().join(", "))?;
+    }
     for b in &s.backends {
         writeln!(out, "    -> {}  weight {}", b.address, b.weight)?;
     }

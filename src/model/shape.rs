@@ -45,8 +45,8 @@ pub struct Rules {
 }
 
 impl Rules {
-    /// The name of the first setting present (for "applies to HTTP only" problems).
-    pub fn first_set(&self) -> Option<&'static str> {
+    /// The names of the settings present, in the order of the module doc's list.
+    pub fn names(&self) -> Vec<&'static str> {
         let set = [
             (
                 !self.request_headers.is_empty() || !self.response_headers.is_empty(),
@@ -63,7 +63,15 @@ impl Rules {
             (self.redirect_scheme.is_some(), "redirect_scheme"),
             (self.redirect_regex.is_some(), "redirect_regex"),
         ];
-        set.into_iter().find(|(on, _)| *on).map(|(_, name)| name)
+        set.into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, name)| name)
+            .collect()
+    }
+
+    /// The name of the first setting present (for "applies to HTTP only" problems).
+    pub fn first_set(&self) -> Option<&'static str> {
+        self.names().first().copied()
     }
 }
 
