@@ -33,6 +33,9 @@ async fn preflights_are_answered_by_berth_and_responses_carry_cors_headers() {
          origins: [\"https://app.test\", \"https://*.example.test\"]\n      \
          methods: [GET, PUT]\n      headers: [X-Request-Id, Content-Type]\n      \
          expose_headers: [X-Total]\n      credentials: true\n      max_age: 10m\n    \
+         backends: [\"{b}\"]\n  \
+         cors-auth:\n    hosts: [auth.test]\n    cors: {{ origins: \"https://app.test\", credentials: true }}\n    \
+         auth: {{ basic: {{ users: [\"alice:$2y$05$yhoqlRUGoumjWjkivgbRL.KlL2YTDy2DqrrrGu41yftJTanaE9jd2\"] }} }}\n    \
          backends: [\"{b}\"]\n",
         b = backend.addr
     ));
@@ -91,6 +94,29 @@ async fn preflights_are_answered_by_berth_and_responses_carry_cors_headers() {
         "an OPTIONS without Access-Control-Request-Method is forwarded"
     );
     assert_eq!(backend.hits(), hits + 3);
+
+    let (status, head, _) = common::curl(
+        web,
+        "auth.test",
+        "/",
+        &[
+            "-X",
+            "OPTIONS",
+            "-H",
+            "Origin: https://app.test",
+            "-H",
+            "Access-Control-Request-Method: GET",
+        ],
+    );
+    assert_eq!(status, 204, "preflights come before authentication: {head}");
+    let (status, head, _) =
+        common::curl(web, "auth.test", "/", &["-H", "Origin: https://app.test"]);
+    assert_eq!(status, 401);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("access-control-allow-origin: https://app.test"),
+        "a refusal carries CORS headers, so the page can read it: {head}"
+    );
 
     let admin = format!("http://{}", server.admin);
     let denied = common::metric(

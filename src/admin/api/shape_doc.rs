@@ -1,12 +1,14 @@
 //! A service's shaping as the admin API shows it (control plane): header edits as name →
 //! value maps, CORS with its rendered header values, the body limit in bytes, rewrites and
-//! redirects in words.
+//! redirects in words. The value of a header whose name says it carries a credential
+//! (`Authorization`, `Cookie`, `*token*`, `*secret*`, `*key*`, ...) shows as `"<redacted>"`.
 
 use std::collections::BTreeMap;
 
 use http::header::{HeaderName, HeaderValue};
 use serde::Serialize;
 
+use crate::admin::config_doc::REDACTED;
 use crate::model::shape::cors::{AllowHeaders, Cors, Origins};
 use crate::model::shape::{HeaderEdits, Rules, Shape};
 
@@ -84,10 +86,30 @@ fn text(v: &HeaderValue) -> String {
     String::from_utf8_lossy(v.as_bytes()).into_owned()
 }
 
+/// The value as shown: redacted when the name looks like a credential's.
+fn shown(name: &HeaderName, value: &HeaderValue) -> String {
+    const SECRET: [&str; 8] = [
+        "auth",
+        "cookie",
+        "token",
+        "secret",
+        "key",
+        "password",
+        "session",
+        "credential",
+    ];
+    match SECRET.iter().any(|s| name.as_str().contains(s)) {
+        true => REDACTED.to_owned(),
+        false => text(value),
+    }
+}
+
 impl EditsDoc {
     fn of(e: &HeaderEdits) -> Option<Self> {
         let map = |list: &[(HeaderName, HeaderValue)]| {
-            list.iter().map(|(n, v)| (n.to_string(), text(v))).collect()
+            list.iter()
+                .map(|(n, v)| (n.to_string(), shown(n, v)))
+                .collect()
         };
         (!e.is_empty()).then(|| Self {
             set: map(&e.set),
@@ -114,5 +136,20 @@ impl CorsDoc {
             credentials: c.credentials,
             max_age_s: c.max_age.as_ref().and_then(|v| text(v).parse().ok()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_redacted() {
+        let v = HeaderValue::from_static("Bearer abc");
+        for name in ["authorization", "x-api-key", "x-auth-token", "set-cookie"] {
+            let n = HeaderName::from_static(name);
+            assert_eq!(shown(&n, &v), REDACTED, "{name}");
+        }
+        assert_eq!(shown(&HeaderName::from_static("x-env"), &v), "Bearer abc");
     }
 }
