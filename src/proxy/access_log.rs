@@ -188,11 +188,11 @@ impl Entry {
     }
 }
 
-/// What forwarding notes for the access log: the endpoint that answered, when, the
-/// retries, the request body. Written through `&self` (forwarding holds it shared).
+/// What forwarding notes for the access log: the endpoint tried last, when it answered,
+/// the retries, the request body. Written through `&self` (forwarding holds it shared).
 #[derive(Debug, Default)]
 pub struct Trail {
-    /// The answering endpoint's index + 1; 0: none answered.
+    /// The last endpoint tried, its index + 1; 0: none was.
     endpoint: AtomicUsize,
     /// Nanoseconds from the request's arrival to the upstream's response head + 1; 0: none.
     head_ns: AtomicU64,
@@ -201,11 +201,15 @@ pub struct Trail {
 }
 
 impl Trail {
-    /// The endpoint at `index` answered (its response head is in), for a request that
-    /// arrived at `start`.
-    pub fn answered(&self, index: usize, start: Instant) {
-        let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+    /// The request is sent to the endpoint at `index`.
+    pub fn tried(&self, index: usize) {
         self.endpoint.store(index + 1, Ordering::Relaxed);
+    }
+
+    /// The endpoint tried last answered (its response head is in), for a request that
+    /// arrived at `start`.
+    pub fn answered(&self, start: Instant) {
+        let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
         self.head_ns.store(ns + 1, Ordering::Relaxed);
     }
 

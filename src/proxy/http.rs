@@ -78,12 +78,11 @@ pub async fn handle(
             log.begin(&mut req, listener, cx.client.peer.ip())
         }
     };
-    let mut outcome = Outcome::default();
-    let notes = entry.is_some().then_some(&mut outcome);
-    let response = serve(&cx, &snapshot, req, start, notes).await;
+    let mut outcome = entry.as_ref().map(|_| Outcome::default());
+    let response = serve(&cx, &snapshot, req, start, outcome.as_mut()).await;
     Ok(match entry {
         None => response.map(Either::Left),
-        Some(entry) => entry.respond(response, outcome, start),
+        Some(entry) => entry.respond(response, outcome.unwrap_or_default(), start),
     })
 }
 

@@ -323,3 +323,43 @@ async fn an_unwritable_file_stops_the_start() {
     assert!(message.contains("cannot open to append"), "{message}");
     assert!(message.contains("missing-dir"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_and_timeouts_name_their_endpoint() {
+    let echo = backend("echo").await;
+    let dead = {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let file = log_dir("retries").join("access.log");
+    let services = format!(
+        "  s: {{ listener: web, balance: round_robin, retries: 2, timeout: 300ms, \
+         outlier: {{ consecutive_failures: 0 }}, backends: [\"{dead}\", \"{}\"] }}\n",
+        echo.addr
+    );
+    let log = format!(
+        "{{ access_log: {{ format: json, path: \"{}\" }} }}",
+        file.display()
+    );
+    let server = start(&format!("{}log: {log}\n", yaml(&services)));
+    let http = client();
+    for _ in 0..4 {
+        let r = http.get(base(&server)).send().await.expect("request");
+        assert_eq!(r.status(), 200);
+    }
+    // A real slow backend: the request timeout is what is tested.
+    let slow = http.get(format!("{}/slow?ms=3000", base(&server)));
+    assert_eq!(slow.send().await.expect("timeout").status(), 504);
+
+    let all: Vec<_> = wait_lines(&file, 5).await.iter().map(|l| json(l)).collect();
+    for line in &all {
+        assert_eq!(line["endpoint"], echo.addr.to_string(), "{line}");
+    }
+    assert!(all[..4].iter().any(|l| l["retries"] == 1), "{all:?}");
+    assert_eq!(all[4]["error"], "timeout");
+    assert_eq!(all[4]["status"], 504);
+    assert_eq!(all[4]["upstream_ms"], serde_json::Value::Null);
+    server.shutdown();
+}

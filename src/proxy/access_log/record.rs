@@ -28,7 +28,8 @@ pub struct Record {
     pub time: SystemTime,
     pub listener: Arc<str>,
     pub service: Option<Arc<str>>,
-    /// The endpoint that answered, if one did (its address and container are logged).
+    /// The endpoint tried last, if one was: the one that answered, or that failed (its
+    /// address and container are logged).
     pub endpoint: Option<Arc<Endpoint>>,
     pub client: IpAddr,
     pub method: Method,

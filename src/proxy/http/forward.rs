@@ -210,6 +210,9 @@ impl Plan<'_> {
         stale: &mut usize,
     ) -> Attempt {
         let index = on.index;
+        if let Some(trail) = self.trail {
+            trail.tried(index);
+        }
         let Some((mut sender, reused)) = self.sender(on, slot.as_ref()).await else {
             self.service.connect_errors.increment(1);
             self.service.observe(index, 502);
@@ -236,7 +239,7 @@ impl Plan<'_> {
         match sent {
             Ok(response) => {
                 if let Some(trail) = self.trail {
-                    trail.answered(index, self.start);
+                    trail.answered(self.start);
                 }
                 let exchange = (!on.upgrade).then_some(Exchange {
                     sender,
