@@ -8,10 +8,11 @@
 //! [`WatchedBody`], a request body on its way upstream: for a request that has one, it notes
 //! whether the client sent it to its end or broke it (a malformed chunk, an aborted upload),
 //! so that a failure the client caused is answered as the client's and never blamed on the
-//! endpoint. A request without a body carries no [`BodyWatch`] and costs nothing more.
+//! endpoint. It also counts the body's bytes, which the access log reads. A request without a
+//! body carries no [`BodyWatch`] and costs nothing more.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -130,11 +131,23 @@ fn state_after(
 }
 
 /// Shared by a [`WatchedBody`] (which may be polled on the upstream connection's task) and
-/// the request's forwarding code.
+/// the request's forwarding code (and the access log, which reads the bytes).
 #[derive(Debug, Default)]
-pub struct BodyWatch(AtomicU8);
+pub struct BodyWatch(AtomicU8, AtomicU64);
 
 impl BodyWatch {
+    /// Body bytes read from the client so far.
+    pub fn bytes(&self) -> u64 {
+        self.1.load(Ordering::Relaxed)
+    }
+
+    /// Adds `n` bytes read (one writer, the body's poller: a load and a store, no locked
+    /// instruction).
+    fn read(&self, n: usize) {
+        let total = self.1.load(Ordering::Relaxed) + n as u64;
+        self.1.store(total, Ordering::Relaxed);
+    }
+
     pub fn state(&self) -> BodyState {
         match self.0.load(Ordering::Acquire) {
             0 => BodyState::Streaming,
@@ -181,6 +194,9 @@ impl Body for WatchedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = Pin::new(&mut *self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            self.watch.read(frame.data_ref().map_or(0, Bytes::len));
+        }
         match state_after(&polled, &self.inner) {
             BodyState::Streaming => {}
             ended => self.watch.set(ended),
