@@ -19,28 +19,54 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// The writer's clock: the CLF time of the last second written, rendered once per second.
+/// The writer's clock: the last second written, in RFC 3339 and CLF, rendered once per
+/// second.
 #[derive(Debug, Default)]
 pub struct Clock {
     second: Option<u64>,
+    /// `2000-10-10T13:55:36`.
+    iso: String,
+    /// `10/Oct/2000:13:55:36 +0000`.
     clf: String,
 }
 
 impl Clock {
+    /// Renders `time`'s second unless it is the last one; returns its milliseconds.
+    fn tick(&mut self, time: SystemTime) -> u32 {
+        let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        if self.second != Some(since.as_secs()) {
+            self.second = Some(since.as_secs());
+            let iso = humantime::format_rfc3339_seconds(time).to_string();
+            self.clf = clf_time(&iso);
+            self.iso = iso.trim_end_matches('Z').to_owned();
+        }
+        since.subsec_millis()
+    }
+
     /// `time` as `10/Oct/2000:13:55:36 +0000`.
     fn clf(&mut self, time: SystemTime) -> &str {
-        let second = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        if self.second != Some(second) {
-            self.second = Some(second);
-            self.clf = clf_time(time);
-        }
+        self.tick(time);
         &self.clf
+    }
+
+    /// `time` as `2000-10-10T13:55:36.250Z`.
+    fn rfc3339(&mut self, time: SystemTime) -> Rfc3339<'_> {
+        let millis = self.tick(time);
+        Rfc3339(&self.iso, millis)
     }
 }
 
-/// `time` in CLF, from its RFC 3339 form `2000-10-10T13:55:36Z`.
-fn clf_time(time: SystemTime) -> String {
-    let iso = humantime::format_rfc3339_seconds(time).to_string();
+/// A time in RFC 3339 with milliseconds, serialised without an allocation.
+struct Rfc3339<'a>(&'a str, u32);
+
+impl Serialize for Rfc3339<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{}.{:03}Z", self.0, self.1))
+    }
+}
+
+/// CLF's time, from its RFC 3339 form `2000-10-10T13:55:36Z`.
+fn clf_time(iso: &str) -> String {
     let month = iso
         .get(5..7)
         .and_then(|m| m.parse::<usize>().ok())
@@ -61,7 +87,7 @@ pub fn line(format: AccessFormat, record: &Record, clock: &mut Clock, out: &mut 
     match format {
         AccessFormat::Common => clf(record, clock, out, false),
         AccessFormat::Combined => clf(record, clock, out, true),
-        AccessFormat::Json => json(record, out),
+        AccessFormat::Json => json(record, clock, out),
     }
     out.push(b'\n');
 }
@@ -74,7 +100,13 @@ fn clf(r: &Record, clock: &mut Clock, out: &mut Vec<u8>, combined: bool) {
     escape(r.method.as_str().as_bytes(), out);
     out.push(b' ');
     escape(r.texts.path(), out);
-    let _ = write!(out, " {:?}\" {} {}", r.version, r.status, r.bytes_out);
+    let _ = write!(
+        out,
+        " {}\" {} {}",
+        protocol(r.version),
+        r.status,
+        r.bytes_out
+    );
     if combined {
         quoted(r.texts.referer(), out);
         quoted(r.texts.user_agent(), out);
@@ -112,16 +144,16 @@ pub fn escape(text: &[u8], out: &mut Vec<u8>) {
 /// One JSON line; absent values are `null`.
 #[derive(Serialize)]
 struct Json<'a> {
-    time: String,
+    time: Rfc3339<'a>,
     listener: &'a str,
     service: Option<&'a str>,
-    endpoint: Option<String>,
-    container: Option<String>,
-    client: String,
+    endpoint: Option<&'a str>,
+    container: Option<&'a str>,
+    client: std::net::IpAddr,
     method: &'a str,
     host: std::borrow::Cow<'a, str>,
     path: std::borrow::Cow<'a, str>,
-    protocol: String,
+    protocol: &'static str,
     status: u16,
     bytes_in: u64,
     bytes_out: u64,
@@ -131,23 +163,29 @@ struct Json<'a> {
     error: Option<&'a str>,
     user_agent: Option<std::borrow::Cow<'a, str>>,
     referer: Option<std::borrow::Cow<'a, str>>,
-    trace_id: Option<String>,
+    trace_id: Option<&'a str>,
 }
 
-fn json(r: &Record, out: &mut Vec<u8>) {
+fn json(r: &Record, clock: &mut Clock, out: &mut Vec<u8>) {
     let lossy = String::from_utf8_lossy;
-    let container = r.endpoint.as_ref().map(|e| e.origin().to_string());
+    let origin = r.endpoint.as_ref().map(|e| e.origin());
+    let mut hex = [0u8; 32];
+    let trace_id = r.trace_id.map(|id| {
+        trace::write_hex(&id, &mut hex);
+        // Invariant: hex digits are ASCII.
+        std::str::from_utf8(&hex).unwrap_or_default()
+    });
     let line = Json {
-        time: humantime::format_rfc3339_millis(r.time).to_string(),
+        time: clock.rfc3339(r.time),
         listener: &r.listener,
         service: r.service.as_deref(),
-        endpoint: r.endpoint.as_ref().map(|e| e.addr().to_string()),
-        container: container.filter(|c| !c.is_empty()),
-        client: r.client.to_string(),
+        endpoint: r.endpoint.as_ref().map(|e| &**e.label()),
+        container: origin.as_deref().filter(|c| !c.is_empty()),
+        client: r.client,
         method: r.method.as_str(),
         host: lossy(r.texts.host()),
         path: lossy(r.texts.path()),
-        protocol: format!("{:?}", r.version),
+        protocol: protocol(r.version),
         status: r.status,
         bytes_in: r.bytes_in,
         bytes_out: r.bytes_out,
@@ -157,14 +195,21 @@ fn json(r: &Record, out: &mut Vec<u8>) {
         error: r.error,
         user_agent: r.texts.user_agent().map(lossy),
         referer: r.texts.referer().map(lossy),
-        trace_id: r.trace_id.map(|id| {
-            let mut hex = [0u8; 32];
-            trace::write_hex(&id, &mut hex);
-            String::from_utf8_lossy(&hex).into_owned()
-        }),
+        trace_id,
     };
     // Serialising plain strings and numbers into a `Vec` cannot fail.
     let _ = serde_json::to_writer(&mut *out, &line);
+}
+
+/// The request line's protocol, as HTTP/1.1 writes it.
+fn protocol(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
 }
 
 /// Milliseconds, to the microsecond.
