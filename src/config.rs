@@ -33,6 +33,7 @@ mod error;
 mod health;
 mod listener;
 mod locate;
+mod logging;
 mod parse;
 mod policy;
 mod raw;
@@ -45,6 +46,7 @@ mod validate;
 pub use admin::{AdminToken, TOKEN_ENV};
 pub use error::{ConfigError, Problem};
 pub use locate::locate;
+pub use logging::{AccessFormat, AccessLog, TraceContext};
 
 /// The configuration used when no file is given (docs/ARCHITECTURE.md, "Configuration").
 pub const EMBEDDED_DEFAULT: &str = include_str!("config/default.yaml");
@@ -383,7 +385,9 @@ pub enum LogFormat {
 pub struct Log {
     pub level: String,
     pub format: LogFormat,
-    pub access_log: bool,
+    /// `None`: off (the default).
+    pub access_log: Option<AccessLog>,
+    pub trace_context: TraceContext,
 }
 
 #[cfg(test)]

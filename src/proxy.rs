@@ -17,7 +17,8 @@
 //! - [`replay`]: the kept head of a request that may be sent again.
 //! - [`uri`]: the request target sent upstream.
 //! - [`body`]: the streamed upstream response body that returns its connection to the pool.
-//! - [`access_log`]: the optional access log, written off the hot path.
+//! - [`access_log`]: the optional access log, written off the hot path, and W3C trace
+//!   context.
 //! - [`error`]: the responses a client sees when proxying fails.
 //! - [`redirect`]: the `http` → `https` redirect some `http` listeners answer with.
 //! - [`shape`]: a service's header edits, CORS, body limit, rewrites and redirects.

@@ -420,12 +420,13 @@ impl<'de> Deserialize<'de> for Backend {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Log {
     pub level: Option<LogLevel>,
     pub format: Option<LogFormat>,
-    pub access_log: Option<bool>,
+    pub access_log: Option<super::logging::RawAccessLog>,
+    pub trace_context: Option<super::TraceContext>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

@@ -8,9 +8,9 @@
 //! [`WatchedBody`], a request body on its way upstream: for a request that has one, it notes
 //! whether the client sent it to its end or broke it (a malformed chunk, an aborted upload),
 //! so that a failure the client caused is answered as the client's and never blamed on the
-//! endpoint. A request without a body carries no [`BodyWatch`] and costs nothing more. With
-//! the service's `max_request_body`, it also counts the bytes, and fails the body (the
-//! upstream request is aborted) as soon as they pass the limit.
+//! endpoint. It also counts the body's bytes, which the access log reads; with the service's
+//! `max_request_body`, it fails the body (the upstream request is aborted) as soon as they
+//! pass the limit. A request without a body carries no [`BodyWatch`] and costs nothing more.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -134,16 +134,31 @@ fn state_after(
 }
 
 /// Shared by a [`WatchedBody`] (which may be polled on the upstream connection's task) and
-/// the request's forwarding code.
+/// the request's forwarding code (and the access log, which reads the bytes).
 #[derive(Debug)]
 pub struct BodyWatch {
     state: AtomicU8,
-    /// The most bytes the body may have (`u64::MAX`: no limit), and how many came so far.
-    limit: u64,
+    /// Body bytes read from the client so far.
     read: AtomicU64,
+    /// The most bytes the body may have (`u64::MAX`: no limit).
+    limit: u64,
 }
 
 impl BodyWatch {
+    /// Body bytes read from the client so far.
+    pub fn bytes(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    /// Adds `n` bytes read (one writer, the body's poller: a load and a store, no locked
+    /// instruction); false once they pass the limit.
+    #[inline]
+    fn read(&self, n: usize) -> bool {
+        let total = self.read.load(Ordering::Relaxed).saturating_add(n as u64);
+        self.read.store(total, Ordering::Relaxed);
+        total <= self.limit
+    }
+
     pub fn state(&self) -> BodyState {
         match self.state.load(Ordering::Acquire) {
             0 => BodyState::Streaming,
@@ -155,18 +170,6 @@ impl BodyWatch {
 
     fn set(&self, state: BodyState) {
         self.state.store(state as u8, Ordering::Release);
-    }
-
-    /// Counts `n` more bytes; false once past the limit.
-    #[inline]
-    fn within_limit(&self, n: usize) -> bool {
-        if self.limit == u64::MAX {
-            return true;
-        }
-        let n = u64::try_from(n).unwrap_or(u64::MAX);
-        // One task polls the body: a relaxed add is exact.
-        let read = self.read.fetch_add(n, Ordering::Relaxed).saturating_add(n);
-        read <= self.limit
     }
 }
 
@@ -222,7 +225,7 @@ impl Body for WatchedBody {
         let polled = Pin::new(&mut *self.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled {
             let len = frame.data_ref().map_or(0, Bytes::len);
-            if !self.watch.within_limit(len) {
+            if !self.watch.read(len) {
                 self.watch.set(BodyState::TooLarge);
                 return Poll::Ready(Some(Err(BodyError::TooLarge)));
             }

@@ -68,6 +68,25 @@ impl ProxyError {
         }
     }
 
+    /// The access log's `error` value: why berth answered itself.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NoRoute => "no_route",
+            Self::NoHealthyEndpoint(_) => "no_healthy_endpoint",
+            Self::Upstream => "upstream",
+            Self::Timeout => "timeout",
+            Self::OverLimit(..) => "over_limit",
+            Self::ClientBody => "client_body",
+            Self::ClientBodyTimeout => "client_body_timeout",
+            Self::PayloadTooLarge => "client_body_too_large",
+            Self::BadTarget(_) => "bad_target",
+            Self::Forbidden => "forbidden",
+            Self::Unauthorized => "unauthorized",
+            Self::RateLimited => "rate_limited",
+            Self::AuthUnavailable => "auth_unavailable",
+        }
+    }
+
     fn body(&self) -> Bytes {
         match self {
             Self::NoRoute => Bytes::from_static(b"no route\n"),

@@ -13,6 +13,7 @@ mod tls_common;
 #[path = "../support/wait.rs"]
 mod wait;
 
+mod access_log;
 mod admin_api;
 mod admin_drain;
 mod allow;

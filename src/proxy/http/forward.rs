@@ -26,6 +26,7 @@ use crate::balance::PickContext;
 use crate::endpoint::{self, InFlight};
 use crate::metrics as m;
 use crate::model::UpstreamProtocol;
+use crate::proxy::access_log::Trail;
 use crate::proxy::admit::{self, Admitted};
 use crate::proxy::body::{self, BodyState, BodyWatch, Exchange, UpstreamBody};
 use crate::proxy::connect::{self, ConnectError, Dial};
@@ -57,6 +58,8 @@ pub(super) struct Plan<'a> {
     pub(super) hsts: Option<&'a HeaderValue>,
     pub(super) connect_timeout: Duration,
     pub(super) idle_timeout: Duration,
+    /// With the access log on: where to note the endpoint, timing, retries and body.
+    pub(super) trail: Option<&'a Trail>,
 }
 
 /// The endpoints a request has tried, on the stack.
@@ -142,6 +145,9 @@ impl Plan<'_> {
             .rules()
             .and_then(|r| r.max_request_body);
         let mut slot = Some(req.map(|b| body::request_body(b, &mut watch, limit)));
+        if let (Some(trail), Some(watch)) = (self.trail, &watch) {
+            trail.request_body(watch);
+        }
         let mut tried = Tried::default();
         let mut stale = 0;
         let mut fallback: Option<usize> = None;
@@ -171,6 +177,9 @@ impl Plan<'_> {
                     return Err(ProxyError::Upstream);
                 }
                 self.service.retries.increment(1);
+                if let Some(trail) = self.trail {
+                    trail.retried();
+                }
             }
             let on = Target {
                 cx,
@@ -208,6 +217,9 @@ impl Plan<'_> {
         stale: &mut usize,
     ) -> Attempt {
         let index = on.index;
+        if let Some(trail) = self.trail {
+            trail.tried(index);
+        }
         let Some((mut sender, reused)) = self.sender(on, slot.as_ref()).await else {
             self.service.connect_errors.increment(1);
             self.service.observe(index, 502);
@@ -233,6 +245,9 @@ impl Plan<'_> {
         };
         match sent {
             Ok(response) => {
+                if let Some(trail) = self.trail {
+                    trail.answered(self.start);
+                }
                 let exchange = (!on.upgrade).then_some(Exchange {
                     sender,
                     in_flight,
