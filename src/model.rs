@@ -11,11 +11,13 @@
 //! `defaults` (what a service inherits, and the timeouts), `balance` (the balancing choice),
 //! `health` (active check settings and their status), `resilience` (outlier detection, limits,
 //! slow start, retry budget), `upstream` (protocol and TLS towards endpoints), `hsts`,
-//! `proxy_protocol` (the version sent), `certs` (certificate files and their loading), `value`,
+//! `proxy_protocol` (the version sent), `compress` and `sticky` (response compression,
+//! sticky sessions), `certs` (certificate files and their loading), `value`,
 //! `rules`.
 
 mod balance;
 pub mod certs;
+pub mod compress;
 mod defaults;
 pub mod file;
 mod health;
@@ -25,6 +27,7 @@ mod proxy_protocol;
 mod resilience;
 pub mod rules;
 mod service;
+pub mod sticky;
 pub mod upstream;
 pub mod value;
 

@@ -17,6 +17,8 @@
 //! - [`replay`]: the kept head of a request that may be sent again.
 //! - [`uri`]: the request target sent upstream.
 //! - [`body`]: the streamed upstream response body that returns its connection to the pool.
+//! - [`compress`]: response compression (gzip, Brotli, zstd), negotiated per request.
+//! - [`sticky`]: sticky sessions by cookie.
 //! - [`access_log`]: the optional access log, written off the hot path.
 //! - [`error`]: the responses a client sees when proxying fails.
 //! - [`redirect`]: the `http` → `https` redirect some `http` listeners answer with.
@@ -26,6 +28,7 @@ pub mod admit;
 pub mod auth;
 pub mod body;
 pub mod client;
+pub mod compress;
 pub mod conn;
 pub mod connect;
 pub mod error;
@@ -41,6 +44,7 @@ pub mod proxy_protocol;
 pub mod redirect;
 pub mod replay;
 pub mod sni;
+pub mod sticky;
 pub mod target;
 pub mod tcp;
 pub mod uri;

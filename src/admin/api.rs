@@ -51,6 +51,10 @@ pub(super) struct SpecDoc<'a> {
     policies: PoliciesDoc,
     /// The active check, e.g. `http GET /healthz status 200-399 every 10s (...)`.
     health_check: Option<String>,
+    /// Like `br, zstd, gzip from 1024 bytes; types text/*, ...`; `null`: off.
+    compress: Option<String>,
+    /// Like `cookie berth_app; HttpOnly; SameSite=Lax; ids by secret`; `null`: off.
+    sticky: Option<String>,
 }
 
 impl<'a> SpecDoc<'a> {
@@ -69,6 +73,8 @@ impl<'a> SpecDoc<'a> {
             hsts: spec.hsts.as_ref().map(|h| h.as_str()),
             policies: PoliciesDoc::of(&spec.policies),
             health_check: spec.health.as_ref().map(ToString::to_string),
+            compress: spec.compress.as_ref().map(ToString::to_string),
+            sticky: spec.sticky.as_ref().map(ToString::to_string),
         }
     }
 }

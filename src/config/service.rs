@@ -83,6 +83,8 @@ fn service(
         tcp_idle: idle_timeout(p, &path, s.idle_timeout, layer, d.tcp_idle),
         acme: s.tls.as_ref().and_then(|t| t.acme).unwrap_or(d.acme),
         policies: policies(p, &path, (s.allow, s.auth, s.rate_limit, s.in_flight), base),
+        compress: super::compress::compress(p, &path, s.compress, layer),
+        sticky: super::sticky::sticky(p, &path, name, s.sticky, layer),
         ..d
     };
     if let Some(name) = spec.policies.http_only().filter(|_| layer != Layer::Http) {

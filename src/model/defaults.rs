@@ -127,6 +127,8 @@ impl Defaults {
             keep_route: self.keep_route,
             acme: false,
             policies: Default::default(),
+            compress: None,
+            sticky: None,
         }
     }
 

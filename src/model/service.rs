@@ -85,6 +85,10 @@ pub struct ServiceSpec {
     pub acme: bool,
     /// Who may pass (`allow`, ...): checked before a request is proxied.
     pub policies: Policies,
+    /// Response compression; `None`: responses pass as they are.
+    pub compress: Option<super::compress::Compress>,
+    /// Sticky sessions by cookie; `None`: the balancer picks every request.
+    pub sticky: Option<super::sticky::Sticky>,
 }
 
 /// A container's own health check state, as the engine reports it.

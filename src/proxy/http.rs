@@ -21,6 +21,7 @@ use tracing::debug;
 
 use crate::proxy::access_log;
 use crate::proxy::client::ClientConn;
+use crate::proxy::compress;
 use crate::proxy::conn::Activity;
 use crate::proxy::error::{ProxyBody, ProxyError};
 use crate::proxy::headers;
@@ -123,6 +124,10 @@ pub async fn handle(
         connect_timeout: snapshot.timeouts.connect,
         idle_timeout: snapshot.timeouts.idle,
     };
+    let compress = spec
+        .compress
+        .as_ref()
+        .and_then(|c| compress::wanted(c, &req));
     let mut response = match plan.forward(&cx, req).await {
         Ok(r) => r,
         Err(e) => {
@@ -135,6 +140,9 @@ pub async fn handle(
             Either::Left(upstream) => Either::Left(upstream.hold(slot)),
             generated => generated,
         });
+    }
+    if let Some(wanted) = compress {
+        response = wanted.apply(response);
     }
     route.requests.increment(response.status().as_u16());
     route.service.duration.record(start.elapsed().as_secs_f64());

@@ -40,6 +40,8 @@ fn service(balance: Balance) -> Service {
         keep_route: Duration::from_secs(300),
         acme: false,
         policies: Default::default(),
+        compress: None,
+        sticky: None,
     });
     let endpoints = (1..=2)
         .map(|i| {

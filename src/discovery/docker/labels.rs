@@ -21,7 +21,8 @@
 //! Submodules: `reader` (label lookup; values are read by `model::value`, the file's
 //! parsers), `health` (`health.*`), `resilience` (`outlier.*`, `limits.*`, `slow_start`),
 //! `upstream` (`http.upstream_protocol`, `scheme`, `tls.*`), `hsts` (`http.hsts.*`), `tcp`
-//! (`tcp.listener`, `tcp.sni`, `proxy_protocol`: L4 services). A service starts from
+//! (`tcp.listener`, `tcp.sni`, `proxy_protocol`: L4 services), `policy`, `compress`
+//! (`compress*`), `sticky` (`sticky*`). A service starts from
 //! `model::Defaults::service` and each label present overrides its field.
 //! Invariants: no engine calls, no I/O but reading the CA file a `tls.ca` label names; never
 //! panics on any input.
@@ -40,11 +41,13 @@ use crate::model::{
     Availability, Balance, Defaults, EndpointKey, EndpointSpec, HealthCheck, Layer, ServiceSpec,
 };
 
+mod compress;
 mod health;
 mod hsts;
 mod policy;
 mod reader;
 mod resilience;
+mod sticky;
 mod tcp;
 #[cfg(test)]
 mod tests;
@@ -59,7 +62,7 @@ pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const DEFAULT_WEIGHT: u32 = 1;
 
 /// Every label suffix berth knows, grouped in the order docs/ARCHITECTURE.md, "Labels" gives.
-pub const KNOWN: [&str; 56] = [
+pub const KNOWN: [&str; 67] = [
     "enable",
     "service",
     "port",
@@ -116,6 +119,17 @@ pub const KNOWN: [&str; 56] = [
     policy::SUFFIXES[13],
     policy::SUFFIXES[14],
     policy::SUFFIXES[15],
+    compress::SUFFIXES[0],
+    compress::SUFFIXES[1],
+    compress::SUFFIXES[2],
+    compress::SUFFIXES[3],
+    sticky::SUFFIXES[0],
+    sticky::SUFFIXES[1],
+    sticky::SUFFIXES[2],
+    sticky::SUFFIXES[3],
+    sticky::SUFFIXES[4],
+    sticky::SUFFIXES[5],
+    sticky::SUFFIXES[6],
 ];
 
 /// How reasons name the listeners `<prefix>.listener` may name.
@@ -314,6 +328,8 @@ fn service_spec(
         spec.acme = acme;
     }
     spec.policies = policy::parse(labels);
+    spec.compress = compress::parse(labels, layer);
+    spec.sticky = sticky::parse(labels, &spec.name, layer);
     if let Some(name) = spec.policies.http_only().filter(|_| layer == Layer::Tcp) {
         let key = labels.key(name);
         labels.problem(format!(
