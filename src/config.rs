@@ -8,7 +8,8 @@
 //!
 //! Modules: `parse` (text → `raw`, with serde's messages made specific), `scalar` (values
 //! checked while parsing, so they carry the parser's line and column), `validate`, `service`,
-//! `health`, `policy`, `shape` and `listener` (defaults and cross-field rules, collecting every problem;
+//! `health`, `policy`, `shape`, `compress`, `sticky` and `listener` (defaults and cross-field
+//! rules, collecting every problem;
 //! `listener` also reads the certificate files of `https` listeners), `locate` (position of a
 //! field path in the text), `error` ([`ConfigError`], [`Problem`]), `summary` (`berth check`'s
 //! overview). The settings themselves are `model` types; values are read by `model::value`,
@@ -29,6 +30,7 @@ use crate::model::{CertificateFiles, Defaults, ServiceSpec};
 
 mod acme;
 mod admin;
+mod compress;
 mod error;
 mod health;
 mod listener;
@@ -40,6 +42,7 @@ mod raw;
 mod scalar;
 mod service;
 mod shape;
+mod sticky;
 mod summary;
 mod validate;
 

@@ -12,11 +12,13 @@
 //! `health` (active check settings and their status), `resilience` (outlier detection, limits,
 //! slow start, retry budget), `upstream` (protocol and TLS towards endpoints), `hsts`,
 //! `shape` (header edits, CORS, body limit, rewrites, redirects), `proxy_protocol` (the
-//! version sent), `certs` (certificate files and their loading), `value`,
+//! version sent), `compress` and `sticky` (response compression, sticky sessions), `certs`
+//! (certificate files and their loading), `value`,
 //! `rules`.
 
 mod balance;
 pub mod certs;
+pub mod compress;
 mod defaults;
 pub mod file;
 mod health;
@@ -27,6 +29,7 @@ mod resilience;
 pub mod rules;
 mod service;
 pub mod shape;
+pub mod sticky;
 pub mod upstream;
 pub mod value;
 

@@ -17,6 +17,8 @@
 //! - [`replay`]: the kept head of a request that may be sent again.
 //! - [`uri`]: the request target sent upstream.
 //! - [`body`]: the streamed upstream response body that returns its connection to the pool.
+//! - [`compress`]: response compression (gzip, Brotli, zstd), negotiated per request.
+//! - [`sticky`]: sticky sessions by cookie.
 //! - [`access_log`]: the optional access log, written off the hot path, and W3C trace
 //!   context.
 //! - [`error`]: the responses a client sees when proxying fails.
@@ -28,6 +30,7 @@ pub mod admit;
 pub mod auth;
 pub mod body;
 pub mod client;
+pub mod compress;
 pub mod conn;
 pub mod connect;
 pub mod error;
@@ -44,6 +47,7 @@ pub mod redirect;
 pub mod replay;
 pub mod shape;
 pub mod sni;
+pub mod sticky;
 pub mod target;
 pub mod tcp;
 pub mod uri;

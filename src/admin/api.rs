@@ -56,6 +56,10 @@ pub(super) struct SpecDoc<'a> {
     shape: Option<ShapeDoc>,
     /// The active check, e.g. `http GET /healthz status 200-399 every 10s (...)`.
     health_check: Option<String>,
+    /// Like `br, zstd, gzip from 1024 bytes; types text/*, ...`; `null`: off.
+    compress: Option<String>,
+    /// Like `cookie berth_app; HttpOnly; SameSite=Lax; ids by secret`; `null`: off.
+    sticky: Option<String>,
 }
 
 impl<'a> SpecDoc<'a> {
@@ -75,6 +79,8 @@ impl<'a> SpecDoc<'a> {
             policies: PoliciesDoc::of(&spec.policies),
             shape: ShapeDoc::of(&spec.shape),
             health_check: spec.health.as_ref().map(ToString::to_string),
+            compress: spec.compress.as_ref().map(ToString::to_string),
+            sticky: spec.sticky.as_ref().map(ToString::to_string),
         }
     }
 }

@@ -277,6 +277,10 @@ pub struct Service {
     pub proxy_protocol: Option<String>,
     /// L4 services: close a connection idle this long; default: the `defaults.timeouts` one.
     pub idle_timeout: Option<Span>,
+    /// Response compression: `true` or a map.
+    pub compress: Option<super::compress::Toggle<super::compress::RawCompress>>,
+    /// Sticky sessions by cookie: `true` or a map.
+    pub sticky: Option<super::compress::Toggle<super::sticky::RawSticky>>,
     pub backends: Option<Vec<Backend>>,
 }
 

@@ -86,6 +86,8 @@ fn service(
         acme: s.tls.as_ref().and_then(|t| t.acme).unwrap_or(d.acme),
         policies: policies(p, &path, (s.allow, s.auth, s.rate_limit, s.in_flight), base),
         shape,
+        compress: super::compress::compress(p, &path, s.compress, layer),
+        sticky: super::sticky::sticky(p, &path, name, s.sticky, layer),
         ..d
     };
     if let Some(name) = spec.policies.http_only().filter(|_| layer != Layer::Http) {

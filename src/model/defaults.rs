@@ -128,6 +128,8 @@ impl Defaults {
             acme: false,
             policies: Default::default(),
             shape: Default::default(),
+            compress: None,
+            sticky: None,
         }
     }
 

@@ -88,6 +88,10 @@ pub struct ServiceSpec {
     pub policies: Policies,
     /// Header edits, CORS, body limit, rewrites and redirects (`model::shape`).
     pub shape: Shape,
+    /// Response compression; `None`: responses pass as they are.
+    pub compress: Option<super::compress::Compress>,
+    /// Sticky sessions by cookie; `None`: the balancer picks every request.
+    pub sticky: Option<super::sticky::Sticky>,
 }
 
 /// A container's own health check state, as the engine reports it.

@@ -1,6 +1,7 @@
 //! Choosing the endpoint of one attempt, under the service's limits (data plane).
 //!
-//! Without `limits.max_in_flight` this is the selector's pick and an in-flight count. With
+//! Without `limits.max_in_flight` this is the selector's pick (or the endpoint a sticky
+//! cookie names, `prefer`, while it is routable) and an in-flight count. With
 //! it, a slot is taken on the picked endpoint, else on any other routable one with room;
 //! when all are full the request waits in the service's queue (`endpoint::queue`) for at most
 //! the connect timeout, or is refused at once when `max_pending` requests already wait.
@@ -21,17 +22,17 @@ pub struct Admitted {
     pub in_flight: InFlight,
 }
 
-/// The endpoint of a service without `limits.max_in_flight`: not in `tried` (else
-/// `fallback`, while it is routable), its in-flight count started. `None` when no routable
+/// The endpoint of a service without `limits.max_in_flight`: `prefer` (see [`choose`]), else
+/// one not in `tried` (else `fallback`, while it is routable), its in-flight count started. `None` when no routable
 /// endpoint is left.
 #[inline]
 pub fn unlimited(
     service: &Service,
     ctx: &PickContext<'_>,
     tried: &[usize],
-    fallback: Option<usize>,
+    (prefer, fallback): (Option<usize>, Option<usize>),
 ) -> Option<Admitted> {
-    let index = choose(service, ctx, tried, fallback)?;
+    let index = choose(service, ctx, tried, (prefer, fallback))?;
     let in_flight = service.endpoints[index].begin_request();
     Some(Admitted { index, in_flight })
 }
@@ -43,10 +44,10 @@ pub async fn limited(
     service: &Service,
     ctx: &PickContext<'_>,
     tried: &[usize],
-    fallback: Option<usize>,
+    hints: (Option<usize>, Option<usize>),
     queue_timeout: Duration,
 ) -> Result<Option<Admitted>, ProxyError> {
-    let Some(index) = choose(service, ctx, tried, fallback) else {
+    let Some(index) = choose(service, ctx, tried, hints) else {
         return Ok(None);
     };
     let limits = service.spec.resilience.limits;
@@ -56,7 +57,7 @@ pub async fn limited(
     let deadline = Instant::now() + queue_timeout;
     let queue = &service.shared.queue;
     let waited = queue.wait_for(limits.max_pending, deadline, || {
-        match choose(service, ctx, tried, fallback) {
+        match choose(service, ctx, tried, hints) {
             None => Some(None),
             Some(i) => take(service, i, limits.max_in_flight, tried).map(Some),
         }
@@ -67,16 +68,20 @@ pub async fn limited(
     })
 }
 
-/// The selector's pick not in `tried`, else `fallback` while it is routable.
+/// `prefer` while it is routable and not in `tried`, else the selector's pick not in
+/// `tried`, else `fallback` while it is routable.
 #[inline]
 fn choose(
     service: &Service,
     ctx: &PickContext<'_>,
     tried: &[usize],
-    fallback: Option<usize>,
+    (prefer, fallback): (Option<usize>, Option<usize>),
 ) -> Option<usize> {
-    let same = fallback.filter(|i| service.endpoints[*i].is_routable());
-    service.pick(ctx, tried).or(same)
+    let routable = |i: &usize| service.endpoints.get(*i).is_some_and(|e| e.is_routable());
+    if let Some(i) = prefer.filter(|i| !tried.contains(i) && routable(i)) {
+        return Some(i);
+    }
+    service.pick(ctx, tried).or(fallback.filter(routable))
 }
 
 /// A slot on endpoint `index`, else on the first other routable endpoint not in `tried`

@@ -23,6 +23,7 @@ use http_body_util::Either;
 use hyper::body::Incoming;
 
 use crate::endpoint::InFlight;
+use crate::proxy::compress::coder::{Coder, Polled};
 use crate::proxy::pool::{self, RequestBody, Sender};
 use crate::state::rate_limiter::ClientSlot;
 
@@ -43,6 +44,8 @@ pub struct UpstreamBody {
     exchange: Option<Exchange>,
     /// The client's in-flight count (`in_flight.per_client`), held to the body's end.
     client: Option<ClientSlot>,
+    /// The encoder the body runs through when the response is compressed.
+    coder: Option<Box<Coder>>,
 }
 
 impl UpstreamBody {
@@ -52,6 +55,7 @@ impl UpstreamBody {
             inner,
             exchange,
             client: None,
+            coder: None,
         };
         if body.inner.is_end_stream() {
             body.release();
@@ -65,6 +69,23 @@ impl UpstreamBody {
             self.client = Some(client);
         }
         self
+    }
+
+    /// The body compressed by `coder` (`proxy::compress`).
+    pub fn encode(mut self, coder: Box<Coder>) -> Self {
+        self.coder = Some(coder);
+        self
+    }
+
+    /// The upstream's next frame, releasing what it holds at the end.
+    fn poll_upstream(&mut self, cx: &mut Context<'_>) -> Polled {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match state_after(&polled, &self.inner) {
+            BodyState::Done => self.release(),
+            BodyState::Failed | BodyState::TooLarge => self.exchange = None,
+            BodyState::Streaming => {}
+        }
+        polled
     }
 
     fn release(&mut self) {
@@ -87,21 +108,26 @@ impl Body for UpstreamBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match state_after(&polled, &self.inner) {
-            BodyState::Done => self.release(),
-            BodyState::Failed | BodyState::TooLarge => self.exchange = None,
-            BodyState::Streaming => {}
-        }
+        let Some(mut coder) = self.coder.take() else {
+            return self.poll_upstream(cx);
+        };
+        let polled = coder.poll(cx, |cx| self.poll_upstream(cx));
+        self.coder = Some(coder);
         polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.coder {
+            None => self.inner.is_end_stream(),
+            Some(coder) => coder.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match self.coder {
+            None => self.inner.size_hint(),
+            Some(_) => SizeHint::default(),
+        }
     }
 }
 

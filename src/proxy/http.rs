@@ -23,6 +23,7 @@ use tracing::debug;
 
 use crate::proxy::access_log::{Outcome, ServedBody};
 use crate::proxy::client::ClientConn;
+use crate::proxy::compress;
 use crate::proxy::conn::Activity;
 use crate::proxy::error::{ProxyBody, ProxyError};
 use crate::proxy::headers;
@@ -147,6 +148,10 @@ async fn serve<'s>(
         idle_timeout: snapshot.timeouts.idle,
         trail: notes.as_deref().map(|n| &n.trail),
     };
+    let compress = spec
+        .compress
+        .as_ref()
+        .and_then(|c| compress::wanted(c, &req));
     let mut response = match plan.forward(cx, req).await {
         Ok(r) => r,
         Err(e) => {
@@ -163,6 +168,9 @@ async fn serve<'s>(
     }
     if let Some(rules) = spec.shape.rules() {
         shape::respond(rules, shaped.origin.as_ref(), &mut response);
+    }
+    if let Some(wanted) = compress {
+        response = wanted.apply(response);
     }
     route.requests.increment(response.status().as_u16());
     route.service.duration.record(start.elapsed().as_secs_f64());

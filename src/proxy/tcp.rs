@@ -167,8 +167,8 @@ async fn admit_one(
     queue_timeout: Duration,
 ) -> Option<Admitted> {
     match service.spec.resilience.limits.max_in_flight {
-        0 => admit::unlimited(service, ctx, tried, None),
-        _ => admit::limited(service, ctx, tried, None, queue_timeout)
+        0 => admit::unlimited(service, ctx, tried, (None, None)),
+        _ => admit::limited(service, ctx, tried, (None, None), queue_timeout)
             .await
             .ok()
             .flatten(),

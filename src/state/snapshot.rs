@@ -18,6 +18,7 @@ use crate::endpoint::outlier::ServiceOutlier;
 use crate::endpoint::queue::Queue;
 use crate::endpoint::{now_ns, Endpoint};
 use crate::metrics::{self as m, EndpointSeries, StatusCache, StatusCounters, TcpCounters};
+use crate::model::sticky::StickyIndex;
 use crate::model::{BudgetSettings, Outlier, ServiceSpec, Timeouts};
 use crate::state::retry_budget::RetryBudget;
 use crate::state::route::RouteTable;
@@ -99,6 +100,8 @@ pub struct Service {
     pub shared: Arc<ServiceShared>,
     /// A discovered service kept without endpoints since then (its `keep_route`).
     pub vacant_since: Option<std::time::SystemTime>,
+    /// Sticky sessions: cookie values back to endpoint indexes; `None` when not sticky.
+    pub sticky: Option<StickyIndex>,
 }
 
 /// Per-service state that outlives snapshots, like an `Arc<Endpoint>` does per endpoint.
@@ -131,6 +134,9 @@ impl Service {
             .map(|e| counters.endpoint(&name, e.label()))
             .collect();
         let outlier = ServiceOutlier::new(Outlier::default(), &spec.name, &endpoints);
+        let addrs = || endpoints.iter().map(|e| e.addr());
+        let sticky =
+            (spec.sticky.as_ref()).map(|s| StickyIndex::new(s, &name, &spec.path, addrs()));
         Self {
             outlier,
             duration: metrics::histogram!(m::REQUEST_DURATION_SECONDS, "service" => name.clone()),
@@ -149,6 +155,7 @@ impl Service {
             budget: BudgetSettings::default(),
             shared: Arc::default(),
             vacant_since: None,
+            sticky,
         }
     }
 

@@ -21,4 +21,5 @@ mod docker_policy;
 mod docker_reload;
 mod docker_self;
 mod docker_socket_proxy;
+mod docker_sticky;
 mod docker_tcp;

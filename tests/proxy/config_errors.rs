@@ -372,3 +372,30 @@ fn relative_ca_is_resolved_from_the_config_files_directory() {
     assert!(text.contains(&want), "{want:?} missing in:\n{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn compress_and_sticky_errors_name_the_line_field_and_fix() {
+    expect(
+        "compress_sticky.yaml",
+        "6:23",
+        &[
+            "services.app.compress.encodings[1]",
+            "unknown encoding `deflate`: expected br, zstd or gzip",
+        ],
+    );
+}
+
+#[test]
+fn sticky_same_site_none_needs_secure() {
+    let text = std::fs::read_to_string(fixture("compress_sticky.yaml")).expect("fixture");
+    let fixed = text.replace("[br, deflate]", "[br, gzip]");
+    let path = std::env::temp_dir().join(format!("berth-sticky-{}.yaml", std::process::id()));
+    std::fs::write(&path, fixed).expect("write");
+    let e = config::load(&path).expect_err("same_site none without secure");
+    let text = e.to_string();
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        text.contains(":12:") && text.contains("services.shop.sticky.same_site: none needs secure"),
+        "{text}"
+    );
+}

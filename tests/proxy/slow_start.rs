@@ -41,6 +41,8 @@ fn service(balance: Balance) -> Service {
         acme: false,
         policies: Default::default(),
         shape: Default::default(),
+        compress: None,
+        sticky: None,
     });
     let endpoints = (1..=2)
         .map(|i| {

@@ -23,7 +23,8 @@
 //! `upstream` (`http.upstream_protocol`, `scheme`, `tls.*`), `hsts` (`http.hsts.*`), `tcp`
 //! (`tcp.listener`, `tcp.sni`, `proxy_protocol`: L4 services), `policy` (access policies),
 //! `shape` (`headers.*`, `cors.*`, `max_request_body`, rewrites, redirects; its
-//! `headers.*.set.<Name>` families name a header in the key). A service starts from
+//! `headers.*.set.<Name>` families name a header in the key), `compress` (`compress*`),
+//! `sticky` (`sticky*`). A service starts from
 //! `model::Defaults::service` and each label present overrides its field.
 //! Invariants: no engine calls, no I/O but reading the CA file a `tls.ca` label names; never
 //! panics on any input.
@@ -42,12 +43,14 @@ use crate::model::{
     Availability, Balance, Defaults, EndpointKey, EndpointSpec, HealthCheck, Layer, ServiceSpec,
 };
 
+mod compress;
 mod health;
 mod hsts;
 mod policy;
 mod reader;
 mod resilience;
 mod shape;
+mod sticky;
 mod tcp;
 #[cfg(test)]
 mod tests;
@@ -62,7 +65,7 @@ pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const DEFAULT_WEIGHT: u32 = 1;
 
 /// Every label suffix berth knows, grouped in the order docs/ARCHITECTURE.md, "Labels" gives.
-pub const KNOWN: [&str; 79] = [
+pub const KNOWN: [&str; 90] = [
     "enable",
     "service",
     "port",
@@ -142,6 +145,17 @@ pub const KNOWN: [&str; 79] = [
     shape::SUFFIXES[20],
     shape::SUFFIXES[21],
     shape::SUFFIXES[22],
+    compress::SUFFIXES[0],
+    compress::SUFFIXES[1],
+    compress::SUFFIXES[2],
+    compress::SUFFIXES[3],
+    sticky::SUFFIXES[0],
+    sticky::SUFFIXES[1],
+    sticky::SUFFIXES[2],
+    sticky::SUFFIXES[3],
+    sticky::SUFFIXES[4],
+    sticky::SUFFIXES[5],
+    sticky::SUFFIXES[6],
 ];
 
 /// How reasons name the listeners `<prefix>.listener` may name.
@@ -341,6 +355,8 @@ fn service_spec(
     }
     spec.policies = policy::parse(labels);
     spec.shape = shape::parse(labels, layer);
+    spec.compress = compress::parse(labels, layer);
+    spec.sticky = sticky::parse(labels, &spec.name, layer);
     if let Some(name) = spec.policies.http_only().filter(|_| layer == Layer::Tcp) {
         let key = labels.key(name);
         labels.problem(format!(

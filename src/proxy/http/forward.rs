@@ -36,6 +36,7 @@ use crate::proxy::headers::{self, Forwarded};
 use crate::proxy::pool::{self, RequestBody, Sender};
 use crate::proxy::replay::Replay;
 use crate::proxy::shape;
+use crate::proxy::sticky;
 use crate::proxy::uri;
 use crate::state::snapshot::Service;
 
@@ -133,6 +134,7 @@ impl Plan<'_> {
         let mut client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         // Copied before the rewrite, which has fewer headers to copy; a replay is rewritten.
         let replay = Replay::of(&req, upgrade, self.service.spec.retries);
+        let stuck = sticky::lookup(self.service, req.headers());
         self.rewrite(cx, &mut req, upgrade);
         let now_ns = endpoint::ns_at(self.start);
         self.service.count_request(now_ns);
@@ -160,12 +162,12 @@ impl Plan<'_> {
                 client_ip: cx.client.peer.ip(),
                 headers: req.headers(),
             };
-            let (tried_now, same) = (tried.as_slice(), fallback.take());
+            let (tried_now, hints) = (tried.as_slice(), (sticky::prefer(stuck), fallback.take()));
             let admitted = match self.service.spec.resilience.limits.max_in_flight {
-                0 => admit::unlimited(self.service, &ctx, tried_now, same),
+                0 => admit::unlimited(self.service, &ctx, tried_now, hints),
                 _ => {
                     let queue_timeout = self.connect_timeout;
-                    admit::limited(self.service, &ctx, tried_now, same, queue_timeout).await?
+                    admit::limited(self.service, &ctx, tried_now, hints, queue_timeout).await?
                 }
             };
             let Some(Admitted { index, in_flight }) = admitted else {
@@ -190,7 +192,7 @@ impl Plan<'_> {
             };
             let sent = self.attempt(on, in_flight, &mut slot, &mut client_upgrade, &mut stale);
             match sent.await {
-                Attempt::Done(answer) => return answer,
+                Attempt::Done(answer) => return sticky::answer(self.service, stuck, index, answer),
                 Attempt::Again(next) => {
                     if next != Next::Same {
                         tried.push(index);

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::*;
 
+mod compress;
 mod container;
 mod health;
 mod hsts;
