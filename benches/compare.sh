@@ -21,6 +21,10 @@
 # what the server pays per handshake, so the proxy is not the bottleneck there: read the
 # proxy CPU per handshake. There is no `direct` target in this mode.
 #
+# BERTH_ACCESS_LOG=common|combined|json turns berth's access log on, written in that format
+# to a file in the run's work directory (the cost of the log: compare with a run without it,
+# interleaved). HAProxy and nginx keep theirs off.
+#
 # MODE=tcp runs benches/tcp.sh instead: L4 proxying (berth's `tcp` listeners, HAProxy
 # `mode tcp`, nginx `stream {}`), bulk throughput with iperf3 and idle-connection memory.
 #
@@ -28,6 +32,7 @@
 #          MODE=tcp bash benches/compare.sh   (see benches/tcp.sh for its tuning)
 # Tuning:  ROUNDS=3 DURATION=10s CONNECTIONS=50 WRK_THREADS=1 WARMUP=2s PROXY_CPU=0 LOAD_CPU=1
 #          TARGETS="direct haproxy nginx berth" MODE=http|tls|tcp CERT=ec|rsa HANDSHAKERS=4
+#          BERTH_ACCESS_LOG=common|combined|json (default: no access log)
 # A run with socket errors or non-2xx responses fails: it is reported and left out of the
 # medians, and the script exits with status 1.
 set -euo pipefail
@@ -42,6 +47,11 @@ LOAD_CPU=${LOAD_CPU:-1}
 MODE=${MODE:-http}
 CERT=${CERT:-ec}
 HANDSHAKERS=${HANDSHAKERS:-4}
+BERTH_ACCESS_LOG=${BERTH_ACCESS_LOG:-}
+case $BERTH_ACCESS_LOG in
+'' | common | combined | json) ;;
+*) echo "compare.sh: BERTH_ACCESS_LOG must be common, combined or json, not $BERTH_ACCESS_LOG" >&2 && exit 2 ;;
+esac
 case $MODE in
 http) TARGETS=${TARGETS:-direct haproxy nginx berth} ;;
 tls) TARGETS=${TARGETS:-haproxy nginx berth} ;;
@@ -304,6 +314,10 @@ for target in $TARGETS; do
         ;;
     berth)
         conf=$(render berth.yaml "127.0.0.1:$PORT_berth" "127.0.0.1:$ADMIN")
+        if [ -n "$BERTH_ACCESS_LOG" ]; then
+            sed -i "s|^log: { level: warn }|log: { level: warn, access_log: { format: $BERTH_ACCESS_LOG, path: \"$WORK/access.log\" } }|" "$conf"
+            grep -q access_log "$conf" || die "no log: line to add the access log to in $conf"
+        fi
         "$BERTH" check --config "$conf" >/dev/null || die "berth rejected $conf"
         start berth "$PROXY_CPU" "$PORT_berth" "$BERTH" run --config "$conf"
         PROXY_PID[berth]=$PID_berth
@@ -389,6 +403,8 @@ if [ "$MODE" = tls ]; then
 fi
 echo "wrk, HTTP/1.1 keep-alive, $CONNECTIONS connections, $WRK_THREADS thread(s), $DURATION × $ROUNDS rounds (medians);"
 echo "proxy: one worker on CPU $PROXY_CPU; wrk and 2 backends on CPU $LOAD_CPU; $(nproc) CPUs, $(uname -r)."
+[ -n "$BERTH_ACCESS_LOG" ] &&
+    echo "berth with its access log on: $BERTH_ACCESS_LOG, to a file ($(wc -l <"$WORK/access.log") lines written)."
 echo "Ratios are medians of per-round ratios. \"proxy CPU busy\" below ~95% means the proxy was not"
 echo "the bottleneck or shared its CPU: then compare CPU per request, not requests/s."
 echo

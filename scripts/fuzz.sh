@@ -36,14 +36,16 @@ for t in "${targets[@]}"; do
   log="$scratch/$t.log"
   status=0
   cargo "${flags[@]}" "$t" "$scratch/$t" "corpus/$t" -- "${args[@]}" >"$log" 2>&1 || status=$?
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-  seeds=$(ls "corpus/$t" | wc -l)
+  # No stats when the run could not start (a missing corpus, a build error): `|| true`
+  # keeps the script going to the FAILED line below instead of ending it silently.
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+  seeds=$(ls "corpus/$t" 2>/dev/null | wc -l || true)
   new=$(ls "$scratch/$t" | wc -l)
   if [ "$status" -eq 0 ]; then
     echo "fuzz: $t: ok, ${runs:-?} executions in ${seconds}s, $seeds seeds + $new new inputs"
   else
     echo "fuzz: $t: FAILED (exit $status) after ${runs:-?} executions; log:"
-    grep -E 'panicked|ERROR|SUMMARY|Test unit written|Base64' "$log" | head -20 | sed 's/^/  /'
+    grep -E 'panicked|ERROR|SUMMARY|Test unit written|Base64|No such file|^error' "$log" | head -20 | sed 's/^/  /'
     failed+=("$t")
   fi
 done

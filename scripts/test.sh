@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The test command README gives: installs what the tests need and is missing (the Docker
 # engine, docker-compose, HAProxy, curl, openssl, Pebble, Prometheus, Chromium), starts the
-# engine if it is not running
-# (docs/ARCHITECTURE.md "Against a real Docker engine"), then runs `cargo test --locked`.
-# Extra arguments go to cargo test (`bash scripts/test.sh --test proxy`).
+# engine if it is not running (docs/ARCHITECTURE.md "Against a real Docker engine"), then
+# runs `cargo test --locked`.
+# Extra arguments go to cargo test (`bash scripts/test.sh --test proxy`). Without arguments, a
+# short fuzzing run of every parser target follows the tests (`scripts/fuzz.sh`, 20 s each;
+# FUZZ_SECONDS=0 leaves it out of a local run; CI always runs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,3 +50,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 cargo test --locked "$@"
+
+fuzz_seconds="${FUZZ_SECONDS:-20}"
+if [ $# -eq 0 ] && [ "$fuzz_seconds" != 0 ]; then
+  bash scripts/fuzz.sh "$fuzz_seconds"
+fi

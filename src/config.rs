@@ -8,8 +8,8 @@
 //!
 //! Modules: `parse` (text → `raw`, with serde's messages made specific), `scalar` (values
 //! checked while parsing, so they carry the parser's line and column), `validate`, `service`,
-//! `health`, `policy`, `compress`, `sticky` and `listener` (defaults and cross-field rules,
-//! collecting every problem;
+//! `health`, `policy`, `shape`, `compress`, `sticky` and `listener` (defaults and cross-field
+//! rules, collecting every problem;
 //! `listener` also reads the certificate files of `https` listeners), `locate` (position of a
 //! field path in the text), `error` ([`ConfigError`], [`Problem`]), `summary` (`berth check`'s
 //! overview). The settings themselves are `model` types; values are read by `model::value`,
@@ -35,11 +35,13 @@ mod error;
 mod health;
 mod listener;
 mod locate;
+mod logging;
 mod parse;
 mod policy;
 mod raw;
 mod scalar;
 mod service;
+mod shape;
 mod sticky;
 mod summary;
 mod validate;
@@ -47,6 +49,7 @@ mod validate;
 pub use admin::{AdminToken, TOKEN_ENV};
 pub use error::{ConfigError, Problem};
 pub use locate::locate;
+pub use logging::{AccessFormat, AccessLog, TraceContext};
 
 /// The configuration used when no file is given (docs/ARCHITECTURE.md, "Configuration").
 pub const EMBEDDED_DEFAULT: &str = include_str!("config/default.yaml");
@@ -385,7 +388,9 @@ pub enum LogFormat {
 pub struct Log {
     pub level: String,
     pub format: LogFormat,
-    pub access_log: bool,
+    /// `None`: off (the default).
+    pub access_log: Option<AccessLog>,
+    pub trace_context: TraceContext,
 }
 
 #[cfg(test)]

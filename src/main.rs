@@ -88,9 +88,10 @@ fn start(config: Config, path: Option<PathBuf>) -> anyhow::Result<Server> {
     let (site, address, io) = match &err {
         StartError::Bind(b) => (BindSite::Listener(&b.name), b.address, &b.source),
         StartError::Admin { address, source } => (BindSite::Admin, *address, source),
-        StartError::Tls(_) | StartError::Thread(_) | StartError::AdminToken(_) => {
-            return Err(err.into())
-        }
+        StartError::Tls(_)
+        | StartError::Thread(_)
+        | StartError::AdminToken(_)
+        | StartError::AccessLog(_) => return Err(err.into()),
     };
     let (source, file) = match &path {
         Some(p) => (

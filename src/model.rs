@@ -11,8 +11,9 @@
 //! `defaults` (what a service inherits, and the timeouts), `balance` (the balancing choice),
 //! `health` (active check settings and their status), `resilience` (outlier detection, limits,
 //! slow start, retry budget), `upstream` (protocol and TLS towards endpoints), `hsts`,
-//! `proxy_protocol` (the version sent), `compress` and `sticky` (response compression,
-//! sticky sessions), `certs` (certificate files and their loading), `value`,
+//! `shape` (header edits, CORS, body limit, rewrites, redirects), `proxy_protocol` (the
+//! version sent), `compress` and `sticky` (response compression, sticky sessions), `certs`
+//! (certificate files and their loading), `value`,
 //! `rules`.
 
 mod balance;
@@ -27,6 +28,7 @@ mod proxy_protocol;
 mod resilience;
 pub mod rules;
 mod service;
+pub mod shape;
 pub mod sticky;
 pub mod upstream;
 pub mod value;

@@ -19,9 +19,11 @@
 //! - [`body`]: the streamed upstream response body that returns its connection to the pool.
 //! - [`compress`]: response compression (gzip, Brotli, zstd), negotiated per request.
 //! - [`sticky`]: sticky sessions by cookie.
-//! - [`access_log`]: the optional access log, written off the hot path.
+//! - [`access_log`]: the optional access log, written off the hot path, and W3C trace
+//!   context.
 //! - [`error`]: the responses a client sees when proxying fails.
 //! - [`redirect`]: the `http` → `https` redirect some `http` listeners answer with.
+//! - [`shape`]: a service's header edits, CORS, body limit, rewrites and redirects.
 
 pub mod access_log;
 pub mod admit;
@@ -43,6 +45,7 @@ pub mod pool;
 pub mod proxy_protocol;
 pub mod redirect;
 pub mod replay;
+pub mod shape;
 pub mod sni;
 pub mod sticky;
 pub mod target;

@@ -24,6 +24,7 @@ use crate::discovery::docker;
 use crate::discovery::file;
 use crate::discovery::Input;
 use crate::discovery::{swarm, Rejections};
+use crate::proxy::access_log::{AccessLog, AccessLogError};
 use crate::proxy::listener::{BindError, Front, ListenerSpec, Workers};
 use crate::state::reconciler::Reconciler;
 use crate::state::snapshot::Snapshot;
@@ -49,6 +50,8 @@ pub enum StartError {
     AdminToken(String),
     #[error("control plane thread: {0}")]
     Thread(std::io::Error),
+    #[error(transparent)]
+    AccessLog(#[from] AccessLogError),
 }
 
 /// A running berth.
@@ -67,9 +70,7 @@ impl Server {
     /// Starts berth with `config`; `config_path`, when given, is watched for edits.
     pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<Self, StartError> {
         let prometheus = crate::metrics::install();
-        if config.log.access_log {
-            crate::proxy::access_log::enable();
-        }
+        let access_log = AccessLog::start(&config.log)?;
         let config = Arc::new(config);
         let mut reconciler = Reconciler::new(Arc::clone(&config));
         reconciler.apply(Input::Update(file::reset(&config)));
@@ -81,7 +82,7 @@ impl Server {
             .as_ref()
             .map(|_| Arc::new(tls::acme::Acme::default()));
         let terminators = tls::terminators(&config, acme.as_ref())?;
-        let specs = listener_specs(&config, &terminators, acme.as_ref());
+        let specs = listener_specs(&config, &terminators, acme.as_ref(), access_log.as_ref());
         let workers = Workers::start(
             &specs,
             config.workers,
@@ -185,6 +186,7 @@ fn listener_specs(
     config: &Config,
     terminators: &[Arc<Terminator>],
     acme: Option<&Arc<tls::acme::Acme>>,
+    access_log: Option<&Arc<AccessLog>>,
 ) -> Vec<ListenerSpec> {
     let front = |l: &crate::config::Listener| match (l.protocol, &l.redirect) {
         (Protocol::Https, _) => terminators
@@ -214,6 +216,7 @@ fn listener_specs(
                     .then(|| Arc::from(l.trusted_ips.as_slice())),
                 max_connections: l.max_connections,
                 acme: acme.filter(|_| l.protocol == Protocol::Http).cloned(),
+                access_log: access_log.cloned(),
             })
         })
         .collect()

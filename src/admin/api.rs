@@ -22,6 +22,9 @@ use crate::model::policy::Policies;
 use crate::model::{HealthStatus, ServiceSpec};
 use crate::state::snapshot::{Service, Snapshot};
 use crate::tls::Terminator;
+use shape_doc::ShapeDoc;
+
+mod shape_doc;
 
 #[derive(Serialize)]
 struct ServicesDoc<'a> {
@@ -49,6 +52,8 @@ pub(super) struct SpecDoc<'a> {
     hsts: Option<&'a str>,
     /// Who may pass: each policy set, `null` when not.
     policies: PoliciesDoc,
+    /// Header edits, CORS, body limit, rewrites and redirects; `null`: none.
+    shape: Option<ShapeDoc>,
     /// The active check, e.g. `http GET /healthz status 200-399 every 10s (...)`.
     health_check: Option<String>,
     /// Like `br, zstd, gzip from 1024 bytes; types text/*, ...`; `null`: off.
@@ -72,6 +77,7 @@ impl<'a> SpecDoc<'a> {
             upstream_protocol: spec.upstream.protocol.as_str(),
             hsts: spec.hsts.as_ref().map(|h| h.as_str()),
             policies: PoliciesDoc::of(&spec.policies),
+            shape: ShapeDoc::of(&spec.shape),
             health_check: spec.health.as_ref().map(ToString::to_string),
             compress: spec.compress.as_ref().map(ToString::to_string),
             sticky: spec.sticky.as_ref().map(ToString::to_string),

@@ -43,7 +43,11 @@ pub fn render(config: &Config, env_token: bool) -> String {
         "log": {
             "level": config.log.level,
             "format": config.log.format.to_string(),
-            "access_log": config.log.access_log,
+            "access_log": config.log.access_log.as_ref().map(|a| json!({
+                "format": a.format.as_str(),
+                "path": a.path.as_ref().map(|p| p.display().to_string()),
+            })),
+            "trace_context": config.log.trace_context.as_str(),
         },
         "workers": config.workers,
     });

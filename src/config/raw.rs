@@ -11,6 +11,8 @@ use std::fmt;
 use serde::de::{self, value::MapAccessDeserializer, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
+use super::shape::raw as shape;
+
 pub use super::scalar::{
     Address, BalanceSpec, Count, LogLevel, Net, OneOrMany, Retries, Span, StatusRange, UniqueMap,
     Weight,
@@ -249,6 +251,15 @@ pub struct Service {
     pub auth: Option<Auth>,
     pub rate_limit: Option<RateLimit>,
     pub in_flight: Option<InFlight>,
+    /// Header edits, CORS, body limit, rewrites and redirects (`config::shape::raw`).
+    pub headers: Option<shape::Headers>,
+    pub cors: Option<shape::Cors>,
+    pub max_request_body: Option<shape::Size>,
+    pub replace_path: Option<String>,
+    pub replace_path_regex: Option<shape::Replace>,
+    pub add_prefix: Option<String>,
+    pub redirect_scheme: Option<shape::SchemeRedirect>,
+    pub redirect_regex: Option<shape::RegexRedirect>,
     pub balance: Option<BalanceSpec>,
     pub retries: Option<Retries>,
     /// Request timeout; absent means `defaults.timeouts.request`.
@@ -413,12 +424,13 @@ impl<'de> Deserialize<'de> for Backend {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Log {
     pub level: Option<LogLevel>,
     pub format: Option<LogFormat>,
-    pub access_log: Option<bool>,
+    pub access_log: Option<super::logging::RawAccessLog>,
+    pub trace_context: Option<super::TraceContext>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

@@ -14,6 +14,7 @@ use std::time::Duration;
 use super::health::health;
 use super::policy::policies;
 use super::raw;
+use super::shape::shape;
 use super::validate::{positive, resilience, Problems};
 use super::{Backend, Defaults, Listener, Protocol, StaticService};
 use crate::model::policy;
@@ -41,7 +42,7 @@ pub(super) fn services(
 fn service(
     p: &mut Problems,
     name: &str,
-    s: raw::Service,
+    mut s: raw::Service,
     listeners: &BTreeMap<String, Listener>,
     defaults: &Defaults,
     base: &Path,
@@ -54,6 +55,7 @@ fn service(
     let names = s.listener.clone().map(|l| l.0).unwrap_or_default();
     check_listener_refs(p, &path, &names, listeners);
     let layer = layer(p, &path, &names, listeners, &s);
+    let shape = shape(p, &path, &mut s, layer);
     let mut hosts = Vec::new();
     for host in s.hosts.map(|h| h.0).unwrap_or_default() {
         match check_host(&host) {
@@ -83,6 +85,7 @@ fn service(
         tcp_idle: idle_timeout(p, &path, s.idle_timeout, layer, d.tcp_idle),
         acme: s.tls.as_ref().and_then(|t| t.acme).unwrap_or(d.acme),
         policies: policies(p, &path, (s.allow, s.auth, s.rate_limit, s.in_flight), base),
+        shape,
         compress: super::compress::compress(p, &path, s.compress, layer),
         sticky: super::sticky::sticky(p, &path, name, s.sticky, layer),
         ..d

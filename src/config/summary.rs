@@ -72,13 +72,18 @@ impl Config {
             write_service(out, s)?;
         }
         let log = &self.log;
-        writeln!(
-            out,
-            "log: {} {}, access log {}",
-            log.level,
-            log.format,
-            if log.access_log { "on" } else { "off" }
-        )?;
+        write!(out, "log: {} {}, access log ", log.level, log.format)?;
+        match &log.access_log {
+            None => write!(out, "off")?,
+            Some(a) => {
+                let to = a
+                    .path
+                    .as_ref()
+                    .map_or("stdout".into(), |p| p.display().to_string());
+                write!(out, "{} to {to}", a.format.as_str())?;
+            }
+        }
+        writeln!(out, ", trace context {}", log.trace_context.as_str())?;
         writeln!(out, "workers: {}", self.workers)
     }
 }
@@ -143,6 +148,9 @@ fn write_service(out: &mut String, s: &StaticService) -> fmt::Result {
         writeln!(out, "    hsts on https listeners: {}", h.as_str())?;
     }
     write_policies(out, s)?;
+    if let Some(shape) = s.spec.shape.rules() {
+        writeln!(out, "    shapes: {}", shape.names().join(", "))?;
+    }
     for b in &s.backends {
         writeln!(out, "    -> {}  weight {}", b.address, b.weight)?;
     }

@@ -18,9 +18,7 @@ use super::health::health;
 use super::listener::listeners;
 use super::raw;
 use super::service::{check_route_clashes, services};
-use super::{
-    Admin, Config, Connections, Defaults, Engine, Listener, Log, LogFormat, StaticService, Swarm,
-};
+use super::{Admin, Config, Connections, Defaults, Engine, Listener, StaticService, Swarm};
 use crate::model::{BudgetSettings, Limits, Outlier, Resilience, Timeouts};
 
 /// Most worker threads a file may ask for.
@@ -47,7 +45,7 @@ pub fn validate(raw: raw::Config, base: &Path) -> Result<Config, Vec<Problem>> {
     if raw.acme.is_none() {
         check_acme_opt_in(&mut p, &services);
     }
-    let log = log(raw.log);
+    let log = super::logging::log(&mut p, raw.log, base);
     let workers = workers(&mut p, raw.workers);
     let acme = raw.acme.map(|a| acme(&mut p, a, &listeners, base));
     if !p.0.is_empty() {
@@ -361,19 +359,6 @@ fn positive_span(p: &mut Problems, path: &str, d: Option<raw::Span>) -> Option<D
         return None;
     }
     Some(d)
-}
-
-fn log(raw: Option<raw::Log>) -> Log {
-    let (level, format, access_log) =
-        raw.map_or((None, None, None), |l| (l.level, l.format, l.access_log));
-    Log {
-        level: level.map_or_else(|| "info".into(), |l| l.0),
-        format: match format {
-            Some(raw::LogFormat::Json) => LogFormat::Json,
-            Some(raw::LogFormat::Text) | None => LogFormat::Text,
-        },
-        access_log: access_log.unwrap_or(false),
-    }
 }
 
 fn workers(p: &mut Problems, raw: Option<usize>) -> usize {

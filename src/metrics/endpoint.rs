@@ -88,9 +88,17 @@ impl Assigned {
         series
     }
 
-    /// Forgets the endpoints not asked for in `round` (gone), freeing their place under the cap.
+    /// Forgets the endpoints not asked for in `round` (gone), freeing their place under the
+    /// cap; their in-flight gauge drops to 0 (an `other` one is summed again at the next
+    /// scrape), so a gone endpoint does not show requests forever.
     pub(super) fn sweep(&mut self, round: u64) {
-        self.entries.retain(|_, (_, used)| *used == round);
+        self.entries.retain(|_, (series, used)| {
+            let keep = *used == round;
+            if !keep {
+                series.in_flight.set(0.0);
+            }
+            keep
+        });
         self.own = self.entries.values().filter(|(s, _)| s.own).count();
     }
 }

@@ -127,6 +127,7 @@ impl Defaults {
             keep_route: self.keep_route,
             acme: false,
             policies: Default::default(),
+            shape: Default::default(),
             compress: None,
             sticky: None,
         }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::policy::Policies;
+use super::shape::Shape;
 use super::{Balance, HealthCheck, Hsts, ProxyVersion, Resilience, Upstream};
 
 /// What a service proxies: HTTP requests, or whole TCP connections (L4).
@@ -85,6 +86,8 @@ pub struct ServiceSpec {
     pub acme: bool,
     /// Who may pass (`allow`, ...): checked before a request is proxied.
     pub policies: Policies,
+    /// Header edits, CORS, body limit, rewrites and redirects (`model::shape`).
+    pub shape: Shape,
     /// Response compression; `None`: responses pass as they are.
     pub compress: Option<super::compress::Compress>,
     /// Sticky sessions by cookie; `None`: the balancer picks every request.

@@ -62,6 +62,37 @@ pub fn positive_duration(s: &str) -> Result<Duration, String> {
     })
 }
 
+/// A size in bytes with a unit: `512B`, `64KB`, `10MB`, `1GB` (powers of 1000) or `64KiB`,
+/// `10MiB`, `1GiB` (powers of 1024), any case, a space allowed before the unit (a bare
+/// number is refused, as for durations).
+pub fn size(s: &str) -> Result<u64, String> {
+    const UNITS: [(&str, u64); 7] = [
+        ("b", 1),
+        ("kb", 1_000),
+        ("mb", 1_000_000),
+        ("gb", 1_000_000_000),
+        ("kib", 1 << 10),
+        ("mib", 1 << 20),
+        ("gib", 1 << 30),
+    ];
+    let s = s.trim();
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(digits);
+    let unit = unit.trim().to_ascii_lowercase();
+    let scale = UNITS.iter().find(|(u, _)| *u == unit).map(|(_, n)| *n);
+    match (number.parse::<u64>(), scale) {
+        (Ok(n), None) if unit.is_empty() => Err(format!("a unit is required, like {n}B or {n}MB")),
+        (Ok(n), Some(scale)) => n
+            .checked_mul(scale)
+            .ok_or_else(|| "too large: at most 16EB".to_owned()),
+        _ => Err(
+            "expected a whole number and a unit like 512KB, 10MB or 1GiB \
+                  (KB, MB, GB: powers of 1000; KiB, MiB, GiB: powers of 1024)"
+                .to_owned(),
+        ),
+    }
+}
+
 /// `200` or `200-399`: an inclusive range of HTTP statuses within `100..=599`.
 pub fn status_range(s: &str) -> Result<(u16, u16), String> {
     let (lo, hi) = s.split_once('-').unwrap_or((s, s));
@@ -207,6 +238,27 @@ mod tests {
             assert!(e.contains("percent-encode"), "{bad}: {e}");
         }
         assert!(request_path("/a%3Cb?q=%22x%22").is_ok());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size("10MB"), Ok(10_000_000));
+        assert_eq!(size(" 10 mib "), Ok(10 << 20));
+        assert_eq!(size("512B"), Ok(512));
+        assert_eq!(size("1GiB"), Ok(1 << 30));
+        assert_eq!(size("0KB"), Ok(0));
+        assert!(size("10").unwrap_err().contains("like 10B or 10MB"));
+        for bad in [
+            "",
+            "MB",
+            "1.5MB",
+            "-1MB",
+            "10 parsecs",
+            "99999999999999999999GB",
+        ] {
+            assert!(size(bad).is_err(), "{bad}");
+        }
+        assert!(size("99999999999GB").unwrap_err().contains("too large"));
     }
 
     #[test]

@@ -8,10 +8,12 @@
 //! [`WatchedBody`], a request body on its way upstream: for a request that has one, it notes
 //! whether the client sent it to its end or broke it (a malformed chunk, an aborted upload),
 //! so that a failure the client caused is answered as the client's and never blamed on the
-//! endpoint. A request without a body carries no [`BodyWatch`] and costs nothing more.
+//! endpoint. It also counts the body's bytes, which the access log reads; with the service's
+//! `max_request_body`, it fails the body (the upstream request is aborted) as soon as they
+//! pass the limit. A request without a body carries no [`BodyWatch`] and costs nothing more.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -80,7 +82,7 @@ impl UpstreamBody {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match state_after(&polled, &self.inner) {
             BodyState::Done => self.release(),
-            BodyState::Failed => self.exchange = None,
+            BodyState::Failed | BodyState::TooLarge => self.exchange = None,
             BodyState::Streaming => {}
         }
         polled
@@ -139,6 +141,8 @@ pub enum BodyState {
     Done = 1,
     /// Broken: malformed framing, or the connection closed mid-body.
     Failed = 2,
+    /// Longer than the service's `max_request_body`: cut off.
+    TooLarge = 3,
 }
 
 /// Where `inner` stands after a poll that returned `polled`.
@@ -156,22 +160,52 @@ fn state_after(
 }
 
 /// Shared by a [`WatchedBody`] (which may be polled on the upstream connection's task) and
-/// the request's forwarding code.
-#[derive(Debug, Default)]
-pub struct BodyWatch(AtomicU8);
+/// the request's forwarding code (and the access log, which reads the bytes).
+#[derive(Debug)]
+pub struct BodyWatch {
+    state: AtomicU8,
+    /// Body bytes read from the client so far.
+    read: AtomicU64,
+    /// The most bytes the body may have (`u64::MAX`: no limit).
+    limit: u64,
+}
 
 impl BodyWatch {
+    /// Body bytes read from the client so far.
+    pub fn bytes(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    /// Adds `n` bytes read (one writer, the body's poller: a load and a store, no locked
+    /// instruction); false once they pass the limit.
+    #[inline]
+    fn read(&self, n: usize) -> bool {
+        let total = self.read.load(Ordering::Relaxed).saturating_add(n as u64);
+        self.read.store(total, Ordering::Relaxed);
+        total <= self.limit
+    }
+
     pub fn state(&self) -> BodyState {
-        match self.0.load(Ordering::Acquire) {
+        match self.state.load(Ordering::Acquire) {
             0 => BodyState::Streaming,
             1 => BodyState::Done,
+            3 => BodyState::TooLarge,
             _ => BodyState::Failed,
         }
     }
 
     fn set(&self, state: BodyState) {
-        self.0.store(state as u8, Ordering::Release);
+        self.state.store(state as u8, Ordering::Release);
     }
+}
+
+/// Why a request body did not reach the upstream whole.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error(transparent)]
+    Client(#[from] hyper::Error),
+    #[error("the request body is over the service's max_request_body")]
+    TooLarge,
 }
 
 /// A client's request body that has one, sent upstream frame by frame and watched. Boxed,
@@ -184,13 +218,21 @@ pub struct WatchedBody {
 }
 
 /// The client's body as sent upstream: a body-less one as it is, one with a body watched
-/// (`watch` then gets the watch).
+/// (`watch` then gets the watch) and cut off past `limit` bytes.
 #[inline]
-pub fn request_body(inner: Incoming, watch: &mut Option<Arc<BodyWatch>>) -> RequestBody {
+pub fn request_body(
+    inner: Incoming,
+    watch: &mut Option<Arc<BodyWatch>>,
+    limit: Option<u64>,
+) -> RequestBody {
     if inner.is_end_stream() {
         return Either::Left(inner);
     }
-    let shared = Arc::new(BodyWatch::default());
+    let shared = Arc::new(BodyWatch {
+        state: AtomicU8::new(BodyState::Streaming as u8),
+        limit: limit.unwrap_or(u64::MAX),
+        read: AtomicU64::new(0),
+    });
     *watch = Some(Arc::clone(&shared));
     Either::Right(Either::Left(WatchedBody {
         inner: Box::new(inner),
@@ -200,18 +242,25 @@ pub fn request_body(inner: Incoming, watch: &mut Option<Arc<BodyWatch>>) -> Requ
 
 impl Body for WatchedBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let polled = Pin::new(&mut *self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            let len = frame.data_ref().map_or(0, Bytes::len);
+            if !self.watch.read(len) {
+                self.watch.set(BodyState::TooLarge);
+                return Poll::Ready(Some(Err(BodyError::TooLarge)));
+            }
+        }
         match state_after(&polled, &self.inner) {
             BodyState::Streaming => {}
             ended => self.watch.set(ended),
         }
-        polled
+        polled.map(|f| f.map(|r| r.map_err(BodyError::Client)))
     }
 
     fn is_end_stream(&self) -> bool {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::proxy::access_log::AccessLog;
 use crate::state::snapshot::Snapshot;
 
 /// One accepted connection's identity.
@@ -20,4 +21,6 @@ pub struct ClientConn {
     /// The client: the socket's peer, or the one its PROXY header names.
     pub peer: SocketAddr,
     pub snapshots: Arc<ArcSwap<Snapshot>>,
+    /// The server's access log and trace context; `None` when both are off.
+    pub access_log: Option<Arc<AccessLog>>,
 }

@@ -34,6 +34,8 @@ pub enum ProxyError {
     ClientBody,
     /// The client's request body was still arriving when the request timed out (408).
     ClientBodyTimeout,
+    /// The client's request body is over the service's `max_request_body` (413).
+    PayloadTooLarge,
     /// The request's target is refused: several, invalid or conflicting hosts, or a path
     /// that cannot be normalised (400).
     BadTarget(BadTarget),
@@ -59,9 +61,29 @@ impl ProxyError {
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::ClientBody | Self::BadTarget(_) => StatusCode::BAD_REQUEST,
             Self::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// The access log's `error` value: why berth answered itself.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NoRoute => "no_route",
+            Self::NoHealthyEndpoint(_) => "no_healthy_endpoint",
+            Self::Upstream => "upstream",
+            Self::Timeout => "timeout",
+            Self::OverLimit(..) => "over_limit",
+            Self::ClientBody => "client_body",
+            Self::ClientBodyTimeout => "client_body_timeout",
+            Self::PayloadTooLarge => "client_body_too_large",
+            Self::BadTarget(_) => "bad_target",
+            Self::Forbidden => "forbidden",
+            Self::Unauthorized => "unauthorized",
+            Self::RateLimited => "rate_limited",
+            Self::AuthUnavailable => "auth_unavailable",
         }
     }
 
@@ -75,6 +97,7 @@ impl ProxyError {
             Self::Timeout => Bytes::from_static(b"upstream timeout\n"),
             Self::ClientBody => Bytes::from_static(b"invalid request body\n"),
             Self::ClientBodyTimeout => Bytes::from_static(b"request body timeout\n"),
+            Self::PayloadTooLarge => Bytes::from_static(b"request body too large\n"),
             Self::BadTarget(why) => Bytes::from(format!("{why}\n")),
             Self::Forbidden => Bytes::from_static(b"forbidden\n"),
             Self::Unauthorized => Bytes::from_static(b"unauthorized\n"),
@@ -137,6 +160,10 @@ mod tests {
         assert_eq!(
             text(ProxyError::ClientBody).await,
             (400, "invalid request body\n".into())
+        );
+        assert_eq!(
+            text(ProxyError::PayloadTooLarge).await,
+            (413, "request body too large\n".into())
         );
         assert_eq!(
             text(ProxyError::ClientBodyTimeout).await,

@@ -3,7 +3,9 @@
 //! Per request: one snapshot load, a route match, a selector pick, header edits in place, and
 //! the request streamed to an upstream connection from the worker's pool. On an https
 //! listener, a service's pre-rendered `Strict-Transport-Security` is added to the responses
-//! it proxies that lack one.
+//! it proxies that lack one. A service with policies or shaping passes `proxy::shape::guard`
+//! first (redirects, CORS preflight, policies, body limit, rewrites), and its responses
+//! `proxy::shape::respond`.
 //!
 //! This module routes the request and accounts for it (metrics, access log, the
 //! connection's timeouts); `forward` sends it upstream, with retries.
@@ -14,20 +16,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::header::HeaderValue;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use tracing::debug;
 
-use crate::proxy::access_log;
+use crate::proxy::access_log::{Outcome, ServedBody};
 use crate::proxy::client::ClientConn;
 use crate::proxy::compress;
 use crate::proxy::conn::Activity;
 use crate::proxy::error::{ProxyBody, ProxyError};
 use crate::proxy::headers;
-use crate::proxy::policy;
 use crate::proxy::pool;
+use crate::proxy::shape;
 use crate::proxy::target::{self, BadTarget};
+use crate::state::snapshot::Snapshot;
 
 /// What an HTTP client connection knows for all of its requests.
 #[derive(Debug)]
@@ -61,22 +64,41 @@ fn peer_value(peer: SocketAddr) -> HeaderValue {
 }
 
 /// Serves one request: route, pick, forward; errors become the responses of
-/// docs/ARCHITECTURE.md, "Errors a client sees".
+/// docs/ARCHITECTURE.md, "Errors a client sees". A logged request's response body is
+/// wrapped to finish its access-log record.
 pub async fn handle(
     cx: Arc<ConnContext>,
     mut req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, Infallible> {
+) -> Result<Response<ServedBody>, Infallible> {
     let start = Instant::now();
     let _serving = Serving::new(&cx.activity);
     let snapshot = cx.client.snapshots.load_full();
     pool::sweep(snapshot.generation);
+    let entry = match &cx.client.access_log {
+        None => None,
+        Some(log) => {
+            let listener = &snapshot.listeners[cx.client.listener].name;
+            log.begin(&mut req, listener, cx.client.peer.ip())
+        }
+    };
+    let mut outcome = entry.as_ref().map(|_| Outcome::default());
+    let response = serve(&cx, &snapshot, req, start, outcome.as_mut()).await;
+    Ok(match entry {
+        None => response.map(Either::Left),
+        Some(entry) => entry.respond(response, outcome.unwrap_or_default(), start),
+    })
+}
+
+/// Routes and answers one request; `notes`, with the access log on, learns what became of
+/// it.
+async fn serve<'s>(
+    cx: &ConnContext,
+    snapshot: &'s Snapshot,
+    mut req: Request<Incoming>,
+    start: Instant,
+    mut notes: Option<&mut Outcome<'s>>,
+) -> Response<ProxyBody> {
     let listener = &snapshot.listeners[cx.client.listener];
-    let logged = access_log::enabled().then(|| {
-        (
-            req.method().clone(),
-            access_log::loggable_path(req.uri().path()),
-        )
-    });
     let checked = match target::normalize(&mut req) {
         true => target::host(&req),
         false => Err(BadTarget::InvalidPath),
@@ -87,28 +109,29 @@ pub async fn handle(
             .find(host, req.uri().path())
             .map(|m| (m.target, m.prefix_len)),
         Err(bad) => {
-            let response = refuse(&listener.name, bad);
-            log_access(&cx, &listener.name, None, logged, response.status(), start);
-            return Ok(response);
+            note_error(&mut notes, "bad_target");
+            return refuse(&listener.name, bad);
         }
     };
     let Some((route, prefix_len)) = found else {
         listener.no_route.increment(1);
-        let response = ProxyError::NoRoute.into_response();
-        log_access(&cx, &listener.name, None, logged, response.status(), start);
-        return Ok(response);
+        note_error(&mut notes, ProxyError::NoRoute.reason());
+        return ProxyError::NoRoute.into_response();
     };
+    if let Some(n) = notes.as_deref_mut() {
+        n.service = Some(&route.service);
+    }
     let spec = &route.service.spec;
-    let mut held = None;
-    if spec.policies.any() {
+    let (mut held, mut shaped) = (None, shape::Shaped::default());
+    if spec.policies.any() || spec.shape.any() {
         let client = (cx.client.peer.ip(), cx.proto);
-        match policy::guard(&route.service, client, &listener.trusted_ips, &mut req).await {
-            Ok(slot) => held = slot,
+        let trusted = &listener.trusted_ips;
+        match shape::guard(&route.service, client, trusted, &mut req, prefix_len).await {
+            Ok(passed) => (held, shaped) = passed,
             Err(response) => {
                 route.requests.increment(response.status().as_u16());
-                let status = response.status();
-                log_access(&cx, &listener.name, Some(&spec.name), logged, status, start);
-                return Ok(response);
+                note_error(&mut notes, policy_reason(response.status()));
+                return response;
             }
         }
     }
@@ -118,20 +141,22 @@ pub async fn handle(
     let plan = Plan {
         start,
         service: &route.service,
-        prefix_len,
+        prefix_len: shaped.prefix_len(prefix_len),
         trusted,
         hsts: hsts.filter(|_| cx.proto == "https").map(|h| &h.value),
         connect_timeout: snapshot.timeouts.connect,
         idle_timeout: snapshot.timeouts.idle,
+        trail: notes.as_deref().map(|n| &n.trail),
     };
     let compress = spec
         .compress
         .as_ref()
         .and_then(|c| compress::wanted(c, &req));
-    let mut response = match plan.forward(&cx, req).await {
+    let mut response = match plan.forward(cx, req).await {
         Ok(r) => r,
         Err(e) => {
             debug!(service = %route.service.spec.name, error = ?e, "request failed");
+            note_error(&mut notes, e.reason());
             e.into_response()
         }
     };
@@ -141,42 +166,37 @@ pub async fn handle(
             generated => generated,
         });
     }
+    if let Some(rules) = spec.shape.rules() {
+        shape::respond(rules, shaped.origin.as_ref(), &mut response);
+    }
     if let Some(wanted) = compress {
         response = wanted.apply(response);
     }
     route.requests.increment(response.status().as_u16());
     route.service.duration.record(start.elapsed().as_secs_f64());
-    let service = Some(&route.service.spec.name);
-    log_access(
-        &cx,
-        &listener.name,
-        service,
-        logged,
-        response.status(),
-        start,
-    );
-    Ok(response)
+    response
 }
 
-/// Hands the request's summary to the access log, when it is on.
-fn log_access(
-    cx: &ConnContext,
-    listener: &Arc<str>,
-    service: Option<&Arc<str>>,
-    logged: Option<(http::Method, String)>,
-    status: StatusCode,
-    start: Instant,
-) {
-    if let Some((method, path)) = logged {
-        access_log::write(access_log::Record {
-            listener: Arc::clone(listener),
-            service: service.cloned(),
-            client: cx.client.peer.ip(),
-            method,
-            path,
-            status: status.as_u16(),
-            duration: start.elapsed(),
-        });
+/// The access log's `error` for a policy's refusal or a shaping answer (`proxy::shape`), by
+/// its status (forward auth may answer with anything).
+fn policy_reason(status: http::StatusCode) -> &'static str {
+    match status.as_u16() {
+        204 => "cors_preflight",
+        301 | 302 | 307 | 308 => "redirect",
+        413 => "client_body_too_large",
+        500 => "rewrite",
+        401 => "unauthorized",
+        403 => "forbidden",
+        429 => "rate_limited",
+        503 => "auth_unavailable",
+        _ => "forward_auth",
+    }
+}
+
+/// Notes why berth answered itself, when the access log is on.
+fn note_error(notes: &mut Option<&mut Outcome<'_>>, reason: &'static str) {
+    if let Some(n) = notes.as_deref_mut() {
+        n.error = Some(reason);
     }
 }
 

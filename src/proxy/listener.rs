@@ -30,6 +30,7 @@ use tracing::{error, info, warn};
 
 use crate::config::Connections;
 use crate::metrics as m;
+use crate::proxy::access_log::AccessLog;
 use crate::proxy::client::ClientConn;
 use crate::proxy::redirect::Redirect;
 use crate::state::snapshot::Snapshot;
@@ -58,6 +59,8 @@ pub struct ListenerSpec {
     /// `http` listeners with ACME on: HTTP-01 challenges are answered before routing and
     /// before a redirect.
     pub acme: Option<Arc<Acme>>,
+    /// The server's access log and trace context (HTTP requests); `None` when both are off.
+    pub access_log: Option<Arc<AccessLog>>,
 }
 
 /// What a listener's connections get before (or instead of) proxying.
@@ -369,6 +372,7 @@ async fn accept_loop(
             listener: spec.index,
             peer,
             snapshots: Arc::clone(&snapshots),
+            access_log: spec.access_log.clone(),
         };
         tracker.live.fetch_add(1, Ordering::AcqRel);
         active.increment(1.0);

@@ -1,7 +1,9 @@
 //! PROXY protocol v1 and v2 headers (data plane): [`encode`] writes the one berth sends to
 //! backends that ask for it, [`read_header`] reads the one a trusted load balancer in front
 //! of berth sends on listeners configured for it.
-//! Spec: <https://www.haproxy.org/download/2.8/doc/proxy-protocol.txt>.
+//! Spec: <https://www.haproxy.org/download/2.8/doc/proxy-protocol.txt>. Ours rather than the
+//! `ppp` crate's (README, *Parsers*): `ppp` parses a buffer and cannot stop a stream at the
+//! header's last byte, and departs from the spec where this module follows it.
 //!
 //! Invariants:
 //! - [`read_header`] reads exactly the header and not one byte more, so the stream goes on

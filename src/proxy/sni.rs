@@ -4,7 +4,10 @@
 //! A passthrough connection reads the client's first bytes with [`read_client_hello`], routes
 //! on the name it returns, connects upstream and writes *exactly the bytes read* there before
 //! copying both ways: nothing is consumed or altered, so the upstream sees the client's own
-//! handshake. [`parse_sni`] is the pure parser behind it, called again after every read.
+//! handshake. [`Scan`] is the parser behind it, fed the buffer again after every read;
+//! [`parse_sni`] answers for one buffer. Ours rather than rustls' `Acceptor` (README,
+//! *Parsers*): the `Acceptor` refuses hellos a backend may well accept (no
+//! `signature_algorithms`, no null compression), drops IP-literal names, and is slower.
 //!
 //! Invariants:
 //! - No input panics or indexes out of bounds: every length is checked before it is used
@@ -14,6 +17,9 @@
 //!   X25519MLKEM768 key share is 1,216 bytes, a whole browser hello about 1,800).
 //! - A hello may be split across several handshake records and arrive in reads of any size:
 //!   every proper prefix of a valid hello is [`Peek::Incomplete`], never an error.
+//! - Reading costs time linear in the bytes read, however they are cut: [`read_client_hello`]
+//!   keeps one [`Scan`], which looks at each whole record once (a hello in 1-byte records
+//!   dripped a byte per read used to be walked again after every read: quadratic).
 //! - A name returned is a valid ASCII host name (letters, digits, `-`, `.`, `_`; 1 to 253
 //!   bytes), lowercased: callers compare it as is.
 //! - The ClientHello is parsed strictly (framing of every extension, no duplicate
@@ -22,8 +28,12 @@
 use std::fmt;
 use std::io;
 
+use bytes::BufMut;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use hello::parse_client_hello;
+
+mod hello;
 #[cfg(test)]
 mod tests;
 
@@ -149,8 +159,9 @@ pub async fn read_client_hello<R: AsyncRead + Unpin>(
     r: &mut R,
     buf: &mut Vec<u8>,
 ) -> Result<Option<HostName>, SniError> {
+    let mut scan = Scan::default();
     loop {
-        match parse_sni(buf)? {
+        match scan.peek(buf)? {
             Peek::Sni(name) => return Ok(Some(name)),
             Peek::NoSni => return Ok(None),
             Peek::Incomplete if buf.len() >= MAX_HELLO => return Err(SniError::TooLarge),
@@ -159,13 +170,12 @@ pub async fn read_client_hello<R: AsyncRead + Unpin>(
     }
 }
 
-/// Appends one read's bytes (at most up to [`MAX_HELLO`] in `buf`).
+/// Appends one read's bytes (at most up to [`MAX_HELLO`] in `buf`), into spare capacity:
+/// nothing is zeroed per read.
 async fn read_some<R: AsyncRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> Result<(), SniError> {
-    let start = buf.len();
-    buf.resize(MAX_HELLO.min(start + READ_CHUNK), 0);
-    let read = r.read(&mut buf[start..]).await;
-    buf.truncate(start + read.as_ref().map_or(0, |n| *n));
-    match read {
+    let room = MAX_HELLO.saturating_sub(buf.len()).min(READ_CHUNK);
+    buf.reserve(room);
+    match r.read_buf(&mut buf.limit(room)).await {
         Ok(0) => Err(SniError::Closed),
         Ok(_) => Ok(()),
         Err(e) => Err(SniError::Io(e.kind())),
@@ -175,14 +185,35 @@ async fn read_some<R: AsyncRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> Result
 /// What `buf`, the first bytes a client sent, says about its server name. Bytes past the
 /// ClientHello are ignored.
 pub fn parse_sni(buf: &[u8]) -> Result<Peek, SniError> {
-    let Some(message) = find_hello(buf)? else {
-        return Ok(Peek::Incomplete);
-    };
-    let name = match message {
-        Message::Contiguous(body) => parse_client_hello(body)?,
-        Message::Fragmented(len) => parse_client_hello(&reassemble(buf, len)?)?,
-    };
-    Ok(name.map_or(Peek::NoSni, Peek::Sni))
+    Scan::default().peek(buf)
+}
+
+/// A walk over a ClientHello's records that resumes where the last call stopped: each whole
+/// record is checked once, however many reads the hello takes.
+#[derive(Debug, Default, Clone)]
+pub struct Scan {
+    /// Where the next record's header starts; the records before it are whole and checked.
+    pos: usize,
+    /// Handshake bytes in the records before `pos`.
+    before: usize,
+    /// The handshake header's first `before.min(4)` bytes.
+    header: [u8; HANDSHAKE_HEADER],
+}
+
+impl Scan {
+    /// What `buf` says. `buf` must begin with the bytes earlier calls were given (the same
+    /// connection's bytes, more of them), and no call may follow one that was not
+    /// [`Peek::Incomplete`].
+    pub fn peek(&mut self, buf: &[u8]) -> Result<Peek, SniError> {
+        let Some(message) = self.find_hello(buf)? else {
+            return Ok(Peek::Incomplete);
+        };
+        let name = match message {
+            Message::Contiguous(body) => parse_client_hello(body)?,
+            Message::Fragmented(len) => parse_client_hello(&reassemble(buf, len)?)?,
+        };
+        Ok(name.map_or(Peek::NoSni, Peek::Sni))
+    }
 }
 
 /// Where a whole ClientHello message lies in the buffer.
@@ -227,60 +258,61 @@ fn record(buf: &[u8], pos: usize) -> Result<Option<Record>, SniError> {
     }))
 }
 
-/// The ClientHello message once all its bytes are in `buf`; errors as soon as the bytes
-/// read show one.
-fn find_hello(buf: &[u8]) -> Result<Option<Message<'_>>, SniError> {
-    let mut header = [0u8; HANDSHAKE_HEADER];
-    // Handshake bytes in the records before the current one.
-    let mut before = 0;
-    let mut pos = 0;
-    while let Some(rec) = record(buf, pos)? {
-        let available = buf
-            .get(rec.start..rec.end.min(buf.len()))
-            .unwrap_or_default();
-        for (i, &b) in available
-            .iter()
-            .enumerate()
-            .take(HANDSHAKE_HEADER.saturating_sub(before))
-        {
-            header[before + i] = b;
-        }
-        let seen = before + available.len();
-        if seen >= 1 && header[0] != HANDSHAKE_CLIENT_HELLO {
-            return Err(SniError::NotClientHello);
-        }
-        if seen >= HANDSHAKE_HEADER {
-            let [_, a, b, c] = header;
-            let needed = HANDSHAKE_HEADER + u32::from_be_bytes([0, a, b, c]) as usize;
-            // Handshake bytes from this record on. `before < needed`: the loop stops at the
-            // record where the message ends.
-            let rest = needed.saturating_sub(before);
-            let len = rec.end - rec.start;
-            let message_end = rec.start + rest;
-            // The least the whole hello can take: the rest of it in one more record.
-            let least = if rest <= len {
-                message_end
-            } else {
-                rec.end + RECORD_HEADER + (rest - len)
-            };
-            if least > MAX_HELLO {
-                return Err(SniError::TooLarge);
+impl Scan {
+    /// The ClientHello message once all its bytes are in `buf`; errors as soon as the bytes
+    /// read show one.
+    fn find_hello<'a>(&mut self, buf: &'a [u8]) -> Result<Option<Message<'a>>, SniError> {
+        while let Some(rec) = record(buf, self.pos)? {
+            let available = buf
+                .get(rec.start..rec.end.min(buf.len()))
+                .unwrap_or_default();
+            let mut header = self.header;
+            for (i, &b) in available
+                .iter()
+                .enumerate()
+                .take(HANDSHAKE_HEADER.saturating_sub(self.before))
+            {
+                header[self.before + i] = b;
             }
-            if message_end <= rec.end && message_end <= buf.len() {
-                return Ok(Some(if pos == 0 {
-                    Message::Contiguous(&buf[rec.start + HANDSHAKE_HEADER..message_end])
+            let seen = self.before + available.len();
+            if seen >= 1 && header[0] != HANDSHAKE_CLIENT_HELLO {
+                return Err(SniError::NotClientHello);
+            }
+            if seen >= HANDSHAKE_HEADER {
+                let [_, a, b, c] = header;
+                let needed = HANDSHAKE_HEADER + u32::from_be_bytes([0, a, b, c]) as usize;
+                // Handshake bytes from this record on. `before < needed`: the walk stops at
+                // the record where the message ends.
+                let rest = needed.saturating_sub(self.before);
+                let len = rec.end - rec.start;
+                let message_end = rec.start + rest;
+                // The least the whole hello can take: the rest of it in one more record.
+                let least = if rest <= len {
+                    message_end
                 } else {
-                    Message::Fragmented(needed)
-                }));
+                    rec.end + RECORD_HEADER + (rest - len)
+                };
+                if least > MAX_HELLO {
+                    return Err(SniError::TooLarge);
+                }
+                if message_end <= rec.end && message_end <= buf.len() {
+                    return Ok(Some(if self.pos == 0 {
+                        Message::Contiguous(&buf[rec.start + HANDSHAKE_HEADER..message_end])
+                    } else {
+                        Message::Fragmented(needed)
+                    }));
+                }
             }
+            if rec.end > buf.len() {
+                break;
+            }
+            // This record is whole and checked: the next call starts after it.
+            self.header = header;
+            self.before += rec.end - rec.start;
+            self.pos = rec.end;
         }
-        if rec.end > buf.len() {
-            break;
-        }
-        before += rec.end - rec.start;
-        pos = rec.end;
+        Ok(None)
     }
-    Ok(None)
 }
 
 /// The ClientHello message's body, copied out of the records that carry it (rare: clients
@@ -300,118 +332,4 @@ fn reassemble(buf: &[u8], len: usize) -> Result<Vec<u8>, SniError> {
     }
     message.drain(..HANDSHAKE_HEADER);
     Ok(message)
-}
-
-/// The `host_name` in a ClientHello body (RFC 8446 §4.1.2, RFC 6066 §3).
-fn parse_client_hello(body: &[u8]) -> Result<Option<HostName>, SniError> {
-    let mut hello = Cursor(body);
-    hello.take(2 + 32, "version and random")?;
-    let session_id = hello.vec8("session id")?;
-    if session_id.len() > 32 {
-        return Err(SniError::Malformed("session id"));
-    }
-    let suites = hello.vec16("cipher suites")?;
-    if suites.is_empty() || suites.len() % 2 != 0 {
-        return Err(SniError::Malformed("cipher suites"));
-    }
-    if hello.vec8("compression methods")?.is_empty() {
-        return Err(SniError::Malformed("compression methods"));
-    }
-    if hello.is_empty() {
-        // A hello without extensions (TLS 1.2 allows it).
-        return Ok(None);
-    }
-    let extensions = hello.vec16("extensions")?;
-    hello.end("bytes after the extensions")?;
-    find_server_name(extensions)
-}
-
-/// The `host_name` in the extensions block, whose framing is checked to its end.
-fn find_server_name(extensions: &[u8]) -> Result<Option<HostName>, SniError> {
-    let mut extensions = Cursor(extensions);
-    let mut found = None;
-    let mut seen = false;
-    while !extensions.is_empty() {
-        let kind = extensions.u16("extension type")?;
-        let data = extensions.vec16("extension length")?;
-        if kind != EXTENSION_SERVER_NAME {
-            continue;
-        }
-        if seen {
-            return Err(SniError::Malformed("two server_name extensions"));
-        }
-        seen = true;
-        found = parse_server_name(data)?;
-    }
-    Ok(found)
-}
-
-/// The `host_name` entry of a `server_name` extension's list, if any.
-fn parse_server_name(data: &[u8]) -> Result<Option<HostName>, SniError> {
-    let mut data = Cursor(data);
-    let mut list = Cursor(data.vec16("server name list")?);
-    data.end("bytes after the server name list")?;
-    if list.is_empty() {
-        return Err(SniError::Malformed("empty server name list"));
-    }
-    let mut found = None;
-    while !list.is_empty() {
-        let kind = list.u8("server name type")?;
-        let name = list.vec16("server name length")?;
-        if kind != NAME_TYPE_HOST {
-            continue;
-        }
-        if found.is_some() {
-            return Err(SniError::Malformed("two host names"));
-        }
-        found = Some(HostName::parse(name)?);
-    }
-    Ok(found)
-}
-
-/// Reads a complete message front to back; running out of bytes is a framing error.
-struct Cursor<'a>(&'a [u8]);
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], SniError> {
-        let (head, rest) = self
-            .0
-            .split_at_checked(n)
-            .ok_or(SniError::Malformed(what))?;
-        self.0 = rest;
-        Ok(head)
-    }
-
-    fn u8(&mut self, what: &'static str) -> Result<u8, SniError> {
-        Ok(self.take(1, what)?[0])
-    }
-
-    fn u16(&mut self, what: &'static str) -> Result<u16, SniError> {
-        let b = self.take(2, what)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
-    }
-
-    /// A vector with a one-byte length.
-    fn vec8(&mut self, what: &'static str) -> Result<&'a [u8], SniError> {
-        let len = self.u8(what)?;
-        self.take(usize::from(len), what)
-    }
-
-    /// A vector with a two-byte length.
-    fn vec16(&mut self, what: &'static str) -> Result<&'a [u8], SniError> {
-        let len = self.u16(what)?;
-        self.take(usize::from(len), what)
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn end(&self, what: &'static str) -> Result<(), SniError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(SniError::Malformed(what))
-        }
-    }
 }

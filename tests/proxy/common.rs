@@ -384,3 +384,22 @@ pub fn client_from(ip: &str) -> reqwest::Client {
         .build()
         .expect("client")
 }
+
+/// An echo backend: every connection gets `NAME\n`, then its own bytes back; the backend
+/// shuts its write half when the client has shut its own (half-close passes through).
+pub async fn echo(name: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = tokio::io::AsyncWriteExt::write_all(&mut s, format!("{name}\n").as_bytes())
+                    .await;
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+                let _ = tokio::io::AsyncWriteExt::shutdown(&mut w).await;
+            });
+        }
+    });
+    addr
+}

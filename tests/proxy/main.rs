@@ -13,6 +13,7 @@ mod tls_common;
 #[path = "../support/wait.rs"]
 mod wait;
 
+mod access_log;
 mod admin_api;
 mod admin_drain;
 mod allow;
@@ -43,6 +44,10 @@ mod reload;
 mod retries;
 mod retry_budget_props;
 mod selector_props;
+mod shape_body;
+mod shape_cors;
+mod shape_headers;
+mod shape_rewrite;
 mod slow_clients;
 mod slow_start;
 mod sticky;

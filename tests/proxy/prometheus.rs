@@ -17,11 +17,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::common;
-use crate::tls_common::{self, path_str, Pki};
-use crate::wait::wait_until_blocking;
+use crate::tls_common::{self, path_str, Pki, SServer};
 
 /// Generous: Prometheus starting and scraping on a loaded 2-core machine.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -70,62 +69,11 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.expect("blocking task")
 }
 
-/// An `openssl s_server -www` terminating TLS itself (a passthrough backend), killed on drop.
-struct TlsBackend {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl TlsBackend {
-    fn start(cert: &Path, key: &Path) -> Self {
-        let addr = free_addr();
-        let child = Command::new("openssl")
-            .args(["s_server", "-www", "-accept", &addr.port().to_string()])
-            .arg("-cert")
-            .arg(cert)
-            .arg("-key")
-            .arg(key)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl s_server (apt-get install openssl)");
-        wait_until_blocking(DEADLINE, "openssl s_server to listen", || {
-            std::net::TcpStream::connect(addr).is_ok()
-        });
-        Self { child, addr }
-    }
-}
-
-impl Drop for TlsBackend {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A loopback address with a port free a moment ago (for a child process to listen on).
 fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
-}
-
-/// A TCP backend: `NAME\n`, then every connection's bytes echoed back until it shuts.
-async fn echo(name: &'static str) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let _ = s.write_all(format!("{name}\n").as_bytes()).await;
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-                let _ = w.shutdown().await;
-            });
-        }
-    });
-    addr
 }
 
 /// berth with a listener of every kind, each with a service, named after `tag`:
@@ -138,7 +86,7 @@ struct Fleet {
     server: berth::server::Server,
     pki: Pki,
     backend: common::Backend,
-    _tls_backend: TlsBackend,
+    _tls_backend: SServer,
 }
 
 impl Fleet {
@@ -146,9 +94,9 @@ impl Fleet {
         let pki = Pki::new(tag);
         let (cert, key) = pki.issue("app", &["app.test"]);
         let (tp_cert, tp_key) = pki.issue("tp", &["tp.test"]);
-        let tls_backend = blocking(move || TlsBackend::start(&tp_cert, &tp_key)).await;
+        let tls_backend = blocking(move || SServer::start(&tp_cert, &tp_key)).await;
         let backend = common::backend("app").await;
-        let db = echo("db").await;
+        let db = common::echo("db").await;
         let yaml = format!(
             "listeners:\n\
              \x20 {tag}-web: {{ address: \"127.0.0.1:0\", protocol: http }}\n\
@@ -164,11 +112,11 @@ impl Fleet {
              \x20 {tag}-app: {{ listener: [{tag}-web, {tag}-secure], hosts: [app.test],\n\
              \x20     health: {{ path: /health, interval: 1s }}, backends: [\"{app}\"] }}\n\
              \x20 {tag}-db: {{ listener: {tag}-tcp, backends: [\"{db}\"] }}\n\
-             \x20 {tag}-tls: {{ listener: {tag}-tp, hosts: [tp.test], backends: [\"{tp}\"] }}\n",
+             \x20 {tag}-tls: {{ listener: {tag}-tp, hosts: [tp.test], backends: [\"127.0.0.1:{tp}\"] }}\n",
             cert = path_str(&cert),
             key = path_str(&key),
             app = backend.addr,
-            tp = tls_backend.addr,
+            tp = tls_backend.port,
         );
         let server = common::start(&yaml);
         Self {

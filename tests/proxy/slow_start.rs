@@ -40,6 +40,7 @@ fn service(balance: Balance) -> Service {
         keep_route: Duration::from_secs(300),
         acme: false,
         policies: Default::default(),
+        shape: Default::default(),
         compress: None,
         sticky: None,
     });

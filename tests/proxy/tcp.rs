@@ -9,24 +9,6 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::common;
 use crate::wait::{wait_for, wait_until};
 
-/// An echo backend: every connection gets `NAME\n`, then its own bytes back; the backend
-/// shuts its write half when the client has shut its own (half-close passes through).
-async fn echo(name: &'static str) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let _ = s.write_all(format!("{name}\n").as_bytes()).await;
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-                let _ = w.shutdown().await;
-            });
-        }
-    });
-    addr
-}
-
 /// A port nothing listens on.
 async fn dead_port() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -118,7 +100,7 @@ async fn one_gigabyte_echo_is_intact_by_hash() {
     // It saturates both cores: no test that measures time runs meanwhile.
     let _cpu = common::exclusive().await;
     const TOTAL: u64 = 1 << 30;
-    let backend = echo("e").await;
+    let backend = common::echo("e").await;
     let server = common::start(&config(
         &format!("  bulk: {{ listener: pg, backends: [\"{backend}\"] }}\n"),
         "90s",
@@ -199,8 +181,8 @@ async fn half_close_reaches_the_backend_and_its_answer_comes_back() {
 
 #[tokio::test]
 async fn connections_are_balanced_and_a_dead_backend_is_skipped() {
-    let a = echo("a").await;
-    let b = echo("b").await;
+    let a = common::echo("a").await;
+    let b = common::echo("b").await;
     let dead = dead_port().await;
     let server = common::start(&config(
         &format!(
@@ -260,8 +242,8 @@ async fn wait_in_flight(server: &berth::server::Server, service: &str, total: u6
 
 #[tokio::test]
 async fn least_request_counts_open_connections_and_closed_ones_are_released() {
-    let a = echo("a").await;
-    let b = echo("b").await;
+    let a = common::echo("a").await;
+    let b = common::echo("b").await;
     let server = common::start(&config(
         &format!(
             "  lr: {{ listener: pg, balance: least_request, backends: [\"{a}\", \"{b}\"] }}\n"
@@ -288,7 +270,7 @@ async fn least_request_counts_open_connections_and_closed_ones_are_released() {
 #[tokio::test]
 async fn idle_connections_are_closed_after_the_idle_timeout() {
     let _cpu = common::timed().await;
-    let backend = echo("e").await;
+    let backend = common::echo("e").await;
     let server = common::start(&config(
         &format!("  echo: {{ listener: pg, backends: [\"{backend}\"] }}\n"),
         "1s",
@@ -343,8 +325,8 @@ async fn no_endpoint_closes_the_connection_with_a_metric() {
 #[tokio::test]
 async fn a_removed_backend_keeps_its_connections_for_the_drain_grace() {
     let _cpu = common::timed().await;
-    let a = echo("a").await;
-    let b = echo("b").await;
+    let a = common::echo("a").await;
+    let b = common::echo("b").await;
     let services = |addr: SocketAddr| {
         format!("  svc: {{ listener: pg, drain: 2s, backends: [\"{addr}\"] }}\n")
     };

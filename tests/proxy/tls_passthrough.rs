@@ -2,55 +2,13 @@
 //! TLS themselves (`openssl s_server`), with real clients (`openssl s_client`, `curl`), and
 //! every kind of bad first bytes closed within `header_read` with a metric.
 
-use std::net::TcpListener as StdListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::common;
-use crate::tls_common::{self, curl, metric, s_client, Pki};
-use crate::wait::wait_until_blocking;
-
-/// An `openssl s_server -www` (a TLS server answering GETs with a status page), killed on drop.
-struct SServer {
-    child: Child,
-    port: u16,
-}
-
-impl SServer {
-    fn start(cert: &std::path::Path, key: &std::path::Path) -> Self {
-        let port = StdListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new("openssl")
-            .args(["s_server", "-www", "-accept", &port.to_string()])
-            .arg("-cert")
-            .arg(cert)
-            .arg("-key")
-            .arg(key)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl s_server");
-        wait_until_blocking(
-            Duration::from_secs(10),
-            "openssl s_server to listen",
-            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
-        );
-        Self { child, port }
-    }
-}
-
-impl Drop for SServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::tls_common::{self, curl, metric, s_client, Pki, SServer};
 
 struct Setup {
     pki: Pki,

@@ -180,9 +180,13 @@ fn other_sections() {
         "t",
     )
     .unwrap();
+    let json = crate::config::AccessLog {
+        format: crate::config::AccessFormat::Json,
+        path: None,
+    };
     assert_eq!(
         (c.log.level.as_str(), c.log.access_log, c.workers),
-        ("debug", true, 3)
+        ("debug", Some(json), 3)
     );
 }
 

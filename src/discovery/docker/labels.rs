@@ -21,8 +21,10 @@
 //! Submodules: `reader` (label lookup; values are read by `model::value`, the file's
 //! parsers), `health` (`health.*`), `resilience` (`outlier.*`, `limits.*`, `slow_start`),
 //! `upstream` (`http.upstream_protocol`, `scheme`, `tls.*`), `hsts` (`http.hsts.*`), `tcp`
-//! (`tcp.listener`, `tcp.sni`, `proxy_protocol`: L4 services), `policy`, `compress`
-//! (`compress*`), `sticky` (`sticky*`). A service starts from
+//! (`tcp.listener`, `tcp.sni`, `proxy_protocol`: L4 services), `policy` (access policies),
+//! `shape` (`headers.*`, `cors.*`, `max_request_body`, rewrites, redirects; its
+//! `headers.*.set.<Name>` families name a header in the key), `compress` (`compress*`),
+//! `sticky` (`sticky*`). A service starts from
 //! `model::Defaults::service` and each label present overrides its field.
 //! Invariants: no engine calls, no I/O but reading the CA file a `tls.ca` label names; never
 //! panics on any input.
@@ -47,6 +49,7 @@ mod hsts;
 mod policy;
 mod reader;
 mod resilience;
+mod shape;
 mod sticky;
 mod tcp;
 #[cfg(test)]
@@ -62,7 +65,7 @@ pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const DEFAULT_WEIGHT: u32 = 1;
 
 /// Every label suffix berth knows, grouped in the order docs/ARCHITECTURE.md, "Labels" gives.
-pub const KNOWN: [&str; 67] = [
+pub const KNOWN: [&str; 90] = [
     "enable",
     "service",
     "port",
@@ -119,6 +122,29 @@ pub const KNOWN: [&str; 67] = [
     policy::SUFFIXES[13],
     policy::SUFFIXES[14],
     policy::SUFFIXES[15],
+    shape::SUFFIXES[0],
+    shape::SUFFIXES[1],
+    shape::SUFFIXES[2],
+    shape::SUFFIXES[3],
+    shape::SUFFIXES[4],
+    shape::SUFFIXES[5],
+    shape::SUFFIXES[6],
+    shape::SUFFIXES[7],
+    shape::SUFFIXES[8],
+    shape::SUFFIXES[9],
+    shape::SUFFIXES[10],
+    shape::SUFFIXES[11],
+    shape::SUFFIXES[12],
+    shape::SUFFIXES[13],
+    shape::SUFFIXES[14],
+    shape::SUFFIXES[15],
+    shape::SUFFIXES[16],
+    shape::SUFFIXES[17],
+    shape::SUFFIXES[18],
+    shape::SUFFIXES[19],
+    shape::SUFFIXES[20],
+    shape::SUFFIXES[21],
+    shape::SUFFIXES[22],
     compress::SUFFIXES[0],
     compress::SUFFIXES[1],
     compress::SUFFIXES[2],
@@ -328,6 +354,7 @@ fn service_spec(
         spec.acme = acme;
     }
     spec.policies = policy::parse(labels);
+    spec.shape = shape::parse(labels, layer);
     spec.compress = compress::parse(labels, layer);
     spec.sticky = sticky::parse(labels, &spec.name, layer);
     if let Some(name) = spec.policies.http_only().filter(|_| layer == Layer::Tcp) {
@@ -344,7 +371,7 @@ fn service_spec(
 fn unknown_labels(labels: &Labels<'_>) -> Vec<String> {
     labels
         .suffixes()
-        .filter(|s| !KNOWN.contains(s))
+        .filter(|s| !KNOWN.contains(s) && !shape::in_family(s))
         .map(|s| match near(s) {
             Some(k) => format!(
                 "unknown label {} (did you mean {}?)",

@@ -8,8 +8,8 @@
 //! idempotent, is never sent twice once written; a timeout is never retried.
 //!
 //! A failure the client caused is the client's: when its request body broke (malformed
-//! framing, an aborted upload) or was still arriving at the timeout, the answer is 400 or
-//! 408 and nothing is counted against the endpoint (no outlier observation, no
+//! framing, an aborted upload), passed the service's `max_request_body` or was still
+//! arriving at the timeout, the answer is 400, 413 or 408 and nothing is counted against the endpoint (no outlier observation, no
 //! `berth_upstream_requests_total`, no retry), so no client can eject a healthy endpoint.
 
 use std::sync::Arc;
@@ -26,6 +26,7 @@ use crate::balance::PickContext;
 use crate::endpoint::{self, InFlight};
 use crate::metrics as m;
 use crate::model::UpstreamProtocol;
+use crate::proxy::access_log::Trail;
 use crate::proxy::admit::{self, Admitted};
 use crate::proxy::body::{self, BodyState, BodyWatch, Exchange, UpstreamBody};
 use crate::proxy::connect::{self, ConnectError, Dial};
@@ -34,6 +35,7 @@ use crate::proxy::h2;
 use crate::proxy::headers::{self, Forwarded};
 use crate::proxy::pool::{self, RequestBody, Sender};
 use crate::proxy::replay::Replay;
+use crate::proxy::shape;
 use crate::proxy::sticky;
 use crate::proxy::uri;
 use crate::state::snapshot::Service;
@@ -57,6 +59,8 @@ pub(super) struct Plan<'a> {
     pub(super) hsts: Option<&'a HeaderValue>,
     pub(super) connect_timeout: Duration,
     pub(super) idle_timeout: Duration,
+    /// With the access log on: where to note the endpoint, timing, retries and body.
+    pub(super) trail: Option<&'a Trail>,
 }
 
 /// The endpoints a request has tried, on the stack.
@@ -136,7 +140,16 @@ impl Plan<'_> {
         self.service.count_request(now_ns);
         // The request lives in this slot; an attempt takes it and puts back what may be resent.
         let mut watch = None;
-        let mut slot = Some(req.map(|b| body::request_body(b, &mut watch)));
+        let limit = self
+            .service
+            .spec
+            .shape
+            .rules()
+            .and_then(|r| r.max_request_body);
+        let mut slot = Some(req.map(|b| body::request_body(b, &mut watch, limit)));
+        if let (Some(trail), Some(watch)) = (self.trail, &watch) {
+            trail.request_body(watch);
+        }
         let mut tried = Tried::default();
         let mut stale = 0;
         let mut fallback: Option<usize> = None;
@@ -166,6 +179,9 @@ impl Plan<'_> {
                     return Err(ProxyError::Upstream);
                 }
                 self.service.retries.increment(1);
+                if let Some(trail) = self.trail {
+                    trail.retried();
+                }
             }
             let on = Target {
                 cx,
@@ -203,6 +219,9 @@ impl Plan<'_> {
         stale: &mut usize,
     ) -> Attempt {
         let index = on.index;
+        if let Some(trail) = self.trail {
+            trail.tried(index);
+        }
         let Some((mut sender, reused)) = self.sender(on, slot.as_ref()).await else {
             self.service.connect_errors.increment(1);
             self.service.observe(index, 502);
@@ -228,6 +247,9 @@ impl Plan<'_> {
         };
         match sent {
             Ok(response) => {
+                if let Some(trail) = self.trail {
+                    trail.answered(self.start);
+                }
                 let exchange = (!on.upgrade).then_some(Exchange {
                     sender,
                     in_flight,
@@ -245,8 +267,13 @@ impl Plan<'_> {
                     *slot = Some(unsent);
                     Attempt::Again(Next::Other)
                 }
-                None if on.body_state() == Some(BodyState::Failed) => {
-                    Attempt::Done(Err(self.client_fault(BodyState::Failed)))
+                None if matches!(
+                    on.body_state(),
+                    Some(BodyState::Failed | BodyState::TooLarge)
+                ) =>
+                {
+                    let state = on.body_state().unwrap_or(BodyState::Failed);
+                    Attempt::Done(Err(self.client_fault(state)))
                 }
                 None => {
                     debug!(endpoint = %endpoint.label(), error = %e.error, "upstream failed");
@@ -273,6 +300,7 @@ impl Plan<'_> {
     fn client_fault(&self, state: BodyState) -> ProxyError {
         let (reason, error) = match state {
             BodyState::Failed => ("invalid", ProxyError::ClientBody),
+            BodyState::TooLarge => ("too_large", ProxyError::PayloadTooLarge),
             _ => ("timeout", ProxyError::ClientBodyTimeout),
         };
         debug!(service = %self.service.spec.name, reason, "client request body failed");
@@ -399,6 +427,9 @@ impl Plan<'_> {
             trusted: self.trusted,
         };
         headers::set_forwarded(headers, &fwd, host);
+        if let Some(rules) = self.service.spec.shape.rules() {
+            shape::edit(&rules.request_headers, headers);
+        }
         if h2 {
             let scheme = match self.service.spec.upstream.tls {
                 Some(_) => Scheme::HTTPS,

@@ -26,9 +26,9 @@ use tracing::debug;
 
 use super::{stopped, Mode, Tracker, MAX_HEADER_BYTES};
 use crate::metrics as m;
+use crate::proxy::access_log::ServedBody;
 use crate::proxy::client::ClientConn;
 use crate::proxy::conn::{self, Expiry, Tracked};
-use crate::proxy::error::ProxyBody;
 use crate::proxy::http::{handle, ConnContext};
 use crate::proxy::redirect::Redirect;
 use crate::proxy::{inbound, tcp};
@@ -202,7 +202,7 @@ impl Connection {
     where
         S: hyper::service::Service<
                 hyper::Request<hyper::body::Incoming>,
-                Response = hyper::Response<ProxyBody>,
+                Response = hyper::Response<ServedBody>,
                 Error = Infallible,
             > + Send
             + 'static,
@@ -261,9 +261,9 @@ fn proxying(
     cx: Arc<ConnContext>,
 ) -> impl hyper::service::Service<
     hyper::Request<hyper::body::Incoming>,
-    Response = hyper::Response<ProxyBody>,
+    Response = hyper::Response<ServedBody>,
     Error = Infallible,
-    Future = impl std::future::Future<Output = Result<hyper::Response<ProxyBody>, Infallible>> + Send,
+    Future = impl std::future::Future<Output = Result<hyper::Response<ServedBody>, Infallible>> + Send,
 > + Send {
     service_fn(move |req| handle(Arc::clone(&cx), req))
 }
@@ -274,14 +274,14 @@ fn challenges<S>(
     service: S,
 ) -> impl hyper::service::Service<
     hyper::Request<hyper::body::Incoming>,
-    Response = hyper::Response<ProxyBody>,
+    Response = hyper::Response<ServedBody>,
     Error = Infallible,
-    Future = impl std::future::Future<Output = Result<hyper::Response<ProxyBody>, Infallible>> + Send,
+    Future = impl std::future::Future<Output = Result<hyper::Response<ServedBody>, Infallible>> + Send,
 > + Send
 where
     S: hyper::service::Service<
             hyper::Request<hyper::body::Incoming>,
-            Response = hyper::Response<ProxyBody>,
+            Response = hyper::Response<ServedBody>,
             Error = Infallible,
         > + Send,
     S::Future: Send,
@@ -298,10 +298,12 @@ where
 }
 
 /// The body RFC 8555 §8.3 asks for: the key authorization, as `application/octet-stream`.
-fn challenge_answer(key_authorization: &str) -> hyper::Response<ProxyBody> {
+fn challenge_answer(key_authorization: &str) -> hyper::Response<ServedBody> {
     let body =
         http_body_util::Full::new(bytes::Bytes::copy_from_slice(key_authorization.as_bytes()));
-    let mut response = hyper::Response::new(http_body_util::Either::Right(body));
+    let mut response = hyper::Response::new(http_body_util::Either::Left(
+        http_body_util::Either::Right(body),
+    ));
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/octet-stream"),
@@ -315,9 +317,9 @@ fn redirecting(
     cx: Arc<ConnContext>,
 ) -> impl hyper::service::Service<
     hyper::Request<hyper::body::Incoming>,
-    Response = hyper::Response<ProxyBody>,
+    Response = hyper::Response<ServedBody>,
     Error = Infallible,
-    Future = impl std::future::Future<Output = Result<hyper::Response<ProxyBody>, Infallible>> + Send,
+    Future = impl std::future::Future<Output = Result<hyper::Response<ServedBody>, Infallible>> + Send,
 > + Send {
     let r = Arc::clone(r);
     service_fn(move |req| ready(Ok(redirect_now(&r, &cx, &req))))
@@ -328,11 +330,11 @@ fn redirect_now<B>(
     r: &Redirect,
     cx: &ConnContext,
     req: &hyper::Request<B>,
-) -> hyper::Response<ProxyBody> {
+) -> hyper::Response<ServedBody> {
     cx.activity.request_started();
     let response = r.respond(req);
     cx.activity.request_finished();
-    response
+    response.map(http_body_util::Either::Left)
 }
 
 impl Drop for Connection {

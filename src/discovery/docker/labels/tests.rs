@@ -2,7 +2,7 @@
 //! the fixture (a [`ContainerFacts`] builder and the config side); the tests are grouped by
 //! what they cover: `container` (enable, unknown labels, prefix, service name, port, weight,
 //! network, all problems at once), `service` (listener, `http.*`, `tcp.*`, balance, retries,
-//! timeouts, drain), `health` and `hsts`.
+//! timeouts, drain), `health`, `hsts`, `policy` and `shape`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -16,6 +16,7 @@ mod health;
 mod hsts;
 mod policy;
 mod service;
+mod shape;
 
 const ID: &str = "c0ffee";
 

@@ -33,6 +33,7 @@ fn minimal_container_gets_every_default() {
         keep_route: secs(300),
         acme: false,
         policies: Default::default(),
+        shape: Default::default(),
         compress: None,
         sticky: None,
     };
