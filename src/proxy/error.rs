@@ -112,18 +112,25 @@ impl ProxyError {
 
     /// The response the client gets.
     pub fn into_response(self) -> Response<ProxyBody> {
-        let mut response = Response::new(Either::Right(Full::new(self.body())));
-        *response.status_mut() = self.status();
-        let headers = response.headers_mut();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
+        let mut response = plain(self.status(), self.body());
         if matches!(self, Self::NoHealthyEndpoint(_) | Self::OverLimit(..)) {
-            headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }
+}
+
+/// A plain-text answer of berth's own (an error, a redirect's body, a shaping refusal).
+pub(crate) fn plain(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
+    let mut response = Response::new(Either::Right(Full::new(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
 }
 
 #[cfg(test)]

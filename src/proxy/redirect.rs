@@ -10,9 +10,8 @@
 //! did not validate.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE, LOCATION};
+use http::header::{HeaderValue, LOCATION};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{Either, Full};
 use metrics::Counter;
 
 use crate::metrics as m;
@@ -82,15 +81,7 @@ fn strip_port(host: &str) -> &str {
 }
 
 fn plain(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
-    let mut response = Response::new(Either::Right(Full::new(Bytes::from_static(
-        body.as_bytes(),
-    ))));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
+    crate::proxy::error::plain(status, Bytes::from_static(body.as_bytes()))
 }
 
 #[cfg(test)]

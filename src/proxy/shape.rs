@@ -15,9 +15,8 @@
 use std::net::IpAddr;
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, ORIGIN};
+use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, ORIGIN};
 use http::{Request, Response, StatusCode};
-use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use ipnet::IpNet;
 
@@ -175,13 +174,5 @@ pub fn edit(edits: &HeaderEdits, headers: &mut HeaderMap) {
 
 /// A plain-text answer of berth's.
 fn plain(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
-    let mut response = Response::new(Either::Right(Full::new(Bytes::from_static(
-        body.as_bytes(),
-    ))));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
+    crate::proxy::error::plain(status, Bytes::from_static(body.as_bytes()))
 }
