@@ -57,8 +57,7 @@ fn forward_auth(labels: &mut Labels<'_>) -> Option<ForwardAuth> {
     let timeout = labels.parse(timeout_key, positive_duration);
     let status = labels.parse(status_key, int_in(401, 503));
     if !labels.has(url_key) {
-        orphans(
-            labels,
+        labels.orphans(
             &[response_key, request_key, timeout_key, status_key],
             &[url_key],
         );
@@ -87,7 +86,7 @@ fn rate_limit(labels: &mut Labels<'_>) -> Option<RateLimit> {
     let burst = labels.parse(burst_key, int_in(1, u32::MAX));
     let by = labels.parse(by_key, rate_key);
     if !labels.has(average_key) {
-        orphans(labels, &[period_key, burst_key, by_key], &[average_key]);
+        labels.orphans(&[period_key, burst_key, by_key], &[average_key]);
         return None;
     }
     let bad = |key: &str, parsed: bool| labels.has(key) && !parsed;
@@ -112,7 +111,7 @@ fn basic_auth(labels: &mut Labels<'_>) -> Option<BasicAuth> {
     let realm = labels.parse(realm_key, |v| Ok::<_, String>(v.to_owned()));
     let remove_header = labels.parse(remove_key, boolean);
     if !labels.has(users_key) && !labels.has(file_key) {
-        orphans(labels, &[realm_key, remove_key], &[users_key, file_key]);
+        labels.orphans(&[realm_key, remove_key], &[users_key, file_key]);
         return None;
     }
     let mut users = file.unwrap_or_default();
@@ -139,33 +138,12 @@ fn prefix_of(line: &str) -> &str {
     line.split(':').next().unwrap_or_default()
 }
 
-/// Records labels set without one of `needed`, which turns their policy on.
-fn orphans(labels: &mut Labels<'_>, suffixes: &[&str], needed: &[&str]) {
-    let set: Vec<String> = suffixes
-        .iter()
-        .filter(|s| labels.has(s))
-        .map(|s| labels.key(s))
-        .collect();
-    if set.is_empty() {
-        return;
-    }
-    let needed: Vec<String> = needed.iter().map(|n| labels.key(n)).collect();
-    let msg = format!(
-        "{} {} no effect without {}: set that, or remove {}",
-        if set.len() == 1 { "label" } else { "labels" },
-        set.join(" and ") + if set.len() == 1 { " has" } else { " have" },
-        needed.join(" or "),
-        if set.len() == 1 { "it" } else { "them" },
-    );
-    labels.problem(msg);
-}
-
 fn allow(labels: &mut Labels<'_>) -> Option<Allow> {
     let [ips_key, depth_key, ..] = SUFFIXES;
     let ips = labels.parse(ips_key, ip_nets);
     let depth = labels.parse(depth_key, int_in(0, u32::from(MAX_FORWARDED_DEPTH)));
     if !labels.has(ips_key) {
-        orphans(labels, &[depth_key], &[ips_key]);
+        labels.orphans(&[depth_key], &[ips_key]);
         return None;
     }
     let allow = Allow::new(ips?, depth.unwrap_or(0));

@@ -84,6 +84,28 @@ impl<'a> Labels<'a> {
         self.problems.push(msg);
     }
 
+    /// Records the labels of `suffixes` that are set without one of `needed`, the label that
+    /// turns their setting on.
+    pub(super) fn orphans(&mut self, suffixes: &[&str], needed: &[&str]) {
+        let set: Vec<String> = suffixes
+            .iter()
+            .filter(|s| self.has(s))
+            .map(|s| self.key(s))
+            .collect();
+        if set.is_empty() {
+            return;
+        }
+        let needed: Vec<String> = needed.iter().map(|n| self.key(n)).collect();
+        let msg = format!(
+            "{} {} no effect without {}: set that, or remove {}",
+            if set.len() == 1 { "label" } else { "labels" },
+            set.join(" and ") + if set.len() == 1 { " has" } else { " have" },
+            needed.join(" or "),
+            if set.len() == 1 { "it" } else { "them" },
+        );
+        self.problem(msg);
+    }
+
     /// How many problems are recorded so far.
     pub(super) fn problem_count(&self) -> usize {
         self.problems.len()

@@ -123,7 +123,7 @@ fn cors(labels: &mut Labels<'_>) -> Option<Cors> {
             credentials_key,
             age_key,
         ];
-        orphans(labels, &others, origins_key);
+        labels.orphans(&others, &[origins_key]);
         return None;
     }
     let settings = cors::Settings {
@@ -193,7 +193,7 @@ fn scheme(labels: &mut Labels<'_>) -> Option<SchemeRedirect> {
     let permanent = labels.parse("redirect_scheme.permanent", boolean);
     if !labels.has("redirect_scheme") {
         let others = ["redirect_scheme.port", "redirect_scheme.permanent"];
-        orphans(labels, &others, "redirect_scheme");
+        labels.orphans(&others, &["redirect_scheme"]);
         return None;
     }
     Some(SchemeRedirect {
@@ -213,32 +213,11 @@ fn redirect(labels: &mut Labels<'_>) -> Option<RegexRedirect> {
     });
     let replace = replace(labels, "redirect_regex");
     if replace.is_none() && !labels.has("redirect_regex.regex") {
-        orphans(labels, &["redirect_regex.status"], "redirect_regex.regex");
+        labels.orphans(&["redirect_regex.status"], &["redirect_regex.regex"]);
     }
     let bad_status = labels.has("redirect_regex.status") && status.is_none();
     Some(RegexRedirect {
         replace: replace.filter(|_| !bad_status)?,
         status: status.unwrap_or(302),
     })
-}
-
-/// Records labels set without `needed`, which turns their setting on.
-fn orphans(labels: &mut Labels<'_>, suffixes: &[&str], needed: &str) {
-    let set: Vec<String> = suffixes
-        .iter()
-        .filter(|s| labels.has(s))
-        .map(|s| labels.key(s))
-        .collect();
-    if set.is_empty() {
-        return;
-    }
-    let needed = labels.key(needed);
-    let (noun, verb) = match set.len() {
-        1 => ("label", "has"),
-        _ => ("labels", "have"),
-    };
-    labels.problem(format!(
-        "{noun} {} {verb} no effect without {needed}: set it, or remove them",
-        set.join(" and ")
-    ));
 }
