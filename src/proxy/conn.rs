@@ -4,13 +4,25 @@
 //! request, which would cap `idle` at `header_read`; berth keeps the two apart. A
 //! [`Tracked`] stream counts I/O and notices bytes arriving while no request is in flight
 //! (a request head being read); [`watchdog`] wakes every quarter of the shorter timeout and
-//! decides. Costs per request: two atomic updates; per read or write: one atomic add.
+//! decides. Costs per request: two atomic updates; per read or write: one atomic add (and
+//! on HTTP/2 reads, the frame headers crossed and one relaxed store).
 //!
 //! A new connection owes its first request head within `header_read`, like any head: a
 //! client that connects and sends nothing is closed then, not after `idle`. HTTP/2
-//! connections (their preface seen) are subject to `idle` only, counted as Envoy does: time
-//! with no request in flight, whatever bytes arrive, so frames that never complete a request
-//! (a trickled HEADERS, pings) cannot keep a connection open past `idle`.
+//! connections (their preface seen) have no request head to time; `idle` is counted as
+//! Envoy does: time with no request in flight, whatever bytes arrive, so frames that never
+//! complete a request (a trickled HEADERS, pings) cannot keep a connection open past `idle`.
+//!
+//! An HTTP/2 connection also owes each frame within `header_read`, a stream in flight or
+//! not: h2 only surfaces whole header blocks, and a partial frame stalls all of the
+//! connection's reads, so a HEADERS frame trickled beside a long request would otherwise
+//! hold the connection forever. [`Frames`] follows the frame boundaries of what is read (the
+//! 9-byte frame headers, payloads skipped) and [`Activity`] publishes whether the bytes read
+//! so far stop inside a frame or a header block, and how many have been completed; the
+//! watchdog closes a connection that stays inside the same one for `header_read`. No GOAWAY
+//! is possible mid-frame: the connection is closed. (hyper and h2 have no frame deadline:
+//! `keep_alive_interval`/`keep_alive_timeout` time pings, and
+//! `max_pending_accept_reset_streams`/`max_local_error_reset_streams` bound reset floods.)
 
 use std::io;
 use std::pin::Pin;
