@@ -35,7 +35,7 @@ pub mod value;
 
 pub use balance::{Balance, BalanceError, HashOn};
 pub use certs::CertificateFiles;
-pub use defaults::{Defaults, Timeouts, DEFAULT_TCP_IDLE};
+pub use defaults::{Defaults, MinRate, Timeouts, DEFAULT_TCP_IDLE};
 pub use health::{
     default_timeout, HealthCheck, HealthStatus, DEFAULT_FALL, DEFAULT_RISE, DEFAULT_STATUS,
     DEFAULT_TIMEOUT_CAP,

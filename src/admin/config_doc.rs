@@ -107,11 +107,16 @@ fn acme(a: &Acme) -> Value {
 
 fn defaults(d: &Defaults) -> Value {
     let mut t = d.timeouts.clone();
-    let timeouts: serde_json::Map<String, Value> = t
+    let mut timeouts: serde_json::Map<String, Value> = t
         .by_name()
         .into_iter()
         .map(|(name, t)| (name.to_owned(), human(*t).into()))
         .collect();
+    let rate = d.timeouts.body_min_rate.map(|r| format!("{r}B/s"));
+    timeouts.insert(
+        "body_min_rate".to_owned(),
+        json!(rate.as_deref().unwrap_or("off")),
+    );
     json!({
         "balance": d.balance.to_string(),
         "retries": d.retries,

@@ -13,9 +13,13 @@ use serde::Deserialize;
 
 use super::shape::raw as shape;
 
+mod timeouts;
+
+pub use timeouts::Timeouts;
+
 pub use super::scalar::{
-    Address, BalanceSpec, Count, LogLevel, Net, OneOrMany, Retries, Span, StatusRange, UniqueMap,
-    Weight,
+    Address, BalanceSpec, Count, LogLevel, Net, OneOrMany, Rate, Retries, Span, StatusRange,
+    UniqueMap, Weight,
 };
 
 /// The whole file. A `null` section (`services:` with nothing under it) counts as absent.
@@ -197,41 +201,6 @@ pub struct Health {
     pub rise: Option<Count>,
     pub fall: Option<Count>,
     pub status: Option<StatusRange>,
-}
-
-/// `defaults.timeouts`: the timeouts the file gives, each with its key (one of
-/// [`crate::model::Timeouts::NAMES`]); an unknown or repeated key fails like a field of a
-/// `deny_unknown_fields` struct.
-#[derive(Debug, Default)]
-pub struct Timeouts(pub Vec<(&'static str, Span)>);
-
-impl<'de> Deserialize<'de> for Timeouts {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Timeouts;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Timeouts, A::Error> {
-                const NAMES: &[&str] = &crate::model::Timeouts::NAMES;
-                let mut out: Vec<(&'static str, Span)> = Vec::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    let Some(&name) = NAMES.iter().find(|n| **n == key) else {
-                        return Err(de::Error::unknown_field(&key, NAMES));
-                    };
-                    if out.iter().any(|(n, _)| *n == name) {
-                        return Err(de::Error::duplicate_field(name));
-                    }
-                    if let Some(value) = map.next_value::<Option<Span>>()? {
-                        out.push((name, value));
-                    }
-                }
-                Ok(Timeouts(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
 }
 
 /// A static service; the same model as a container's labels.

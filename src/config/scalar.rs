@@ -95,6 +95,19 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     value::duration(s).map_err(|why| format!("invalid duration `{}`: {why}", s.trim()))
 }
 
+/// A data rate like `240B/s` or `1KB/s`, or `off` (`None`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate(pub Option<u64>);
+from_str_value!(
+    Rate,
+    "a rate like \"240B/s\" or \"1KB/s\", or off",
+    parse_rate
+);
+
+fn parse_rate(s: &str) -> Result<Option<u64>, String> {
+    value::rate(s).map_err(|why| format!("invalid rate `{}`: {why}", s.trim()))
+}
+
 /// A backend weight, 1..=1000.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Weight(pub NonZeroU32);

@@ -249,10 +249,13 @@ fn defaults(p: &mut Problems, raw: Option<raw::Defaults>) -> Defaults {
 
 /// `defaults.timeouts`: each one given must be positive; absent ones keep `t`'s.
 fn timeouts(p: &mut Problems, raw: Option<raw::Timeouts>, mut t: Timeouts) -> Timeouts {
-    let given = raw.unwrap_or_default().0;
+    let raw = raw.unwrap_or_default();
     for (name, slot) in t.by_name() {
-        let value = given.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        let value = raw.spans.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
         *slot = positive(p, &format!("defaults.timeouts.{name}"), value, *slot);
+    }
+    if let Some(rate) = raw.body_min_rate {
+        t.body_min_rate = rate.0;
     }
     t
 }

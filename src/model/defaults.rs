@@ -18,21 +18,44 @@ pub struct Timeouts {
     /// An L4 connection with no byte either way for this long is closed (services may
     /// override it).
     pub tcp_idle: Duration,
+    /// `body_min_rate`: the slowest a request body may arrive, in bytes per second, averaged
+    /// over the time berth waited for it (`None`: off).
+    pub body_min_rate: Option<u64>,
+    /// `body_grace`: how long a body may arrive slower than `body_min_rate` at first.
+    pub body_grace: Duration,
+}
+
+/// The minimum request-body data rate, when on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MinRate {
+    /// Bytes per second, more than zero.
+    pub per_second: u64,
+    pub grace: Duration,
 }
 
 impl Timeouts {
-    /// Their keys under `defaults.timeouts`, in [`Self::by_name`]'s order.
-    pub const NAMES: [&'static str; 5] = ["connect", "request", "idle", "header_read", "tcp_idle"];
+    /// The duration keys under `defaults.timeouts`, in [`Self::by_name`]'s order
+    /// (`body_min_rate`, a rate, is the other key).
+    pub const NAMES: [&'static str; 6] = [
+        "connect",
+        "request",
+        "idle",
+        "header_read",
+        "tcp_idle",
+        "body_grace",
+    ];
 
-    /// Each timeout with its key under `defaults.timeouts`.
-    pub fn by_name(&mut self) -> [(&'static str, &mut Duration); 5] {
-        let [c, r, i, h, t] = Self::NAMES;
+    /// Each duration with its key under `defaults.timeouts`.
+    pub fn by_name(&mut self) -> [(&'static str, &mut Duration); 6] {
+        let [c, r, i, h, t, g] = Self::NAMES;
         let Self {
             connect,
             request,
             idle,
             header_read,
             tcp_idle,
+            body_min_rate: _,
+            body_grace,
         } = self;
         [
             (c, connect),
@@ -40,9 +63,21 @@ impl Timeouts {
             (i, idle),
             (h, header_read),
             (t, tcp_idle),
+            (g, body_grace),
         ]
     }
+
+    /// The minimum request-body data rate, when on.
+    pub fn body_rate(&self) -> Option<MinRate> {
+        self.body_min_rate.map(|per_second| MinRate {
+            per_second,
+            grace: self.body_grace,
+        })
+    }
 }
+
+/// `defaults.timeouts.body_grace` when the file sets none (Kestrel's).
+pub const DEFAULT_BODY_GRACE: Duration = Duration::from_secs(5);
 
 /// `defaults.timeouts.tcp_idle` when the file sets none: Envoy's TCP proxy default, long
 /// enough for a pooled database connection, short enough to reap a vanished peer.
@@ -57,6 +92,10 @@ impl Default for Timeouts {
             idle: secs(90),
             header_read: secs(10),
             tcp_idle: DEFAULT_TCP_IDLE,
+            // Off: streamed request bodies (gRPC client streams, live uploads) may pause
+            // for as long as they like; the `request` timeout bounds an unanswered one.
+            body_min_rate: None,
+            body_grace: DEFAULT_BODY_GRACE,
         }
     }
 }

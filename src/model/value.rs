@@ -93,6 +93,27 @@ pub fn size(s: &str) -> Result<u64, String> {
     }
 }
 
+/// A data rate, bytes per second: a [`size`] then `/s`, like `240B/s`, `1KB/s` or
+/// `64KiB/s` (more than zero), or `off` (`None`).
+pub fn rate(s: &str) -> Result<Option<u64>, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let per_second = s.len().checked_sub(2).and_then(|at| {
+        s.get(at..)
+            .filter(|unit| unit.eq_ignore_ascii_case("/s"))
+            .and_then(|_| s.get(..at))
+    });
+    let Some(amount) = per_second else {
+        return Err("expected a rate like 240B/s or 1KB/s (a size per second), or off".to_owned());
+    };
+    match size(amount)? {
+        0 => Err("must be more than 0B/s (off turns it off)".to_owned()),
+        n => Ok(Some(n)),
+    }
+}
+
 /// `200` or `200-399`: an inclusive range of HTTP statuses within `100..=599`.
 pub fn status_range(s: &str) -> Result<(u16, u16), String> {
     let (lo, hi) = s.split_once('-').unwrap_or((s, s));
@@ -238,6 +259,19 @@ mod tests {
             assert!(e.contains("percent-encode"), "{bad}: {e}");
         }
         assert!(request_path("/a%3Cb?q=%22x%22").is_ok());
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(rate("240B/s"), Ok(Some(240)));
+        assert_eq!(rate(" 1KB/s "), Ok(Some(1_000)));
+        assert_eq!(rate("64 KiB/S"), Ok(Some(64 << 10)));
+        assert_eq!(rate("OFF"), Ok(None));
+        assert!(rate("0B/s").unwrap_err().contains("more than 0"));
+        assert!(rate("240/s").unwrap_err().contains("like 240B"));
+        for bad in ["", "/s", "1KB", "1KB/m", "fast", "1.5KB/s", "-1B/s", "é/s"] {
+            assert!(rate(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

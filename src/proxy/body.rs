@@ -10,7 +10,9 @@
 //! so that a failure the client caused is answered as the client's and never blamed on the
 //! endpoint. It also counts the body's bytes, which the access log reads; with the service's
 //! `max_request_body`, it fails the body (the upstream request is aborted) as soon as they
-//! pass the limit. A request without a body carries no [`BodyWatch`] and costs nothing more.
+//! pass the limit. With `defaults.timeouts.body_min_rate` on, it fails a body that arrives
+//! slower than that ([`pace`]). A request without a body carries no [`BodyWatch`] and costs
+//! nothing more.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -23,9 +25,14 @@ use http_body_util::Either;
 use hyper::body::Incoming;
 
 use crate::endpoint::InFlight;
+use crate::model::MinRate;
 use crate::proxy::compress::coder::{Coder, Polled};
 use crate::proxy::pool::{self, RequestBody, Sender};
 use crate::state::rate_limiter::ClientSlot;
+
+mod pace;
+
+use pace::Pace;
 
 /// What to release once the body has been read to its end.
 #[derive(Debug)]
@@ -82,7 +89,7 @@ impl UpstreamBody {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match state_after(&polled, &self.inner) {
             BodyState::Done => self.release(),
-            BodyState::Failed | BodyState::TooLarge => self.exchange = None,
+            BodyState::Failed | BodyState::TooLarge | BodyState::TooSlow => self.exchange = None,
             BodyState::Streaming => {}
         }
         polled
@@ -143,6 +150,8 @@ pub enum BodyState {
     Failed = 2,
     /// Longer than the service's `max_request_body`: cut off.
     TooLarge = 3,
+    /// Slower than `defaults.timeouts.body_min_rate`: cut off.
+    TooSlow = 4,
 }
 
 /// Where `inner` stands after a poll that returned `polled`.
@@ -190,6 +199,7 @@ impl BodyWatch {
             0 => BodyState::Streaming,
             1 => BodyState::Done,
             3 => BodyState::TooLarge,
+            4 => BodyState::TooSlow,
             _ => BodyState::Failed,
         }
     }
@@ -206,6 +216,8 @@ pub enum BodyError {
     Client(#[from] hyper::Error),
     #[error("the request body is over the service's max_request_body")]
     TooLarge,
+    #[error("the request body arrives slower than defaults.timeouts.body_min_rate")]
+    TooSlow,
 }
 
 /// A client's request body that has one, sent upstream frame by frame and watched. Boxed,
@@ -215,15 +227,18 @@ pub enum BodyError {
 pub struct WatchedBody {
     inner: Box<Incoming>,
     watch: Arc<BodyWatch>,
+    /// With a minimum data rate: the body's pace (boxed, as the body is moved around).
+    pace: Option<Box<Pace>>,
 }
 
 /// The client's body as sent upstream: a body-less one as it is, one with a body watched
-/// (`watch` then gets the watch) and cut off past `limit` bytes.
+/// (`watch` then gets the watch), cut off past `limit` bytes or when slower than `rate`.
 #[inline]
 pub fn request_body(
     inner: Incoming,
     watch: &mut Option<Arc<BodyWatch>>,
     limit: Option<u64>,
+    rate: Option<MinRate>,
 ) -> RequestBody {
     if inner.is_end_stream() {
         return Either::Left(inner);
@@ -237,6 +252,7 @@ pub fn request_body(
     Either::Right(Either::Left(WatchedBody {
         inner: Box::new(inner),
         watch: shared,
+        pace: rate.map(|r| Box::new(Pace::new(r))),
     }))
 }
 
@@ -248,13 +264,26 @@ impl Body for WatchedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let polled = Pin::new(&mut *self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled {
-            let len = frame.data_ref().map_or(0, Bytes::len);
-            if !self.watch.read(len) {
-                self.watch.set(BodyState::TooLarge);
-                return Poll::Ready(Some(Err(BodyError::TooLarge)));
+        let this = &mut *self;
+        let polled = Pin::new(&mut *this.inner).poll_frame(cx);
+        let too_slow = match (&polled, &mut this.pace) {
+            (Poll::Ready(Some(Ok(frame))), pace) => {
+                let len = frame.data_ref().map_or(0, Bytes::len);
+                if !this.watch.read(len) {
+                    this.watch.set(BodyState::TooLarge);
+                    return Poll::Ready(Some(Err(BodyError::TooLarge)));
+                }
+                if let Some(pace) = pace {
+                    pace.data();
+                }
+                false
             }
+            (Poll::Pending, Some(pace)) => !pace.wait(cx, this.watch.bytes()),
+            _ => false,
+        };
+        if too_slow {
+            this.watch.set(BodyState::TooSlow);
+            return Poll::Ready(Some(Err(BodyError::TooSlow)));
         }
         match state_after(&polled, &self.inner) {
             BodyState::Streaming => {}

@@ -146,6 +146,7 @@ async fn serve<'s>(
         hsts: hsts.filter(|_| cx.proto == "https").map(|h| &h.value),
         connect_timeout: snapshot.timeouts.connect,
         idle_timeout: snapshot.timeouts.idle,
+        body_rate: snapshot.timeouts.body_rate(),
         trail: notes.as_deref().map(|n| &n.trail),
     };
     let compress = spec

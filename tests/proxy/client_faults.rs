@@ -1,6 +1,7 @@
-//! A client's faults are the client's: a malformed chunked body, an aborted upload or a body
-//! too slow for the request timeout is answered 400 or 408 (or the connection closed) and is
-//! never counted against the endpoint, so no client can eject a healthy backend.
+//! A client's faults are the client's: a malformed chunked body, an aborted upload, a body
+//! too slow for the request timeout or slower than `body_min_rate` (HTTP/1.1 and HTTP/2) is
+//! answered 400 or 408 (or the connection closed) and is never counted against the
+//! endpoint, so no client can eject a healthy backend.
 
 use std::time::Duration;
 
@@ -12,8 +13,19 @@ use tokio::net::TcpStream;
 /// with `timeout` as its request timeout. Each test names its own service: the counters it
 /// reads are shared by every test of this binary.
 fn config(name: &str, a: &common::Backend, b: &common::Backend, timeout: &str) -> String {
+    config_with(name, a, b, timeout, "")
+}
+
+/// [`config`] with more `defaults:` fields (`extra`, each followed by a comma).
+fn config_with(
+    name: &str,
+    a: &common::Backend,
+    b: &common::Backend,
+    timeout: &str,
+    extra: &str,
+) -> String {
     format!(
-        "{}defaults: {{ outlier: {{ consecutive_failures: 3 }} }}\n",
+        "{}defaults: {{ {extra} outlier: {{ consecutive_failures: 3 }} }}\n",
         yaml(&format!(
             "  {name}: {{ listener: web, balance: round_robin, timeout: {timeout}, backends: [\"{}\", \"{}\"] }}\n",
             a.addr, b.addr
@@ -170,4 +182,86 @@ async fn a_body_slower_than_the_timeout_is_the_clients_408() {
         .await
             >= 1
     );
+}
+
+/// A minimum rate of 1KB/s after 300ms of waiting, with a 30 s request timeout that is not
+/// what answers.
+const MIN_RATE: &str = "timeouts: { body_min_rate: 1KB/s, body_grace: 300ms },";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http1_body_slower_than_body_min_rate_is_the_clients_408() {
+    let _cpu = common::timed().await;
+    let (a, b) = (backend("a").await, backend("b").await);
+    let server = start(&config_with("rate-h1", &a, &b, "30s", MIN_RATE));
+    let web = server.listener("web").expect("web");
+    let admin = format!("http://{}", server.admin);
+    let head = "POST /upload HTTP/1.1\r\nHost: s\r\nContent-Length: 100\r\n\r\n";
+    for _ in 0..4 {
+        // The slow client under test: a byte every 300 ms, far below 1KB/s.
+        let parts = ["a"; 12];
+        let status = raw(web, head, &parts, Duration::from_millis(300), false).await;
+        assert!(
+            status == 408 || status == 0,
+            "a body below the rate got {status}, not 408 or a close"
+        );
+    }
+    nothing_blamed(&admin, "rate-h1").await;
+    let series = "berth_client_body_errors_total{service=\"rate-h1\",reason=\"too_slow\"}";
+    assert!(common::metric(&admin, series).await >= 1);
+    // A body at a normal pace still goes through.
+    let r = common::client()
+        .post(format!("http://{web}/upload"))
+        .body(vec![7u8; 100_000])
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.expect("body"), "100000");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_body_slower_than_body_min_rate_is_the_clients_408() {
+    let _cpu = common::timed().await;
+    let (a, b) = (backend("a").await, backend("b").await);
+    let server = start(&config_with("rate-h2", &a, &b, "30s", MIN_RATE));
+    let web = server.listener("web").expect("web");
+    let admin = format!("http://{}", server.admin);
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client");
+    let mut answered = 0;
+    for _ in 0..4 {
+        // The slow client under test: a byte every 300 ms (3.6 s in all), far below 1KB/s.
+        let trickle = futures_util::stream::unfold(0, |n| async move {
+            if n == 12 {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Some((Ok::<_, std::io::Error>(vec![b'a']), n + 1))
+        });
+        let sent = h2
+            .post(format!("http://{web}/upload"))
+            .body(reqwest::Body::wrap_stream(trickle))
+            .send()
+            .await;
+        // The 408 comes before the body ends (a reset of the stream would also do).
+        if let Ok(r) = sent {
+            assert_eq!(r.version(), reqwest::Version::HTTP_2);
+            assert_eq!(r.status(), 408, "a body below the rate got {}", r.status());
+            answered += 1;
+        }
+    }
+    assert!(answered >= 1, "no slow HTTP/2 body was answered 408");
+    nothing_blamed(&admin, "rate-h2").await;
+    let series = "berth_client_body_errors_total{service=\"rate-h2\",reason=\"too_slow\"}";
+    assert!(common::metric(&admin, series).await >= 1);
+    let r = h2
+        .post(format!("http://{web}/upload"))
+        .body(vec![7u8; 100_000])
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.expect("body"), "100000");
 }

@@ -1,6 +1,7 @@
 //! Clients that hold connections without sending requests: a new HTTP/1 connection that sends
 //! nothing is closed after `header_read` (not `idle`), and an HTTP/2 connection that trickles
-//! a HEADERS frame it never finishes is closed after `idle` however many bytes it sends.
+//! a HEADERS frame it never finishes is closed however many bytes it sends: a frame left
+//! incomplete for `header_read` closes it, even with a long request in flight beside it.
 
 use std::time::{Duration, Instant};
 
@@ -79,4 +80,53 @@ async fn a_trickled_http2_headers_frame_does_not_hold_the_connection() {
         closed,
         "a trickled HEADERS frame held the connection for 20 s (idle 1s)"
     );
+}
+
+/// A HEADERS frame (END_STREAM, END_HEADERS) of stream `id`: `GET path`, hand-encoded HPACK
+/// (indexed `:method GET` and `:scheme http`, literal `:path` and `:authority`).
+fn get_headers(id: u8, path: &str) -> Vec<u8> {
+    let mut block = vec![0x82, 0x86, 0x04, path.len() as u8];
+    block.extend_from_slice(path.as_bytes());
+    block.extend_from_slice(&[0x01, 1, b's']);
+    let mut frame = vec![0, 0, block.len() as u8, 0x1, 0x5, 0, 0, 0, id];
+    frame.extend(block);
+    frame
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_http2_frame_beside_a_long_request_is_closed_after_header_read() {
+    let _cpu = common::timed().await;
+    let a = backend("a").await;
+    // `idle` (60 s) must not be what closes it; the long request is in flight for 30 s.
+    let server = start(&config(a.addr, "60s"));
+    let web = server.listener("web").expect("web");
+    let admin = format!("http://{}", server.admin);
+    let series = "berth_connections_closed_total{reason=\"header_timeout\"}";
+    let before = common::metric(&admin, series).await;
+    let mut s = TcpStream::connect(web).await.expect("connect");
+    let mut opening = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    opening.extend_from_slice(&[0, 0, 0, 0x4, 0, 0, 0, 0, 0]);
+    opening.extend(get_headers(1, "/slow?ms=30000"));
+    // Stream 3: a HEADERS frame header announcing 100 bytes, then one byte at a time.
+    opening.extend_from_slice(&[0, 0, 100, 0x1, 0x4, 0, 0, 0, 3]);
+    s.write_all(&opening).await.expect("opening");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut closed = false;
+    let mut buf = [0u8; 4096];
+    while !closed && Instant::now() < deadline {
+        // The trickle under test: one byte every 200 ms.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        closed = s.write_all(&[0x82]).await.is_err();
+        if let Ok(read) = tokio::time::timeout(Duration::from_millis(1), s.read(&mut buf)).await {
+            closed |= matches!(read, Ok(0) | Err(_));
+        }
+    }
+    assert!(
+        closed,
+        "a trickled HEADERS frame beside a request in flight held the connection for 15 s \
+         (header_read 500ms)"
+    );
+    // The long request was in flight (its HEADERS well formed), not refused.
+    assert_eq!(a.hits(), 1, "the long request never reached the backend");
+    assert!(common::metric(&admin, series).await > before);
 }

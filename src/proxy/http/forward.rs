@@ -8,8 +8,9 @@
 //! idempotent, is never sent twice once written; a timeout is never retried.
 //!
 //! A failure the client caused is the client's: when its request body broke (malformed
-//! framing, an aborted upload), passed the service's `max_request_body` or was still
-//! arriving at the timeout, the answer is 400, 413 or 408 and nothing is counted against the endpoint (no outlier observation, no
+//! framing, an aborted upload), passed the service's `max_request_body`, arrived slower than
+//! `defaults.timeouts.body_min_rate` or was still arriving at the timeout, the answer is 400,
+//! 413 or 408 and nothing is counted against the endpoint (no outlier observation, no
 //! `berth_upstream_requests_total`, no retry), so no client can eject a healthy endpoint.
 
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use tracing::{debug, warn};
 use crate::balance::PickContext;
 use crate::endpoint::{self, InFlight};
 use crate::metrics as m;
-use crate::model::UpstreamProtocol;
+use crate::model::{MinRate, UpstreamProtocol};
 use crate::proxy::access_log::Trail;
 use crate::proxy::admit::{self, Admitted};
 use crate::proxy::body::{self, BodyState, BodyWatch, Exchange, UpstreamBody};
@@ -59,6 +60,8 @@ pub(super) struct Plan<'a> {
     pub(super) hsts: Option<&'a HeaderValue>,
     pub(super) connect_timeout: Duration,
     pub(super) idle_timeout: Duration,
+    /// `defaults.timeouts.body_min_rate`, when on.
+    pub(super) body_rate: Option<MinRate>,
     /// With the access log on: where to note the endpoint, timing, retries and body.
     pub(super) trail: Option<&'a Trail>,
 }
@@ -146,7 +149,8 @@ impl Plan<'_> {
             .shape
             .rules()
             .and_then(|r| r.max_request_body);
-        let mut slot = Some(req.map(|b| body::request_body(b, &mut watch, limit)));
+        let rate = self.body_rate;
+        let mut slot = Some(req.map(|b| body::request_body(b, &mut watch, limit, rate)));
         if let (Some(trail), Some(watch)) = (self.trail, &watch) {
             trail.request_body(watch);
         }
@@ -269,7 +273,7 @@ impl Plan<'_> {
                 }
                 None if matches!(
                     on.body_state(),
-                    Some(BodyState::Failed | BodyState::TooLarge)
+                    Some(BodyState::Failed | BodyState::TooLarge | BodyState::TooSlow)
                 ) =>
                 {
                     let state = on.body_state().unwrap_or(BodyState::Failed);
@@ -295,12 +299,14 @@ impl Plan<'_> {
         }
     }
 
-    /// The answer to a request whose body the client broke (`Failed`) or had not finished
-    /// at the timeout (`Streaming`), counted as the client's.
+    /// The answer to a request whose body the client broke (`Failed`), sent too much of
+    /// (`TooLarge`), sent too slowly (`TooSlow`) or had not finished at the timeout
+    /// (`Streaming`), counted as the client's.
     fn client_fault(&self, state: BodyState) -> ProxyError {
         let (reason, error) = match state {
             BodyState::Failed => ("invalid", ProxyError::ClientBody),
             BodyState::TooLarge => ("too_large", ProxyError::PayloadTooLarge),
+            BodyState::TooSlow => ("too_slow", ProxyError::ClientBodyTimeout),
             _ => ("timeout", ProxyError::ClientBodyTimeout),
         };
         debug!(service = %self.service.spec.name, reason, "client request body failed");
