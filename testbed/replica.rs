@@ -7,6 +7,11 @@
 //! - `GET /` (and any other GET path) → 200, body and `x-replica` header = `NAME`; every answer
 //!   carries `x-path` (the path as received, to check prefix stripping).
 //! - `GET /slow?ms=N` → sleeps N ms, then answers like `/`.
+//! - `GET /headers` → 200, the request's headers as received, one `name: value` line each
+//!   (to check the header edits of a proxy in front).
+//! - `GET /big?bytes=N` → 200, a `text/plain` body of N bytes (at most 16 MiB) of repeated
+//!   text, with its `Content-Length` (to check response compression).
+//! - `POST /echo` → 200, the request body back.
 //! - `GET /health` → 200 `ok`, or 503 `unhealthy`.
 //! - `POST /health/fail`, `POST /health/ok` → flip the health state.
 //! - `POST /fail/N` (N a status, e.g. 500) → from now on every GET but `/health` answers N
@@ -51,6 +56,8 @@ use tokio::sync::watch;
 
 /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
 const DRAIN_GRACE: Duration = Duration::from_secs(10);
+/// The largest body `GET /big` makes.
+const BIG_MAX: usize = 16 << 20;
 /// Timeout of the whole probe (the image's HEALTHCHECK allows 2 s as well).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -261,8 +268,12 @@ async fn handle(
     in_flight: Arc<AtomicUsize>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     in_flight.fetch_add(1, Ordering::Relaxed);
-    let mut response = route(&req, &state).await;
-    if let Ok(path) = hyper::header::HeaderValue::from_str(req.uri().path()) {
+    let path = hyper::header::HeaderValue::from_str(req.uri().path()).ok();
+    let mut response = match (req.method(), req.uri().path()) {
+        (&Method::POST, "/echo") => echo(req, &state).await,
+        _ => route(&req, &state).await,
+    };
+    if let Some(path) = path {
         response.headers_mut().insert("x-path", path);
     }
     in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -325,19 +336,53 @@ async fn route(req: &Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
             text(status, &state.name, state)
         }
         (&Method::GET, "/slow") => {
-            let ms = req
-                .uri()
-                .query()
-                .unwrap_or_default()
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("ms="))
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
+            let ms = query_number(req, "ms");
             tokio::time::sleep(Duration::from_millis(ms)).await;
             text(StatusCode::OK, &state.name, state)
         }
+        (&Method::GET, "/headers") => {
+            let lines: String = req
+                .headers()
+                .iter()
+                .map(|(n, v)| format!("{n}: {}\n", String::from_utf8_lossy(v.as_bytes())))
+                .collect();
+            text(StatusCode::OK, &lines, state)
+        }
+        (&Method::GET, "/big") => {
+            let bytes = query_number(req, "bytes").min(BIG_MAX as u64) as usize;
+            let line = format!("{} says hello to whoever reads this line.\n", state.name);
+            let body: String = line.chars().cycle().take(bytes).collect();
+            text(StatusCode::OK, &body, state)
+        }
         (&Method::GET, _) => text(StatusCode::OK, &state.name, state),
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed", state),
+    }
+}
+
+/// The number `key=N` of the request's query; 0 when absent or invalid.
+fn query_number<B>(req: &Request<B>, key: &str) -> u64 {
+    req.uri()
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `POST /echo`: the request body back (400 if it could not be read).
+async fn echo(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
+    use http_body_util::BodyExt;
+    match req.into_body().collect().await {
+        Ok(body) => {
+            let mut response = Response::new(Full::new(body.to_bytes()));
+            if let Ok(value) = hyper::header::HeaderValue::from_str(&state.name) {
+                response.headers_mut().insert("x-replica", value);
+            }
+            response
+        }
+        Err(_) => text(StatusCode::BAD_REQUEST, "unreadable body", state),
     }
 }
 

@@ -8,6 +8,7 @@ use std::marker::PhantomData;
 use serde::de::{self, value::MapAccessDeserializer, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
+use super::shape::raw::Size;
 use super::validate::Problems;
 use crate::model::compress::{self, Compress, Encoding, MediaType};
 use crate::model::Layer;
@@ -96,25 +97,13 @@ impl ParseValue for MediaType {
     }
 }
 
-/// A size in bytes (`1024`, `1KB`).
-#[derive(Debug)]
-pub struct Size(pub u64);
-
-impl ParseValue for Size {
-    const WHAT: &'static str = "a size like 1024, 512B or 1KB";
-    fn parse(s: &str) -> Result<Self, String> {
-        compress::size(s)
-            .map(Size)
-            .map_err(|why| format!("invalid size `{}`: {why}", s.trim()))
-    }
-}
-
 /// A service's `compress:` map.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCompress {
     pub encodings: Option<Vec<Parsed<Encoding>>>,
-    pub min_size: Option<Parsed<Size>>,
+    /// The same sizes as `max_request_body` (`value::size`).
+    pub min_size: Option<Size>,
     pub types: Option<Vec<Parsed<MediaType>>>,
 }
 
@@ -141,7 +130,7 @@ pub(super) fn compress(
         out
     });
     let types = raw.types.map(|v| v.into_iter().map(|t| t.0).collect());
-    Compress::new(encodings, raw.min_size.map(|s| s.0 .0), types)
+    Compress::new(encodings, raw.min_size.map(|s| s.0), types)
         .map_err(|(field, e)| p.add(format!("{at}.{field}"), e))
         .ok()
 }
@@ -168,7 +157,7 @@ mod tests {
             .as_ref()
             .expect("b compresses");
         assert_eq!(b.encodings, [Encoding::Gzip, Encoding::Br]);
-        assert_eq!((b.min_size, b.types.len()), (2048, 1));
+        assert_eq!((b.min_size, b.types.len()), (2000, 1), "2KB = 2000 bytes");
         assert!(c.services["c"].spec.compress.is_none());
     }
 
@@ -189,7 +178,14 @@ mod tests {
         let p = one(
             "services:\n  a:\n    compress: { min_size: 1.5KB }\n    backends: [127.0.0.1:1]\n",
         );
-        assert!(p.message.contains("1KB = 1024 bytes"), "{}", p.message);
+        assert!(p.message.contains("powers of 1024"), "{}", p.message);
+        let p =
+            one("services:\n  a:\n    compress: { min_size: 1024 }\n    backends: [127.0.0.1:1]\n");
+        assert_eq!(
+            (p.path.as_str(), p.line),
+            ("services.a.compress.min_size", Some(3))
+        );
+        assert!(p.message.contains("like 1024B or 1024MB"), "{}", p.message);
         let p =
             one("services:\n  a:\n    compress: { encodings: [] }\n    backends: [127.0.0.1:1]\n");
         assert_eq!(

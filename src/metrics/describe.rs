@@ -106,7 +106,7 @@ pub(super) fn describe() {
     );
     describe_counter!(
         REDIRECTS_TOTAL,
-        "Requests redirected to https, by listener."
+        "Requests answered with a redirect: by a listener's `redirect:` (rule `listener`, service empty) or a service's `redirect_scheme` or `redirect_regex` (rule and service)."
     );
     describe_counter!(
         TCP_CONNECTIONS_TOTAL,

@@ -1,7 +1,8 @@
 //! Response compression (vocabulary): which encodings a service offers, above which size,
 //! for which content types. Set by a static service's `compress:` (`true`, or a map of
 //! `encodings`, `min_size`, `types`) or the labels `compress`, `compress.encodings`,
-//! `compress.min_size`, `compress.types`, read by the parsers here.
+//! `compress.min_size`, `compress.types`, read by the parsers here (`min_size` by
+//! `value::size`, as every size).
 //!
 //! The data plane (`proxy::compress`) negotiates from `Accept-Encoding`; on a q-value tie
 //! the service's `encodings` order wins (default: br, zstd, gzip). Invariant: a [`Compress`]
@@ -11,7 +12,7 @@ use std::fmt;
 
 use http::HeaderValue;
 
-/// The least body size compressed when `min_size` is not set (like nginx's `1k`).
+/// The least body size compressed when `min_size` is not set: `1KiB` (like nginx's `1k`).
 pub const DEFAULT_MIN_SIZE: u64 = 1024;
 
 /// Compressible content types when `types` is not set (Caddy's and Traefik's lists, in
@@ -220,43 +221,9 @@ pub fn media_types(s: &str) -> Result<Vec<MediaType>, String> {
         .collect()
 }
 
-/// A size in bytes: `512`, `512B`, `1KB` (1024 bytes, as nginx counts), `1MB`, `1GB`;
-/// `K`/`KiB` and the like are the same.
-pub fn size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let unit = unit.trim().to_ascii_lowercase();
-    let factor: u64 = match unit.trim_end_matches("ib").trim_end_matches('b') {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        _ => 0,
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .filter(|_| factor != 0)
-        .and_then(|n| n.checked_mul(factor))
-        .ok_or_else(|| "expected a size like 1024, 512B, 1KB or 2MB (1KB = 1024 bytes)".into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_count_in_binary_units() {
-        assert_eq!(size("1024"), Ok(1024));
-        assert_eq!(size("1KB"), Ok(1024));
-        assert_eq!(size(" 2 kib "), Ok(2048));
-        assert_eq!(size("512B"), Ok(512));
-        assert_eq!(size("1M"), Ok(1 << 20));
-        assert!(size("1.5KB").is_err());
-        assert!(size("KB").is_err());
-        assert!(size("1TB").is_err());
-    }
 
     #[test]
     fn types_match_exactly_by_type_or_by_suffix() {

@@ -126,7 +126,15 @@ async fn serve<'s>(
     if spec.policies.any() || spec.shape.any() {
         let client = (cx.client.peer.ip(), cx.proto);
         let trusted = &listener.trusted_ips;
-        match shape::guard(&route.service, client, trusted, &mut req, prefix_len).await {
+        let guarded = shape::guard(
+            &route.service,
+            &listener.name,
+            client,
+            trusted,
+            &mut req,
+            prefix_len,
+        );
+        match guarded.await {
             Ok(passed) => (held, shaped) = passed,
             Err(response) => {
                 route.requests.increment(response.status().as_u16());

@@ -8,6 +8,10 @@
 //! 400: there is nowhere to send it; so does one whose host `target::host` refuses (several,
 //! invalid such as `a@evil.com`, or conflicting), so `Location` never names a host berth
 //! did not validate.
+//!
+//! Each redirect is counted in `berth_redirects_total` with `rule="listener"` (and an empty
+//! `service`); a service's own redirects (`proxy::shape`) are counted there too, under the
+//! service's name and their rule.
 
 use bytes::Bytes;
 use http::header::{HeaderValue, LOCATION};
@@ -35,7 +39,7 @@ impl Redirect {
         };
         Self {
             port_suffix,
-            redirects: metrics::counter!(m::REDIRECTS_TOTAL, "listener" => listener.to_owned()),
+            redirects: counter(listener, "", "listener"),
         }
     }
 
@@ -70,6 +74,18 @@ impl Redirect {
         let url = format!("https://{host}{}{target}", self.port_suffix);
         HeaderValue::from_str(&url).ok()
     }
+}
+
+/// The `berth_redirects_total` series of redirects made on `listener` by `rule`:
+/// `listener` (the listener's `redirect:`, `service` empty), `redirect_scheme` or
+/// `redirect_regex` (a service's, `service` its name).
+pub fn counter(listener: &str, service: &str, rule: &'static str) -> Counter {
+    let labels = [
+        ("listener", listener.to_owned()),
+        ("service", service.to_owned()),
+        ("rule", rule.to_owned()),
+    ];
+    metrics::counter!(m::REDIRECTS_TOTAL, &labels)
 }
 
 /// `host:port` → `host`; `[v6]:port` → `[v6]`.

@@ -54,10 +54,12 @@ impl Shaped {
 
 /// `Ok` when the request goes on to the backend (with the client's in-flight count the
 /// policies hold, and what [`respond`] needs), else berth's answer, already shaped.
-/// `client` is the connection's peer and scheme, `trusted` the listener's `trusted_ips`,
+/// `listener` names the listener (for the redirect count), `client` is the connection's
+/// peer and scheme, `trusted` the listener's `trusted_ips`,
 /// `prefix_len` the length of the route's path prefix.
 pub async fn guard(
     service: &Service,
+    listener: &str,
     client: (IpAddr, &'static str),
     trusted: &[IpNet],
     req: &mut Request<Incoming>,
@@ -74,7 +76,8 @@ pub async fn guard(
         }
         answer
     };
-    if let Some(answer) = rules.and_then(|r| intercept(r, client, trusted, req, &spec.name)) {
+    let at = (listener, &*spec.name);
+    if let Some(answer) = rules.and_then(|r| intercept(r, client, trusted, req, at)) {
         return Err(shaped(answer));
     }
     let held = match spec.policies.any() {
@@ -105,24 +108,41 @@ fn intercept(
     (peer, proto): (IpAddr, &'static str),
     trusted: &[IpNet],
     req: &Request<Incoming>,
-    service: &str,
+    (listener, service): (&str, &str),
 ) -> Option<Response<ProxyBody>> {
     if rules.redirect_scheme.is_some() || rules.redirect_regex.is_some() {
         let scheme =
             redirect::scheme_of(req, proto, crate::proxy::headers::is_trusted(peer, trusted));
         if let Some(to) = rules.redirect_scheme.filter(|r| r.scheme != scheme) {
-            return Some(redirect::to_scheme(&to, req));
+            let answer = redirect::to_scheme(&to, req);
+            return Some(counted(answer, listener, service, "redirect_scheme"));
         }
         if let Some(answer) = rules
             .redirect_regex
             .as_ref()
             .and_then(|r| redirect::by_regex(r, scheme, req))
         {
-            return Some(answer);
+            return Some(counted(answer, listener, service, "redirect_regex"));
         }
     }
     let cors = rules.cors.as_ref()?;
     cors::is_preflight(req).then(|| cors::preflight(cors, req, service))
+}
+
+/// `answer`, counted in `berth_redirects_total` when it is a redirect (not the 400 or 500 a
+/// redirect without a host or with an invalid `Location` becomes). A cold path: the counter
+/// is looked up here.
+#[cold]
+fn counted(
+    answer: Response<ProxyBody>,
+    listener: &str,
+    service: &str,
+    rule: &'static str,
+) -> Response<ProxyBody> {
+    if answer.status().is_redirection() {
+        crate::proxy::redirect::counter(listener, service, rule).increment(1);
+    }
+    answer
 }
 
 /// Whether the request's `Content-Length` says more than `max_request_body`.

@@ -1,6 +1,7 @@
 //! The tests against a real Docker engine, linked as one binary: discovery from container
 //! labels, failure response, config reloads, berth in a container, L4 services, automatic HTTPS,
-//! `examples/compose.yaml` brought up with Compose, and the harness itself (`docker_common`,
+//! `examples/compose.yaml` brought up with Compose, sticky sessions and shaping from labels,
+//! and the harness itself (`docker_common`,
 //! shared with the Docker benches and the Swarm tests). Each suite is a module;
 //! `cargo test --test docker docker_failure::` runs one.
 //!
@@ -20,6 +21,7 @@ mod docker_harness;
 mod docker_policy;
 mod docker_reload;
 mod docker_self;
+mod docker_shape;
 mod docker_socket_proxy;
 mod docker_sticky;
 mod docker_tcp;

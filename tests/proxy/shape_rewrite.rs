@@ -1,6 +1,7 @@
 //! Rewrites and redirects end to end: the path the backend receives (its `x-path` answer
 //! header) after `strip_prefix` → `replace_path(_regex)` → `add_prefix`, and the status and
-//! `Location` of per-service scheme and regex redirects, which never reach the backend.
+//! `Location` of per-service scheme and regex redirects, which never reach the backend, and
+//! their count in `berth_redirects_total` under the service and its rule.
 
 use crate::common;
 
@@ -60,4 +61,36 @@ async fn paths_are_rewritten_in_order_and_redirects_answered() {
         moved["shape"]["redirect_regex"],
         "^http://old.test/moved/(.*) → https://new.test/$1 (307)"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_redirects_are_counted_by_service_and_rule() {
+    let backend = common::backend("shape-redirect-count").await;
+    let yaml = common::yaml(&format!(
+        "  rdc-scheme: {{ hosts: [rdc-s.test], redirect_scheme: https, backends: [\"{b}\"] }}\n  \
+         rdc-regex: {{ hosts: [rdc-r.test], redirect_regex: {{ regex: \"^http://rdc-r.test/a/(.*)\", replacement: \"http://rdc-r.test/b/$1\" }}, backends: [\"{b}\"] }}\n",
+        b = backend.addr
+    ));
+    let server = common::start(&yaml);
+    let web = server.listener("web").expect("web");
+    for _ in 0..2 {
+        assert_eq!(common::curl(web, "rdc-s.test", "/x", &[]).0, 301);
+    }
+    assert_eq!(common::curl(web, "rdc-r.test", "/a/1", &[]).0, 302);
+    assert_eq!(
+        common::curl(web, "rdc-r.test", "/b/1", &[]).0,
+        200,
+        "proxied"
+    );
+
+    let admin = format!("http://{}", server.admin);
+    let series = |service: &str, rule: &str| {
+        format!("berth_redirects_total{{listener=\"web\",service=\"{service}\",rule=\"{rule}\"}} ")
+    };
+    let scheme = series("rdc-scheme", "redirect_scheme");
+    assert_eq!(common::metric(&admin, &scheme).await, 2);
+    let regex = series("rdc-regex", "redirect_regex");
+    assert_eq!(common::metric(&admin, &regex).await, 1);
+    let never = series("rdc-regex", "redirect_scheme");
+    assert_eq!(common::metric(&admin, &never).await, 0);
 }

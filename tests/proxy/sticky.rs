@@ -87,3 +87,53 @@ async fn a_client_stays_on_its_backend_and_fails_over_when_it_is_drained() {
         "{shown}"
     );
 }
+
+/// The `cookie` lines the backend's `/headers` saw for a request carrying `cookie`.
+async fn cookies_seen(web: SocketAddr, cookie: String) -> Vec<String> {
+    tokio::task::spawn_blocking(move || {
+        let header = format!("Cookie: {cookie}");
+        let (status, head, body) = common::curl(web, "s.test", "/headers", &["-H", &header]);
+        assert_eq!(status, 200, "{head}");
+        body.lines()
+            .filter_map(|l| l.strip_prefix("cookie: "))
+            .map(str::to_owned)
+            .collect()
+    })
+    .await
+    .expect("curl thread")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sticky_cookie_never_reaches_the_backend_and_other_cookies_do() {
+    let only = backend("only").await;
+    let server = common::start(&yaml(&format!(
+        "  st: {{ sticky: {{ cookie: berth_st }}, backends: [\"{}\"] }}\n",
+        only.addr
+    )));
+    let web = server.listener("web").expect("web");
+    let jar = std::env::temp_dir().join(format!("berth-sticky-strip-{}", std::process::id()));
+    let _ = std::fs::remove_file(&jar);
+    let (_, set) = visit(web, jar.clone()).await;
+    let _ = std::fs::remove_file(&jar);
+    let set = set.expect("the first answer sets the cookie");
+    let sticky = set.split(';').next().expect("name=value").to_owned();
+    assert!(sticky.starts_with("berth_st="), "{sticky}");
+
+    let seen = cookies_seen(web, format!("a=1; {sticky}; b=2")).await;
+    assert_eq!(seen, ["a=1; b=2"], "the others arrive, in order");
+    let seen = cookies_seen(web, sticky.clone()).await;
+    assert!(
+        seen.is_empty(),
+        "an empty Cookie header is dropped: {seen:?}"
+    );
+    let seen = cookies_seen(web, "a=1; berth_st_x=2".to_owned()).await;
+    assert_eq!(
+        seen,
+        ["a=1; berth_st_x=2"],
+        "a request without it is untouched"
+    );
+    // An unknown value is berth's cookie all the same: it goes too (and a new one is set).
+    let seen = cookies_seen(web, "berth_st=0123456789abcdef; c=3".to_owned()).await;
+    assert_eq!(seen, ["c=3"]);
+    assert_eq!(only.hits(), 5);
+}

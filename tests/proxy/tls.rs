@@ -303,6 +303,21 @@ async fn http_listener_redirects_to_the_https_one() {
     .await;
     assert!(ok, "{err}");
     assert!(out.contains("x-forwarded-proto: https"), "{out}");
+    // Counted as the listener's redirects (three: GET, POST, curl's), no service's.
+    let admin = format!("http://{}", f.server.admin);
+    let text = client()
+        .get(format!("{admin}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    let listener = [("listener", "redirect-web"), ("rule", "listener")];
+    assert_eq!(metric(&text, "berth_redirects_total", &listener), 3.0);
+    let series =
+        "berth_redirects_total{listener=\"redirect-web\",service=\"\",rule=\"listener\"} 3";
+    assert!(text.contains(series), "{text}");
     f.server.shutdown();
 }
 

@@ -135,9 +135,12 @@ impl Plan<'_> {
     ) -> Result<Response<ProxyBody>, ProxyError> {
         let upgrade = headers::is_upgrade(req.headers());
         let mut client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let stuck = sticky::lookup(self.service, req.headers());
+        if stuck.is_some() {
+            sticky::strip(self.service, req.headers_mut());
+        }
         // Copied before the rewrite, which has fewer headers to copy; a replay is rewritten.
         let replay = Replay::of(&req, upgrade, self.service.spec.retries);
-        let stuck = sticky::lookup(self.service, req.headers());
         self.rewrite(cx, &mut req, upgrade);
         let now_ns = endpoint::ns_at(self.start);
         self.service.count_request(now_ns);

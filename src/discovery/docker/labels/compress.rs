@@ -6,7 +6,7 @@
 
 use super::reader::Labels;
 use crate::model::compress::{self, Compress};
-use crate::model::value::boolean;
+use crate::model::value::{boolean, size};
 use crate::model::Layer;
 
 /// Every suffix this module reads.
@@ -22,7 +22,7 @@ pub(super) fn parse(labels: &mut Labels<'_>, layer: Layer) -> Option<Compress> {
     let [on_key, encodings_key, size_key, types_key] = SUFFIXES;
     let on = labels.parse(on_key, boolean);
     let encodings = labels.parse(encodings_key, compress::encodings);
-    let min_size = labels.parse(size_key, compress::size);
+    let min_size = labels.parse(size_key, size);
     let types = labels.parse(types_key, compress::media_types);
     let settings = [encodings_key, size_key, types_key];
     let any = settings.iter().any(|k| labels.has(k));

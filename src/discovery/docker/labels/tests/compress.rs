@@ -19,7 +19,7 @@ fn compress_labels_turn_compression_on() {
     );
     let c = c.compress.expect("a setting turns it on");
     assert_eq!(c.encodings, [Encoding::Gzip, Encoding::Br]);
-    assert_eq!((c.min_size, c.types.len()), (4096, 2));
+    assert_eq!((c.min_size, c.types.len()), (4000, 2), "4KB = 4000 bytes");
     let off = service(container().label("berth.compress", "false"));
     assert!(off.compress.is_none());
 }
@@ -32,7 +32,12 @@ fn bad_compress_labels_reject_the_container_with_the_fix() {
         "{reason}"
     );
     let reason = rejected(container().label("berth.compress.min_size", "big"));
-    assert!(reason.contains("like 1024, 512B, 1KB"), "{reason}");
+    assert!(reason.contains("like 512KB, 10MB or 1GiB"), "{reason}");
+    let reason = rejected(container().label("berth.compress.min_size", "1024"));
+    assert!(
+        reason.contains("label berth.compress.min_size=1024: a unit is required, like 1024B"),
+        "{reason}"
+    );
     let reason = rejected(container().label("berth.compress.types", "html"));
     assert!(reason.contains("expected type/subtype"), "{reason}");
     let reason = rejected(container().label("berth.compres", "true"));

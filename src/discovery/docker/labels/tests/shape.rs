@@ -170,3 +170,20 @@ fn an_l4_container_takes_no_shaping() {
         "{reason}"
     );
 }
+
+/// The labels fuzz target's dictionary (fuzz/dict/labels.dict) names every label berth
+/// knows, the shaping ones among them, so the fuzzer reaches their parsers.
+#[test]
+fn the_fuzz_dictionary_names_every_label_shaping_ones_too() {
+    let dict = include_str!("../../../../../fuzz/dict/labels.dict");
+    for suffix in crate::discovery::docker::labels::KNOWN {
+        let entry = match suffix.strip_suffix("<name>") {
+            Some(family) => format!("\"berth.{family}\""),
+            None => format!("\"berth.{suffix}=\""),
+        };
+        assert!(
+            dict.lines().any(|l| l == entry),
+            "{entry} is not in labels.dict"
+        );
+    }
+}
