@@ -74,8 +74,10 @@ async fn failing_backend_is_ejected_returns_and_is_ejected_for_longer() {
             .any(|e| e["address"] == c_addr.as_str() && e["state"] == "routable")
     })
     .await;
-    let got = send(&http, &url, 30).await;
+    // Taken before the requests: the ejection happens during them, so its 2 s run from a
+    // later moment and the return can come no sooner than 2 s after this one.
     let ejected_again = Instant::now();
+    let got = send(&http, &url, 30).await;
     assert_eq!(c.hits(), 6, "{got:?}");
     // A real sleep: that c stays out for this long is what is tested.
     tokio::time::sleep(Duration::from_millis(1100)).await;
