@@ -21,7 +21,7 @@
 #  real    REAL_N containers (default 1,000, in REAL_N/5 services) of the engine tests' FROM
 #          scratch replica image (no HEALTHCHECK) started with `docker run` (4 at once), then
 #          each binary of BERTH_BINS started REAL_REPEATS times (default 3): start → all routable.
-#          Everything it creates carries the label berth.scale-bench and is removed at the end.
+#          Everything it creates carries the label berth-scale-bench and is removed at the end.
 #
 # Binaries: BERTH_BIN (default target/release/berth), FAKE_BIN (target/release/fake_docker),
 # REPLICA_BIN (target/release/replica: the reload phase's backend; for "real", the image's
@@ -53,15 +53,16 @@ WEB=127.0.0.1:18480
 ADMIN=127.0.0.1:19480
 BACKEND=127.0.0.1:19481
 WORK=$(mktemp -d /tmp/berth-scale.XXXXXX)
+NET=berth-scale-bench-$$  # the real phase's network (its own name per run)
 PIDS=()
 
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     if [[ " $PHASES " == *" real "* ]]; then
-        docker ps -aq --filter label=berth.scale-bench | xargs -r docker rm -f >/dev/null 2>&1 || true
-        docker network rm berth-scale-bench >/dev/null 2>&1 || true
-        docker images -q --filter label=berth.scale-bench | xargs -r docker rmi -f >/dev/null 2>&1 || true
+        docker ps -aq --filter label=berth-scale-bench | xargs -r docker rm -f >/dev/null 2>&1 || true
+        docker network rm "$NET" >/dev/null 2>&1 || true
+        docker images -q --filter label=berth-scale-bench | xargs -r docker rmi -f >/dev/null 2>&1 || true
     fi
     rm -rf "$WORK"
 }
@@ -225,11 +226,11 @@ real_setup() {
     mkdir -p "$WORK/image"
     cp "$REPLICA_BIN" "$WORK/image/replica"
     printf 'FROM scratch\nCOPY replica /replica\nEXPOSE 8080\nENTRYPOINT ["/replica"]\n' >"$WORK/image/Dockerfile"
-    docker build -q --label berth.scale-bench=1 -t berth-scale-replica "$WORK/image" >/dev/null
-    docker network create --label berth.scale-bench=1 berth-scale-bench >/dev/null
+    docker build -q --label berth-scale-bench=1 -t berth-scale-replica "$WORK/image" >/dev/null
+    docker network create --label berth-scale-bench=1 "$NET" >/dev/null
     local t0; t0=$(now_ms)
-    seq 0 $((REAL_N - 1)) | xargs -P 4 -I{} sh -c 'docker run -d --label berth.scale-bench=1 \
-        --network berth-scale-bench --label berth.enable=true \
+    seq 0 $((REAL_N - 1)) | xargs -P 4 -I{} sh -c 'docker run -d --label berth-scale-bench=1 \
+        --network '"$NET"' --label berth.enable=true \
         --label berth.service=r$(( {} / 5 )) --label berth.http.path=/r$(( {} / 5 )) \
         --name berth-scale-{} berth-scale-replica >/dev/null'
     say "real: $REAL_N containers started in $(( $(now_ms) - t0 )) ms"
