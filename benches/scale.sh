@@ -61,7 +61,8 @@ cleanup() {
     wait 2>/dev/null || true
     if [[ " $PHASES " == *" real "* ]]; then
         docker ps -aq --filter label=berth-scale-bench | xargs -r docker rm -f >/dev/null 2>&1 || true
-        docker network rm "$NET" >/dev/null 2>&1 || true
+        # The engine may still be releasing the containers' endpoints: retry for a while.
+        for _ in $(seq 1 20); do docker network rm "$NET" >/dev/null 2>&1 && break; sleep 1; done
         docker images -q --filter label=berth-scale-bench | xargs -r docker rmi -f >/dev/null 2>&1 || true
     fi
     rm -rf "$WORK"
