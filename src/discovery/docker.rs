@@ -26,6 +26,7 @@ pub mod labels;
 pub mod network;
 pub(crate) mod own;
 mod session;
+mod summary;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -476,7 +476,9 @@ impl Reconciler {
                 .set((total - routable) as f64);
             names.push(Arc::clone(&service.spec.name));
         }
-        for gone in self.gauged_services.iter().filter(|n| !names.contains(n)) {
+        // A set: with thousands of services, a scan of `names` per old name was quadratic.
+        let now: HashSet<&Arc<str>> = names.iter().collect();
+        for gone in self.gauged_services.iter().filter(|n| !now.contains(n)) {
             for state in ["routable", "excluded"] {
                 metrics::gauge!(m::ENDPOINTS, "service" => gone.to_string(), "state" => state)
                     .set(0.0);

@@ -2,11 +2,12 @@
 //!
 //! Pure conversions, no I/O: [`Inspected`] holds the [`ContainerFacts`] the label rules read,
 //! plus the lifecycle state the provider needs (running, paused, health, stop signal).
-//! Missing fields in the document mean "absent", never an error.
+//! Missing fields in the document mean "absent", never an error. A resync reads most
+//! containers from the engine's list instead (`super::summary`), into the same struct.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::time::SystemTime;
+use std::time::UNIX_EPOCH;
 
 use bollard::models::{ContainerInspectResponse, HealthStatusEnum};
 
@@ -19,20 +20,33 @@ pub struct Inspected {
     pub facts: ContainerFacts,
     pub running: bool,
     pub availability: Availability,
-    /// The container's `StopSignal` (e.g. `SIGQUIT`), when it sets one.
-    pub stop_signal: Option<String>,
-    /// When it last started (`State.StartedAt`); `None` when absent or unreadable.
-    pub started_at: Option<SystemTime>,
+    /// The container's `StopSignal` (e.g. `SIGQUIT`).
+    pub stop_signal: StopSignal,
+    /// When it was created, in whole Unix seconds (as the engine's list gives it); `None` when
+    /// absent or unreadable.
+    pub created: Option<u64>,
+}
+
+/// A container's `StopSignal`, as far as berth has read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum StopSignal {
+    /// Not read: the container came from the engine's list, which does not carry it.
+    #[default]
+    Unread,
+    /// Read by an inspect: the signal it sets, or `None` for the default (TERM).
+    Read(Option<String>),
 }
 
 impl Inspected {
     /// Reads what berth needs from an inspect document.
     pub fn from_response(doc: ContainerInspectResponse) -> Self {
         let state = doc.state.unwrap_or_default();
-        let started_at = state
-            .started_at
+        let created = doc
+            .created
             .as_deref()
-            .and_then(|t| humantime::parse_rfc3339(t).ok());
+            .and_then(|t| humantime::parse_rfc3339(t).ok())
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs());
         let config = doc.config.unwrap_or_default();
         let has_healthcheck = config
             .healthcheck
@@ -76,8 +90,8 @@ impl Inspected {
                 health,
                 paused: state.paused.unwrap_or(false),
             },
-            stop_signal: config.stop_signal.filter(|s| !s.is_empty()),
-            started_at,
+            stop_signal: StopSignal::Read(config.stop_signal.filter(|s| !s.is_empty())),
+            created,
         }
     }
 }
@@ -140,6 +154,7 @@ mod tests {
         ContainerInspectResponse {
             id: Some("abc".into()),
             name: Some("/web-1".into()),
+            created: Some("2024-05-01T11:59:59.987654321Z".into()),
             state: Some(ContainerState {
                 running: Some(true),
                 started_at: Some("2024-05-01T12:00:00.123456789Z".into()),
@@ -177,12 +192,8 @@ mod tests {
         );
         assert!(i.running && i.facts.has_healthcheck);
         assert_eq!(i.availability.health, Health::Healthy);
-        assert_eq!(i.stop_signal.as_deref(), Some("SIGQUIT"));
-        let started = i.started_at.expect("StartedAt");
-        let since_epoch = started
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("after 1970");
-        assert_eq!(since_epoch.as_nanos(), 1_714_564_800_123_456_789);
+        assert_eq!(i.stop_signal, StopSignal::Read(Some("SIGQUIT".into())));
+        assert_eq!(i.created, Some(1_714_564_799), "Created, in whole seconds");
     }
 
     #[test]
@@ -193,7 +204,8 @@ mod tests {
         assert_eq!(starting.availability.health, Health::Starting);
         let empty = Inspected::from_response(ContainerInspectResponse::default());
         assert!(!empty.running);
-        assert_eq!(empty.started_at, None);
+        assert_eq!(empty.created, None);
+        assert_eq!(empty.stop_signal, StopSignal::Read(None));
     }
 
     #[test]

@@ -1,14 +1,18 @@
 //! One connection's worth of following the engine (control plane).
 //!
 //! Order of a session: negotiate the API version, find berth's own container (to prefer the
-//! networks it shares), note the time, list + inspect every running container and send one
-//! `Reset`, then follow events replayed from the noted time. Any engine error ends the
+//! networks it shares), note the time, list the running containers and send one `Reset`, then
+//! follow events replayed from the noted time. The list is read as it is (`super::summary`):
+//! only the few containers whose entry leaves something open are inspected, one by one, so a
+//! resync of 10,000 containers is one engine call, not 10,001. An event re-inspects the one
+//! container it names. Any engine error ends the
 //! session; the caller reconnects and the next session's `Reset` repairs whatever was missed.
 //! A config reload that changes the label rules' [`Settings`] resyncs within the session (the
 //! event stream stays open, so nothing is missed meanwhile); one that changes the engine or
 //! disables the provider ends the session ([`Exit::Reconfigured`]).
-//! A resync lists containers oldest-started first, so the reconciler's first-come order
-//! (route conflicts, the newest replica's settings) follows the containers' start order.
+//! A resync lists containers oldest-created first (whole seconds, then id), so the reconciler's
+//! first-come order (route conflicts, the newest replica's settings) follows the containers'
+//! age, the same at every resync.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,9 +24,10 @@ use futures_util::{stream, StreamExt};
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 
-use super::inspect::{is_stopping_signal, Inspected};
+use super::inspect::{is_stopping_signal, Inspected, StopSignal};
 use super::labels::{self, LabelSettings, Verdict};
 use super::own;
+use super::summary::{self, Listed};
 use super::{
     next_config, ConfigWatch, DockerError, EngineSession, RejectedContainer, RejectedList, Rejects,
     Settings, Source,
@@ -31,7 +36,7 @@ use crate::discovery::Input;
 use crate::metrics as m;
 use crate::model::{EndpointKey, EndpointSpec, ProviderId, Update};
 
-/// Containers inspected at once during a resync.
+/// Containers inspected at once during a resync (those the list leaves open).
 const INSPECT_CONCURRENCY: usize = 16;
 /// Events replayed from before the listing, so none falls between list and subscribe.
 const REPLAY: Duration = Duration::from_secs(2);
@@ -40,7 +45,7 @@ const REPLAY: Duration = Duration::from_secs(2);
 #[derive(Debug, Default)]
 struct Known {
     key: Option<EndpointKey>,
-    stop_signal: Option<String>,
+    stop_signal: StopSignal,
 }
 
 /// Why a session ended without an engine error.
@@ -138,28 +143,37 @@ impl Session {
         Ok(())
     }
 
-    /// Lists and inspects every running container and sends the complete view.
+    /// Lists every running container (inspecting only those the list leaves open) and sends
+    /// the complete view.
     async fn resync(&mut self) -> Result<(), DockerError> {
         let options = ListContainersOptions {
             all: false,
             ..Default::default()
         };
-        let ids: Vec<String> = self
-            .client
-            .list_containers(Some(options))
-            .await?
-            .into_iter()
-            .filter_map(|c| c.id)
-            .collect();
+        let mut read = Vec::new();
+        let mut open = Vec::new();
+        for entry in self.client.list_containers(Some(options)).await? {
+            match summary::from_summary(entry) {
+                Listed::Read(c) => read.push(Some(c)),
+                Listed::Inspect(id) => open.push(id),
+                Listed::NotRunning => {}
+            }
+        }
+        debug!(
+            listed = read.len(),
+            inspected = open.len(),
+            "docker: resync"
+        );
         let client = &self.client;
-        let inspected: Vec<Option<Inspected>> = stream::iter(ids)
+        let inspected: Vec<Option<Inspected>> = stream::iter(open)
             .map(|id| async move { inspect(client, &id).await })
             .buffer_unordered(INSPECT_CONCURRENCY)
             .collect::<Vec<_>>()
             .await
             .into_iter()
             .collect::<Result<_, _>>()?;
-        let running = running_oldest_first(inspected);
+        read.extend(inspected);
+        let running = running_oldest_first(read);
         self.known.clear();
         let mut endpoints = Vec::new();
         for container in &running {
@@ -195,8 +209,7 @@ impl Session {
                 match kind.as_str() {
                     "kill" => {
                         let signal = attributes.get("signal").map(String::as_str).unwrap_or("");
-                        let stop = self.known.get(&id).and_then(|k| k.stop_signal.as_deref());
-                        if is_stopping_signal(signal, stop) {
+                        if self.kill_stops(&id, signal).await? {
                             self.drain(&id, at).await;
                         }
                     }
@@ -221,6 +234,34 @@ impl Session {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Whether a `kill` with `signal` stops container `id`: TERM, INT, QUIT, KILL, or its own
+    /// `StopSignal`, which the engine's list does not carry: the first other signal a routed
+    /// container gets makes berth inspect it for that (one call), and remember it.
+    async fn kill_stops(&mut self, id: &str, signal: &str) -> Result<bool, DockerError> {
+        if is_stopping_signal(signal, None) {
+            return Ok(true);
+        }
+        let stop = match self.known.get(id).map(|k| k.stop_signal.clone()) {
+            // Not routed: there is nothing to drain.
+            None => return Ok(false),
+            Some(StopSignal::Read(stop)) => stop,
+            Some(StopSignal::Unread) => {
+                let stop = match inspect(&self.client, id).await? {
+                    Some(Inspected {
+                        stop_signal: StopSignal::Read(stop),
+                        ..
+                    }) => stop,
+                    _ => None,
+                };
+                if let Some(known) = self.known.get_mut(id) {
+                    known.stop_signal = StopSignal::Read(stop.clone());
+                }
+                stop
+            }
+        };
+        Ok(is_stopping_signal(signal, stop.as_deref()))
     }
 
     /// Re-reads one container and upserts, or removes, its endpoint.
@@ -330,15 +371,11 @@ impl Session {
     }
 }
 
-/// The running containers among `inspected`, oldest-started first (then by id): the order in
-/// which the reconciler first sees them, as if each had started with berth watching.
-fn running_oldest_first(inspected: Vec<Option<Inspected>>) -> Vec<Inspected> {
-    let mut running: Vec<Inspected> = inspected
-        .into_iter()
-        .flatten()
-        .filter(|c| c.running)
-        .collect();
-    running.sort_by(|a, b| (a.started_at, &a.facts.id).cmp(&(b.started_at, &b.facts.id)));
+/// The running containers among `read`, oldest-created first (whole seconds, then id): the
+/// order in which the reconciler first sees them, the same at every resync.
+fn running_oldest_first(read: Vec<Option<Inspected>>) -> Vec<Inspected> {
+    let mut running: Vec<Inspected> = read.into_iter().flatten().filter(|c| c.running).collect();
+    running.sort_by(|a, b| (a.created, &a.facts.id).cmp(&(b.created, &b.facts.id)));
     running
 }
 
@@ -387,7 +424,7 @@ mod tests {
     use super::*;
     use crate::discovery::docker::facts::ContainerFacts;
 
-    fn container(id: &str, started_s: Option<u64>, running: bool) -> Option<Inspected> {
+    fn container(id: &str, created: Option<u64>, running: bool) -> Option<Inspected> {
         Some(Inspected {
             facts: ContainerFacts {
                 id: id.into(),
@@ -395,13 +432,13 @@ mod tests {
             },
             running,
             availability: Default::default(),
-            stop_signal: None,
-            started_at: started_s.map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+            stop_signal: StopSignal::Unread,
+            created,
         })
     }
 
     #[test]
-    fn a_resync_lists_running_containers_oldest_started_first() {
+    fn a_resync_lists_running_containers_oldest_created_first() {
         let inspected = vec![
             container("c", Some(30), true),
             None,
