@@ -65,21 +65,31 @@ async fn a_trickled_http2_headers_frame_does_not_hold_the_connection() {
     opening.extend_from_slice(&[0, 0, 0, 0x4, 0, 0, 0, 0, 0]);
     opening.extend_from_slice(&[0, 0, 100, 0x1, 0x4, 0, 0, 0, 1]);
     s.write_all(&opening).await.expect("preface");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut closed = false;
-    let mut buf = [0u8; 4096];
-    while !closed && Instant::now() < deadline {
-        // The trickle under test: one byte every 200 ms, each resetting a byte-based idle timer.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        closed = s.write_all(&[0x82]).await.is_err();
-        if let Ok(read) = tokio::time::timeout(Duration::from_millis(1), s.read(&mut buf)).await {
-            closed |= matches!(read, Ok(0) | Err(_));
-        }
-    }
+    // One byte every 200 ms, each resetting a byte-based idle timer.
+    let closed = trickled_until_closed(&mut s, Duration::from_secs(20)).await;
     assert!(
         closed,
         "a trickled HEADERS frame held the connection for 20 s (idle 1s)"
     );
+}
+
+/// Sends one byte of an unfinished HEADERS frame every 200 ms (the trickle under test) until
+/// berth closes the connection or `within` has passed; whether it was closed.
+async fn trickled_until_closed(s: &mut TcpStream, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if s.write_all(&[0x82]).await.is_err() {
+            return true;
+        }
+        if let Ok(read) = tokio::time::timeout(Duration::from_millis(1), s.read(&mut buf)).await {
+            if matches!(read, Ok(0) | Err(_)) {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// A HEADERS frame (END_STREAM, END_HEADERS) of stream `id`: `GET path`, hand-encoded HPACK
@@ -110,17 +120,7 @@ async fn a_trickled_http2_frame_beside_a_long_request_is_closed_after_header_rea
     // Stream 3: a HEADERS frame header announcing 100 bytes, then one byte at a time.
     opening.extend_from_slice(&[0, 0, 100, 0x1, 0x4, 0, 0, 0, 3]);
     s.write_all(&opening).await.expect("opening");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut closed = false;
-    let mut buf = [0u8; 4096];
-    while !closed && Instant::now() < deadline {
-        // The trickle under test: one byte every 200 ms.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        closed = s.write_all(&[0x82]).await.is_err();
-        if let Ok(read) = tokio::time::timeout(Duration::from_millis(1), s.read(&mut buf)).await {
-            closed |= matches!(read, Ok(0) | Err(_));
-        }
-    }
+    let closed = trickled_until_closed(&mut s, Duration::from_secs(15)).await;
     assert!(
         closed,
         "a trickled HEADERS frame beside a request in flight held the connection for 15 s \

@@ -5,11 +5,11 @@
 //! Missing fields in the document mean "absent", never an error. A resync reads most
 //! containers from the engine's list instead (`super::summary`), into the same struct.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::UNIX_EPOCH;
 
-use bollard::models::{ContainerInspectResponse, HealthStatusEnum};
+use bollard::models::{ContainerInspectResponse, EndpointSettings, HealthStatusEnum};
 
 use crate::discovery::docker::facts::{container_name, exposed_tcp_ports, ContainerFacts};
 use crate::model::{Availability, Health};
@@ -59,16 +59,7 @@ impl Inspected {
             Some(HealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
             _ => Health::Starting,
         };
-        let networks = doc
-            .network_settings
-            .and_then(|n| n.networks)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(name, ep)| {
-                let ip = ep.ip_address.and_then(|ip| ip.parse::<IpAddr>().ok());
-                (name, ip)
-            })
-            .collect();
+        let networks = addresses(doc.network_settings.and_then(|n| n.networks));
         Self {
             facts: ContainerFacts {
                 id: doc.id.unwrap_or_default(),
@@ -129,6 +120,21 @@ pub fn network_names(doc: &ContainerInspectResponse) -> BTreeSet<String> {
         .and_then(|n| n.networks.as_ref())
         .map(|n| n.keys().cloned().collect())
         .unwrap_or_default()
+}
+
+/// Each network's name with the container's address on it (`None` when it has none yet), as
+/// the engine's inspect and list answers both give them.
+pub(super) fn addresses(
+    networks: Option<HashMap<String, EndpointSettings>>,
+) -> BTreeMap<String, Option<IpAddr>> {
+    networks
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, ep)| {
+            let ip = ep.ip_address.and_then(|ip| ip.parse::<IpAddr>().ok());
+            (name, ip)
+        })
+        .collect()
 }
 
 #[cfg(test)]

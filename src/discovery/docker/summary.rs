@@ -20,12 +20,10 @@
 //! creation time (the list's `Created`, whole seconds; the inspect's `Created` cut to the same
 //! seconds), then id, whichever way each was read. Pure conversions, no I/O.
 
-use std::net::IpAddr;
-
 use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
 
 use crate::discovery::docker::facts::{container_name, exposed_tcp_ports, ContainerFacts};
-use crate::discovery::docker::inspect::{Inspected, StopSignal};
+use crate::discovery::docker::inspect::{addresses, Inspected, StopSignal};
 use crate::model::{Availability, Health};
 
 /// What a list entry gave.
@@ -65,16 +63,7 @@ pub fn from_summary(c: ContainerSummary) -> Listed {
             None => p.private_port.to_string(),
         })
         .collect();
-    let networks = c
-        .network_settings
-        .and_then(|n| n.networks)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(name, ep)| {
-            let ip = ep.ip_address.and_then(|ip| ip.parse::<IpAddr>().ok());
-            (name, ip)
-        })
-        .collect();
+    let networks = addresses(c.network_settings.and_then(|n| n.networks));
     Listed::Read(Inspected {
         facts: ContainerFacts {
             id,
