@@ -13,6 +13,7 @@ mod tls_common;
 #[path = "../support/wait.rs"]
 mod wait;
 
+mod abuse;
 mod access_log;
 mod admin_api;
 mod admin_drain;
