@@ -26,6 +26,7 @@ mod config_errors;
 mod connection_limits;
 mod dashboard;
 mod endpoint_metrics;
+mod faults;
 mod forward_auth;
 mod grpc;
 mod health;

@@ -31,6 +31,8 @@ pub struct Setup<'a> {
     pub top: &'a str,
     /// More of the service's map (`, timeout: 1s`).
     pub service: &'a str,
+    /// More services, each line indented by two spaces.
+    pub services: &'a str,
 }
 
 /// berth run as a process from a config file; killed when dropped.
@@ -50,25 +52,32 @@ fn free_port() -> u16 {
 }
 
 impl Berth {
-    /// The config text of `setup` in front of `backend` with the given ports.
-    pub fn yaml(setup: Setup<'_>, backend: SocketAddr, web: u16, admin: u16) -> String {
+    /// The config text of `setup` in front of `backends` with the given ports.
+    pub fn yaml(setup: Setup<'_>, backends: &[SocketAddr], web: u16, admin: u16) -> String {
+        let backends: Vec<String> = backends.iter().map(|b| format!("\"{b}\"")).collect();
+        let backends = backends.join(", ");
         format!(
             "listeners:\n  web: {{ address: \"127.0.0.1:{web}\", protocol: http{} }}\n\
              admin: {{ address: \"127.0.0.1:{admin}\" }}\ndocker: {{ enabled: false }}\n\
-             workers: 1\n{}services:\n  {}: {{ listener: web, backends: [\"{backend}\"]{} }}\n",
-            setup.listener, setup.top, setup.tag, setup.service
+             workers: 1\n{}services:\n  {}: {{ listener: web, backends: [{backends}]{} }}\n{}",
+            setup.listener, setup.top, setup.tag, setup.service, setup.services
         )
     }
 
     /// Starts berth for `setup` in front of `backend` and waits until its admin answers.
     pub async fn start(setup: Setup<'_>, backend: SocketAddr) -> Berth {
+        Berth::start_with(setup, &[backend]).await
+    }
+
+    /// [`Berth::start`] with several backends.
+    pub async fn start_with(setup: Setup<'_>, backends: &[SocketAddr]) -> Berth {
         let dir =
             std::env::temp_dir().join(format!("berth-abuse-{}-{}", setup.tag, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
         let (web, admin) = (free_port(), free_port());
         let config = dir.join("berth.yaml");
-        std::fs::write(&config, Berth::yaml(setup, backend, web, admin)).expect("write config");
+        std::fs::write(&config, Berth::yaml(setup, backends, web, admin)).expect("write config");
         let log = File::create(dir.join("berth.log")).expect("log file");
         let child = Command::new(BERTH)
             .args(["run", "--config"])
