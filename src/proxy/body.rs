@@ -3,7 +3,9 @@
 //! [`UpstreamBody`], a response on its way to the client: when the last frame has been read,
 //! it returns the upstream connection to its pool and ends the endpoint's in-flight count. A
 //! body dropped before its end drops the connection instead: its state is unknown, so it is
-//! never reused.
+//! never reused. Outlier detection hears of the response when its body ends: its status
+//! when read to its end (or dropped by the client), a failure (502) when the upstream broke
+//! it (a reset or a close before its end): the backend cut its own answer short.
 //!
 //! [`WatchedBody`], a request body on its way upstream: for a request that has one, it notes
 //! whether the client sent it to its end or broke it (a malformed chunk, an aborted upload),
@@ -29,6 +31,7 @@ use crate::model::MinRate;
 use crate::proxy::compress::coder::{Coder, Polled};
 use crate::proxy::pool::{self, RequestBody, Sender};
 use crate::state::rate_limiter::ClientSlot;
+use crate::state::snapshot::Service;
 
 mod pace;
 
@@ -42,6 +45,14 @@ pub struct Exchange {
     /// When the request started: the connection's idle clock counts from here (a little
     /// early, which errs on the safe side, and saves a clock read per request).
     pub since: std::time::Instant,
+    /// The service the endpoint belongs to: its outlier detection hears of a body the
+    /// upstream breaks.
+    pub service: Arc<Service>,
+    /// The response's status, which outlier detection hears of at the body's end.
+    pub status: u16,
+    /// How far the client got with its request body, if it has one: a response the
+    /// upstream breaks after the client broke its request is the client's doing.
+    pub request_body: Option<Arc<BodyWatch>>,
 }
 
 /// An upstream response body on its way to the client.
@@ -89,20 +100,56 @@ impl UpstreamBody {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match state_after(&polled, &self.inner) {
             BodyState::Done => self.release(),
-            BodyState::Failed | BodyState::TooLarge | BodyState::TooSlow => self.exchange = None,
+            BodyState::Failed | BodyState::TooLarge | BodyState::TooSlow => self.blame(),
             BodyState::Streaming => {}
         }
         polled
     }
 
+    /// The upstream broke the body: a failure of its endpoint (the way a reset before the
+    /// head is); the connection is dropped, not reused.
+    #[cold]
+    fn blame(&mut self) {
+        if let Some(exchange) = self.exchange.take() {
+            let client_broke = exchange.request_body.as_ref().is_some_and(|b| {
+                matches!(
+                    b.state(),
+                    BodyState::Failed | BodyState::TooLarge | BodyState::TooSlow
+                )
+            });
+            if client_broke {
+                return;
+            }
+            let endpoint = exchange.in_flight.endpoint();
+            exchange.service.outlier.observe(endpoint, 502);
+        }
+    }
+
+    /// Tells outlier detection how the exchange ended: with its response's status.
+    fn observe(exchange: &Exchange) {
+        let endpoint = exchange.in_flight.endpoint();
+        exchange.service.outlier.observe(endpoint, exchange.status);
+    }
+
     fn release(&mut self) {
         self.client = None;
         if let Some(exchange) = self.exchange.take() {
+            Self::observe(&exchange);
             pool::checkin(
                 exchange.in_flight.endpoint(),
                 exchange.sender,
                 exchange.since,
             );
+        }
+    }
+}
+
+impl Drop for UpstreamBody {
+    /// A body the client dropped before its end: the endpoint answered as far as anyone
+    /// knows.
+    fn drop(&mut self) {
+        if let Some(exchange) = &self.exchange {
+            Self::observe(exchange);
         }
     }
 }

@@ -13,6 +13,7 @@ mod tls_common;
 #[path = "../support/wait.rs"]
 mod wait;
 
+mod abuse;
 mod access_log;
 mod admin_api;
 mod admin_drain;
@@ -25,6 +26,7 @@ mod config_errors;
 mod connection_limits;
 mod dashboard;
 mod endpoint_metrics;
+mod faults;
 mod forward_auth;
 mod grpc;
 mod health;

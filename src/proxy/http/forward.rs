@@ -53,7 +53,7 @@ const MAX_STALE: usize = 3;
 pub(super) struct Plan<'a> {
     /// When the request arrived; also the start of each upstream latency sample.
     pub(super) start: Instant,
-    pub(super) service: &'a Service,
+    pub(super) service: &'a Arc<Service>,
     pub(super) prefix_len: usize,
     pub(super) trusted: bool,
     /// `Strict-Transport-Security` to add to responses that lack one (https only).
@@ -95,7 +95,7 @@ struct Target<'a> {
     upgrade: bool,
     replay: Option<&'a Replay>,
     /// How far the client got with its body; `None`: the request has none.
-    body: Option<&'a BodyWatch>,
+    body: Option<&'a Arc<BodyWatch>>,
 }
 
 /// What became of one attempt on one endpoint.
@@ -123,7 +123,7 @@ enum Next {
 
 impl Target<'_> {
     fn body_state(&self) -> Option<BodyState> {
-        self.body.map(BodyWatch::state)
+        self.body.map(|b| b.state())
     }
 }
 
@@ -195,7 +195,7 @@ impl Plan<'_> {
                 index,
                 upgrade,
                 replay: replay.as_ref(),
-                body: watch.as_deref(),
+                body: watch.as_ref(),
             };
             let sent = self.attempt(on, in_flight, &mut slot, &mut client_upgrade, &mut stale);
             match sent.await {
@@ -261,6 +261,9 @@ impl Plan<'_> {
                     sender,
                     in_flight,
                     since: self.start,
+                    service: Arc::clone(self.service),
+                    request_body: on.body.cloned(),
+                    status: 0,
                 });
                 Attempt::Done(Ok(self.respond(index, response, exchange, client_upgrade)))
             }
@@ -371,7 +374,7 @@ impl Plan<'_> {
         &self,
         index: usize,
         mut response: Response<Incoming>,
-        exchange: Option<Exchange>,
+        mut exchange: Option<Exchange>,
         client_upgrade: &mut Option<hyper::upgrade::OnUpgrade>,
     ) -> Response<ProxyBody> {
         let now = Instant::now();
@@ -382,7 +385,11 @@ impl Plan<'_> {
         let series = &self.service.series[index];
         series.upstream.increment(status);
         series.duration.record(took.as_secs_f64());
-        self.service.observe(index, status);
+        match &mut exchange {
+            // Outlier detection hears of it at the body's end (`UpstreamBody`).
+            Some(exchange) => exchange.status = status,
+            None => self.service.observe(index, status),
+        }
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(client) = client_upgrade.take() {
                 spawn_tunnel(client, hyper::upgrade::on(&mut response));
