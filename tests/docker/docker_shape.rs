@@ -24,10 +24,10 @@ impl Got {
     fn header(&self, name: &str) -> Option<&str> {
         self.head
             .lines()
+            .rev()
             .filter_map(|l| l.split_once(':'))
-            .filter(|(n, _)| n.trim() == name)
+            .find(|(n, _)| n.trim() == name)
             .map(|(_, v)| v.trim())
-            .last()
     }
 
     /// Whether some `Vary` header names `what` (lowercase).
