@@ -1,5 +1,5 @@
-//! Snapshot rebuild: `Reconciler::publish` with 1,000 endpoints in 200 services and with 100
-//! endpoints in 20 services, for `round_robin` and `least_request` services.
+//! Snapshot rebuild: `Reconciler::publish` with 100 endpoints in 20 services, 1,000 in 200 and
+//! 10,000 in 2,000, for `round_robin` and `least_request` services.
 //!
 //! Every burst of provider updates (a container starting, a health change, a config reload)
 //! costs one full rebuild: selectors, route tables and the metric handles the hot path uses
@@ -30,7 +30,7 @@ use berth::state::snapshot::Service;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
 /// (endpoints, services): five replicas per service.
-const SIZES: [(usize, usize); 2] = [(100, 20), (1_000, 200)];
+const SIZES: [(usize, usize); 3] = [(100, 20), (1_000, 200), (10_000, 2_000)];
 
 fn config() -> Arc<berth::config::Config> {
     let yaml = "listeners:\n  web: { address: \"127.0.0.1:0\" }\nadmin: { address: \"127.0.0.1:0\" }\ndocker: { enabled: false }\n";

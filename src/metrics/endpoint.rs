@@ -64,10 +64,12 @@ pub fn set_in_flight(series: &[EndpointSeries], counts: impl Iterator<Item = u32
     }
 }
 
-/// The series handed out, by (service, address), with the round each was last asked for.
+/// The series handed out, by service then address, with the round each was last asked for.
+/// Nested so that a lookup by `&str` allocates nothing: every rebuild asks for every
+/// endpoint's series.
 #[derive(Debug, Default)]
 pub(super) struct Assigned {
-    entries: HashMap<(String, String), (EndpointSeries, u64)>,
+    entries: HashMap<String, HashMap<String, (EndpointSeries, u64)>>,
     /// Entries with series of their own.
     own: usize,
 }
@@ -76,15 +78,19 @@ impl Assigned {
     /// The series of `address` in `service`: the ones it had, else its own while under the
     /// cap, else the service's `other`.
     pub(super) fn get(&mut self, service: &str, address: &str, round: u64) -> EndpointSeries {
-        let key = (service.to_owned(), address.to_owned());
-        if let Some(entry) = self.entries.get_mut(&key) {
+        let found = self
+            .entries
+            .get_mut(service)
+            .and_then(|s| s.get_mut(address));
+        if let Some(entry) = found {
             entry.1 = round;
             return entry.0.clone();
         }
         let own = self.own < ENDPOINT_SERIES_CAP;
         let series = EndpointSeries::new(service, if own { address } else { OTHER }, own);
         self.own += usize::from(own);
-        self.entries.insert(key, (series.clone(), round));
+        (self.entries.entry(service.to_owned()).or_default())
+            .insert(address.to_owned(), (series.clone(), round));
         series
     }
 
@@ -92,14 +98,19 @@ impl Assigned {
     /// cap; their in-flight gauge drops to 0 (an `other` one is summed again at the next
     /// scrape), so a gone endpoint does not show requests forever.
     pub(super) fn sweep(&mut self, round: u64) {
-        self.entries.retain(|_, (series, used)| {
-            let keep = *used == round;
-            if !keep {
-                series.in_flight.set(0.0);
-            }
-            keep
+        self.entries.retain(|_, addresses| {
+            addresses.retain(|_, (series, used)| {
+                let keep = *used == round;
+                if !keep {
+                    series.in_flight.set(0.0);
+                }
+                keep
+            });
+            !addresses.is_empty()
         });
-        self.own = self.entries.values().filter(|(s, _)| s.own).count();
+        self.own = (self.entries.values().flat_map(|a| a.values()))
+            .filter(|(s, _)| s.own)
+            .count();
     }
 }
 
